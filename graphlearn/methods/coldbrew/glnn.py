@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
+from graphlearn import sparse
 from .training import EpochCallback, fit
 
 
@@ -113,9 +114,10 @@ def train_glnn(x: Tensor, y: Tensor, teacher_logits: Optional[Tensor], *,
     rows = torch.cat([train_idx, kd_idx]).unique()
     pos = torch.full((x.size(0),), -1, dtype=torch.long, device=x.device)
     pos[rows] = torch.arange(rows.numel(), device=x.device)
-    x_rows, y_train = x[rows], y[train_idx]
+    xm = sparse.model_input(x)
+    x_rows, y_train = sparse.take_rows(xm, rows), y[train_idx]
     t_kd = teacher_logits[kd_idx] if lam < 1.0 else None
-    x_eval = x[torch.cat([train_idx, val_idx])]
+    x_eval = sparse.take_rows(xm, torch.cat([train_idx, val_idx]))
 
     def loss_fn() -> Tensor:
         out = model(x_rows)

@@ -56,7 +56,7 @@ class ColdBrewConfig:
     metric: str = "cos"               # neighbour score: "ip", "cos" or "l2"
     query: str = "features"           # search space: "embedding" (paper) or "features"
     kd_weight: float = 10.0           # weight of distillation from GNN+SE in MLP2's loss
-    mlp1_folds: int = 5               # cross-fitting folds for MLP2's inputs (0: off)
+    mlp1_folds: int = 0               # cross-fitting folds for MLP2's inputs (0: off)
     student_lr: float = 0.01
     student_weight_decay: float = 5e-4
     # --- MLP baseline and GLNN (same MLP shape as the student's)
@@ -67,7 +67,7 @@ class ColdBrewConfig:
     lp_alpha: float = 0.5
     # --- every model
     epochs: int = 500                 # maximum epochs per model
-    patience: Optional[int] = 100     # early stopping on validation (None: off)
+    patience: Optional[int] = 50      # early stopping on validation (None: off)
 
     def __post_init__(self):
         self.models = tuple(self.models)

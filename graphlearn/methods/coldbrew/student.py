@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
+from graphlearn import sparse
 from .glnn import kd_loss
 from .neighbors import METRICS, virtual_neighbors
 
@@ -44,8 +45,9 @@ def _fit_regressor(mlp: nn.Module, regress_mask: Tensor, *, x: Tensor, target: T
                    on_epoch: Optional[EpochCallback]) -> Dict:
     """MSE regression of ``target`` from ``x`` on ``regress_mask``; the epoch
     with the lowest MSE on ``monitor`` (else on ``regress_mask``) is kept."""
-    x_fit, t_fit = x[regress_mask], target[regress_mask]
-    x_mon, t_mon = (x[monitor], target[monitor]) if bool(monitor.any()) else (x_fit, t_fit)
+    x_fit, t_fit = sparse.take_rows(x, regress_mask), target[regress_mask]
+    x_mon, t_mon = ((sparse.take_rows(x, monitor), target[monitor]) if bool(monitor.any())
+                    else (x_fit, t_fit))
     key = "val_mse" if bool(monitor.any()) else "train_mse"
 
     def loss_fn() -> Tensor:
@@ -233,11 +235,12 @@ class ColdBrewStudent(nn.Module):
 
     def _inputs(self, x: Tensor, self_index: Optional[Tensor] = None,
                 edge_index: Optional[Tensor] = None, neighbor_mix: float = 0.5) -> Tensor:
-        z = self.mlp1(x)
+        xm = sparse.model_input(x)
+        z = self.mlp1(xm)
         agg = self._aggregate(x, z, self_index)
         if edge_index is not None and edge_index.numel() > 0:
             agg = self._mix_real(agg, edge_index, neighbor_mix)
-        return torch.cat([x, agg, z], dim=-1)
+        return sparse.hcat([xm, agg, z])
 
     def _mix_real(self, agg: Tensor, edge_index: Tensor, mix: float) -> Tensor:
         n, num_nodes = agg.size(0), self.teacher_embeddings.size(0)
@@ -350,14 +353,15 @@ class ColdBrewStudent(nn.Module):
             raise ValueError("regress_mask selects no node for MLP1 to regress")
         monitor = candidate_mask & val_mask
         target = self._standardise(teacher_embeddings)
-        fit1 = dict(x=x, target=target, monitor=monitor, epochs=epochs, lr=lr,
+        xm = sparse.model_input(x)  # CSR for bag-of-words features: same values, faster
+        fit1 = dict(x=xm, target=target, monitor=monitor, epochs=epochs, lr=lr,
                     weight_decay=weight_decay, patience=patience, on_epoch=on_epoch)
         h1 = _fit_regressor(self.mlp1, regress_mask, stage=f"{stage}/mlp1", **fit1)
 
         # MLP1 is frozen: MLP2's inputs are computed once.
         self.eval()
         with torch.no_grad():
-            z = self.mlp1(x)
+            z = self.mlp1(xm)
         if mlp1_folds > 1:
             # Cross-fitting: a node MLP1 regressed gets its embedding from an
             # MLP1 that never saw it, so MLP2 trains on embeddings as noisy as
@@ -372,15 +376,15 @@ class ColdBrewStudent(nn.Module):
                 h1[f"fold{f}"] = _fit_regressor(mlp, fold_mask,
                                                 stage=f"{stage}/mlp1_fold{f}", **fit1)
                 with torch.no_grad():
-                    z[held] = mlp(x[held])
+                    z[held] = mlp(sparse.take_rows(xm, held))
         with torch.no_grad():
             agg = self._aggregate(x, z, self_index=torch.arange(n, device=x.device))
-            inputs = torch.cat([x, agg, z], dim=-1)
-        train_in, y_train = inputs[train_mask], y[train_mask]
-        val_in, y_val = inputs[val_mask], y[val_mask]
+            inputs = sparse.hcat([xm, agg, z])
+        train_in, y_train = sparse.take_rows(inputs, train_mask), y[train_mask]
+        val_in, y_val = sparse.take_rows(inputs, val_mask), y[val_mask]
         if kd_weight > 0:
             kd_mask = candidate_mask & ~val_mask if kd_mask is None else kd_mask
-            kd_in, kd_target = inputs[kd_mask], teacher_logits[kd_mask]
+            kd_in, kd_target = sparse.take_rows(inputs, kd_mask), teacher_logits[kd_mask]
 
         def mlp2_loss() -> Tensor:
             loss = F.cross_entropy(self.mlp2(train_in), y_train)

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, SAGEConv, SimpleConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from graphlearn import sparse
 from .training import EpochCallback, fit, masked_accuracy
 
 CONVS = ("gcn", "sage")
@@ -159,9 +160,13 @@ class ColdBrewTeacher(nn.Module):
         if self.conv == "gcn":
             edge_index, edge_weight = gcn_norm(edge_index, None, x.size(0),
                                                add_self_loops=True, dtype=x.dtype)
+        if self.conv == "gcn":
+            # GCNConv transforms before it propagates, so sparse features go
+            # straight into its Linear; SAGEConv gathers x[src] first (dense).
+            x = sparse.model_input(x)
         outs = []
         for layer, conv in enumerate(self.convs):
-            x = F.dropout(x, p=self.dropout, training=self.training)
+            x = sparse.dropout(x, p=self.dropout, training=self.training)
             h = conv(x, edge_index, edge_weight) if self.conv == "gcn" else conv(x, edge_index)
             if str(layer) in self.se:
                 h = h + self.spread(self.se[str(layer)], edge_index, edge_weight)

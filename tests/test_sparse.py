@@ -1,0 +1,86 @@
+"""graphlearn.sparse: CSR features must give the same numbers as dense ones."""
+import pytest
+import torch
+from torch_geometric.nn import MLP
+
+from graphlearn import sparse
+
+
+@pytest.fixture
+def bag_of_words():
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(60, 40, generator=g) < 0.05).float() * torch.rand(60, 40, generator=g)
+    x[3] = 0.0  # an all-zero row
+    return x
+
+
+def test_model_input_converts_only_large_sparse_float(bag_of_words):
+    assert sparse.model_input(bag_of_words).layout == torch.strided  # below MIN_ELEMENTS
+    csr = sparse.model_input(bag_of_words, min_elements=0)
+    assert csr.layout == torch.sparse_csr
+    assert torch.equal(csr.to_dense(), bag_of_words)
+    dense = torch.ones(60, 40)
+    assert sparse.model_input(dense, min_elements=0) is dense  # density 1 > MAX_DENSITY
+    ints = (bag_of_words > 0).long()
+    assert sparse.model_input(ints, min_elements=0) is ints
+
+
+@pytest.mark.parametrize("as_mask", [True, False])
+def test_take_rows_matches_dense_indexing(bag_of_words, as_mask):
+    mask = torch.arange(60) % 3 == 0
+    index = mask if as_mask else mask.nonzero().view(-1)
+    csr = sparse.model_input(bag_of_words, min_elements=0)
+    rows = sparse.take_rows(csr, index)
+    assert rows.layout == torch.sparse_csr
+    assert torch.equal(rows.to_dense(), bag_of_words[index])
+    assert torch.equal(sparse.take_rows(bag_of_words, index), bag_of_words[index])
+
+
+def test_hcat_matches_dense_cat(bag_of_words):
+    csr = sparse.model_input(bag_of_words, min_elements=0)
+    dense = torch.randn(60, 5)
+    out = sparse.hcat([csr, dense, dense * 2])
+    assert out.layout == torch.sparse_csr
+    assert torch.allclose(out.to_dense(), torch.cat([bag_of_words, dense, dense * 2], -1))
+    assert torch.equal(sparse.hcat([dense, dense]), torch.cat([dense, dense], -1))
+
+
+def test_dropout_drops_and_rescales_stored_values(bag_of_words):
+    csr = sparse.model_input(bag_of_words, min_elements=0)
+    assert sparse.dropout(csr, 0.5, training=False) is csr
+    torch.manual_seed(0)
+    out = sparse.dropout(csr, 0.5, training=True).to_dense()
+    kept = out != 0
+    assert not torch.any(kept & (bag_of_words == 0))  # zeros stay zeros
+    assert torch.allclose(out[kept], bag_of_words[kept] * 2)  # survivors scaled by 1/(1-p)
+    assert 0 < int(kept.sum()) < int((bag_of_words != 0).sum())
+
+
+def test_mlp_forward_and_weight_gradient_match_dense(bag_of_words):
+    torch.manual_seed(0)
+    mlp = MLP([40, 16, 3], dropout=0.0, norm=None)
+    csr = sparse.model_input(bag_of_words, min_elements=0)
+    outs, grads = [], []
+    for x in (bag_of_words, csr):
+        mlp.zero_grad()
+        out = mlp(x)
+        out.pow(2).sum().backward()
+        outs.append(out.detach())
+        grads.append(mlp.lins[0].weight.grad.clone())
+    assert torch.allclose(outs[0], outs[1], atol=1e-5)
+    assert torch.allclose(grads[0], grads[1], atol=1e-4)
+
+
+def test_coldbrew_teacher_and_glnn_same_with_sparse_path(monkeypatch, bag_of_words):
+    """Eval-mode outputs of the GCN teacher and the trained-from-the-same-init
+    MLP do not depend on whether the sparse path is taken."""
+    from graphlearn.methods.coldbrew.teacher import ColdBrewTeacher
+
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 0, 3, 2, 5, 4]])
+    torch.manual_seed(0)
+    teacher = ColdBrewTeacher(40, 8, 3, 60, se_layers=(0,)).eval()
+    dense_out = teacher(bag_of_words, ei)
+    monkeypatch.setattr(sparse, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0))
+    assert sparse.model_input(bag_of_words).layout == torch.sparse_csr
+    assert torch.allclose(teacher(bag_of_words, ei), dense_out, atol=1e-5)
