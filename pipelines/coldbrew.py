@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from graphlearn import tracking
 from graphlearn.data.splits import ColdStartSplit, InductiveSplit, save_split
 from graphlearn.evaluation import make_results, summarize
-from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew
+from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew, save
 from pipelines import _common
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ def _split(data, protocol: str, seed: int):
     raise ValueError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
 
 
-def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> tuple[dict, dict, float | None]:
-    """All models on one split: ``({model: {group: acc}}, {model: bool correct [N]}, fcr)``."""
+def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> tuple[dict, dict, float | None, dict]:
+    """All models on one split: ``({model: {group: acc}}, {model: bool correct [N]}, fcr, trained modules)``."""
     curves: dict[str, list] = defaultdict(list)
     on_epoch = lambda stage, epoch, metrics: curves[stage].append(metrics)  # noqa: E731
     out = run_coldbrew(data, config, seed=seed, on_epoch=on_epoch)
@@ -84,7 +84,18 @@ def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> tuple
             correct[report] = (m["pred"] == data.y).numpy()
     for stage, curve in curves.items():
         tracking.log_curve(curve, prefix=f"{stage}.")
-    return acc, correct, out["fcr"]
+    return acc, correct, out["fcr"], out["trained"]
+
+
+def _log_student(student, split, config: ColdBrewConfig) -> str:
+    """Log the first seed's student twice: as graphlearn's versioned file (``model/coldbrew_student.pt``, loaded
+    with ``graphlearn.methods.coldbrew.load``; keeps edges/self-exclusion at inference) and as an MLflow model
+    in the ``pt2`` format (features in, logits out) for serving. Returns the MLflow model URI."""
+    folder = Path(tempfile.mkdtemp(prefix="graphlearn-model-"))
+    save(student, folder / "coldbrew_student.pt", config=config.to_dict())
+    tracking.log_file(folder / "coldbrew_student.pt", "model")
+    example = split.x[:2].detach().cpu().numpy()
+    return tracking.log_torch_model(student.serving(), "coldbrew_student", example)
 
 
 def run(args) -> dict:
@@ -101,7 +112,7 @@ def run(args) -> dict:
     tracking.configure(args.tracking_uri, args.experiment)
     per_group: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     correct_cs: dict[str, list] = defaultdict(list)
-    fcrs, last_cs = [], None
+    fcrs, last_cs, student_uri = [], None, None
     with tracking.parent_run(f"coldbrew:{args.dataset}", job_config, tags={"job": "coldbrew"}) as parent:
         split_dir = Path(tempfile.mkdtemp(prefix="graphlearn-splits-"))
         bar = tqdm(total=args.runs * len(protocols), desc="coldbrew seeds", disable=args.no_progress)
@@ -111,7 +122,9 @@ def run(args) -> dict:
                 for protocol in protocols:
                     split = _split(data, protocol, seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
-                    acc, correct, fcr = _one_seed(split, config, seed, with_sage=not args.no_sage)
+                    acc, correct, fcr, trained = _one_seed(split, config, seed, with_sage=not args.no_sage)
+                    if protocol == "coldstart" and r == 0 and "ColdBrew" in trained:
+                        student_uri = _log_student(trained["ColdBrew"], split, config)
                     for model, groups in acc.items():
                         for group, value in groups.items():
                             # coldstart reports overall/head/tail/isolated; inductive adds GLNN's tran/ind.
@@ -128,7 +141,7 @@ def run(args) -> dict:
                     bar.update(1)
         bar.close()
         summaries = {m: {g: summarize(v) for g, v in groups.items()} for m, groups in per_group.items()}
-        extra = {"protocols": protocols, "fcr": summarize(fcrs) if fcrs else None,
+        extra = {"protocols": protocols, "student_model": student_uri, "fcr": summarize(fcrs) if fcrs else None,
                  "split": getattr(last_cs, "split_info", None), "config": config.to_dict()}
         results = make_results(args.dataset, "+".join(protocols), parent.info.run_id, summaries, extra=extra)
         if fcrs:
@@ -145,6 +158,9 @@ def run(args) -> dict:
     if results["extra"]["fcr"] and not args.json:
         fcr = results["extra"]["fcr"]
         print(f"FCR (feature contribution ratio): {fcr['mean']:.2f} ± {fcr['std']:.2f}")
+    if not args.json and student_uri:
+        print(f"Cold Brew student (first seed) as an MLflow model: {student_uri} "
+              f"(mlflow.pyfunc.load_model(uri).predict(features) -> logits)")
     if not args.json:
         print(f"MLflow run {parent.info.run_id} ({mlflow.get_tracking_uri()})")
     return results

@@ -146,6 +146,26 @@ def log_file(path: str | os.PathLike, artifact_path: str | None = None) -> None:
     mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
+def log_torch_model(model, name: str, input_example, pip_requirements: list[str] | None = None) -> str:
+    """Log ``model`` as an MLflow model (``pytorch`` + ``pyfunc`` flavours) in MLflow's ``pt2`` format
+    (``torch.export``: the graph and weights, no pickled Python), and return its ``models:/`` URI.
+
+    ``input_example`` (a NumPy array) must have at least 2 rows: ``torch.export`` would otherwise pin the batch
+    size to 1. Load with ``mlflow.pyfunc.load_model(uri).predict(features)`` or ``mlflow.pytorch.load_model``.
+    """
+    if getattr(input_example, "ndim", 0) < 1 or len(input_example) < 2:
+        raise ValueError(f"input_example needs a batch of at least 2 rows (got shape "
+                         f"{getattr(input_example, 'shape', None)}): torch.export would fix the batch size")
+    import torch  # noqa: PLC0415
+    import mlflow.pytorch  # noqa: PLC0415
+
+    if pip_requirements is None:
+        pip_requirements = [f"torch=={torch.__version__.split('+')[0]}"]
+    info = mlflow.pytorch.log_model(model, name=name, input_example=input_example,
+                                    serialization_format="pt2", pip_requirements=pip_requirements)
+    return info.model_uri
+
+
 def artifact_uri(run_id: str, path: str = "") -> str:
     return mlflow.get_run(run_id).info.artifact_uri.rstrip("/") + ("/" + path if path else "")
 
@@ -157,5 +177,5 @@ def download_artifact(run_id: str, path: str, dst: str | os.PathLike | None = No
 
 __all__ = [
     "configure", "default_store", "parent_run", "child_run", "log_metrics", "log_curve", "log_json", "log_text",
-    "log_figure", "log_file", "artifact_uri", "download_artifact",
+    "log_figure", "log_file", "log_torch_model", "artifact_uri", "download_artifact",
 ]

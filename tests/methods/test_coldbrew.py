@@ -387,3 +387,13 @@ def test_sparse_feature_path_trains_and_predicts_like_dense(cold_graph, monkeypa
     assert sparse.model_input(data.x).layout == torch.strided
     assert torch.allclose(student.logits(data.x), sparse_logits, atol=1e-4)
     assert set(out["models"]) == {"GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew"}
+
+
+@pytest.mark.parametrize("query,metric", [("embedding", "l2"), ("features", "cos"), ("embedding", "ip")])
+def test_serving_module_matches_logits_on_new_nodes(cold_graph, query, metric):
+    student = fitted_student(cold_graph, query=query, metric=metric)
+    x_new = torch.randn(9, cold_graph.x.size(1))
+    assert torch.allclose(student.serving()(x_new), student.logits(x_new), atol=1e-5)
+    untrained = ColdBrewStudent(4, 3, 2)
+    with pytest.raises(RuntimeError, match="no teacher embeddings"):
+        untrained.serving()

@@ -82,3 +82,44 @@ def test_datasets_sees_staged_files(workdir, capsys, shared_data):
     assert main(["datasets", "--data-root", str(shared_data), "--json"]) == 0
     present = {d["name"]: d for d in _json_out(capsys)["datasets"] if d["present"]}
     assert present["cora"]["stats"]["nodes"] == 2708
+
+
+def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsys):
+    import numpy as np
+
+    from graphlearn.methods.coldbrew import load
+
+    rc = main(["coldbrew", "--dataset", "synthetic:300", "--runs", "2", "--json", "--no-progress",
+               "--set", "epochs=15", "--set", "k=5", "--set", "student_hidden=16", "--set", "teacher_hidden=16",
+               "--out", str(workdir / "out")])
+    assert rc == 0
+    results = _json_out(capsys)
+    validate_results(results)
+    assert results["protocol"] == "coldstart+inductive"
+    assert {"MLP", "GCN", "GraphSAGE", "GCN+SE", "GLNN", "ColdBrew", "LP"} <= set(results["results"])
+    for model, groups in results["results"].items():
+        assert {"overall", "head", "tail", "isolated", "tran", "ind"} <= set(groups), model
+        assert len(groups["isolated"]["values"]) == 2
+    client = mlflow.tracking.MlflowClient()
+    parent = client.get_run(results["run_id"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == 2
+    assert client.get_metric_history(children[0].info.run_id, "ColdBrew/mlp2.val_acc")
+    assert "results/accuracy_by_degree.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "results")}
+    # The first seed's student, in that seed's run: graphlearn's own file and a servable MLflow model that agree
+    # on new nodes.
+    first = next(c for c in children if c.data.params["seed"] == "0")
+    local = load(tracking_download(first.info.run_id, "model/coldbrew_student.pt", workdir))
+    served = mlflow.pyfunc.load_model(results["extra"]["student_model"])
+    x = np.random.default_rng(0).random((3, local.in_channels)).astype("float32")
+    import torch
+
+    assert np.allclose(served.predict(x), local.logits(torch.from_numpy(x)).numpy(), atol=1e-4)
+    assert served.predict(x[:1]).shape == (1, local.out_channels)
+
+
+def tracking_download(run_id, path, dst):
+    from graphlearn import tracking
+
+    return tracking.download_artifact(run_id, path, dst)

@@ -77,3 +77,13 @@ def test_model_names_with_plus_are_logged_under_valid_metric_names(store):
         tracking.log_curve([{"loss": 2.0}], prefix="GCN+SE.")
     metrics = mlflow.tracking.MlflowClient().get_run(run.info.run_id).data.metrics
     assert metrics == {"GCN_SE.overall": 1.0, "GCN_SE.loss": 2.0}
+
+
+def test_log_torch_model_needs_a_batch_of_two():
+    import numpy as np
+    import torch
+
+    from graphlearn import tracking
+
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        tracking.log_torch_model(torch.nn.Linear(3, 2), "m", np.zeros((1, 3), dtype="float32"))

@@ -16,11 +16,11 @@ from .glnn import MLPClassifier, kd_loss, train_glnn, train_mlp
 from .model_io import FORMAT_VERSION, IncompatibleModelError, load, save
 from .neighbors import VirtualNeighbors, virtual_neighbors
 from .run import MODELS, ColdBrewConfig, run_coldbrew
-from .student import ColdBrewStudent
+from .student import ColdBrewServing, ColdBrewStudent
 from .teacher import ColdBrewTeacher, train_teacher
 
 __all__ = [
-    "ColdBrewTeacher", "train_teacher", "ColdBrewStudent", "virtual_neighbors",
+    "ColdBrewTeacher", "train_teacher", "ColdBrewStudent", "ColdBrewServing", "virtual_neighbors",
     "VirtualNeighbors", "MLPClassifier", "kd_loss", "train_glnn", "train_mlp",
     "feature_contribution_ratio", "label_propagation", "save", "load",
     "IncompatibleModelError", "FORMAT_VERSION", "ColdBrewConfig", "run_coldbrew",

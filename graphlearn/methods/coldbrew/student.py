@@ -292,6 +292,14 @@ class ColdBrewStudent(nn.Module):
 
     forward = logits
 
+    def serving(self) -> nn.Module:
+        """This student as a :class:`ColdBrewServing` module: ``forward(x) ->
+        logits`` in plain tensor ops (exact ``torch.topk`` search, no input
+        checks, no FAISS), so that ``torch.export`` and MLflow's ``pt2`` format
+        can save it without pickling Python code."""
+        self._require_teacher()
+        return ColdBrewServing(self).eval()
+
     # ----------------------------------------------------------------- training
     def fit(self, x: Tensor, y: Tensor, teacher_embeddings: Tensor, *,
             train_mask: Tensor, val_mask: Tensor, candidate_mask: Tensor,
@@ -411,3 +419,26 @@ class ColdBrewStudent(nn.Module):
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"embed={self.embed_channels}, k={self.k}, metric={self.metric}, "
                 f"query={self.query})")
+
+
+class ColdBrewServing(nn.Module):
+    """Export-friendly twin of :meth:`ColdBrewStudent.logits` for new nodes
+    (no ``self_index`` and no edges): the same parameters and buffers, the same
+    numbers. Made by :meth:`ColdBrewStudent.serving`."""
+
+    def __init__(self, student: ColdBrewStudent):
+        super().__init__()
+        self.student = student
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = self.student
+        z = s.mlp1(x)
+        cand = s._standardise(s.teacher_embeddings[s.candidate_index])
+        query, keys = (x, s.candidate_features) if s.query == "features" else (z, cand)
+        if s.metric == "cos":
+            query, keys = F.normalize(query, dim=-1), F.normalize(keys, dim=-1)
+        scores = -torch.cdist(query, keys).pow(2) if s.metric == "l2" else query @ keys.t()
+        top, index = scores.topk(s.k, dim=-1)
+        weight = torch.softmax(top / s.temperature, dim=-1)
+        agg = (weight.unsqueeze(-1) * cand[index]).sum(1)
+        return s.mlp2(torch.cat([x, agg, z], dim=-1))
