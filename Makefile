@@ -19,7 +19,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 demo: setup
-	$(BIN)/graphlearn train --dataset cora --model gcn --runs 10
+	$(BIN)/graphlearn coldbrew --dataset cora --runs 10
 
 test: setup
 	$(BIN)/python -m pytest -q tests

@@ -54,7 +54,7 @@ MODES = {  # name -> (what it needs at inference, description)
     "sage 2-hop": ("2-hop subgraph", "SAGE teacher on the full 2-hop subgraph (k_hop_subgraph)"),
     "sage full graph": ("whole graph", "SAGE teacher on the whole training graph + the node"),
 }
-STUDENT, TEACHERS = "coldbrew", ("sage 2-hop", "sage full graph")
+STUDENT, TEACHERS = "coldbrew", ("sage 2-hop", "sage full graph")  # the student; the teacher modes
 WARMUP = 10              # untimed single-node calls per mode and round
 BATCH_CALLS = 3          # timed batch calls per mode and round (after one untimed call)
 GLNN_SPEEDUP = "146-273x (GLNN, Zhang et al., ICLR 2022: MLP vs SAGE inference with neighbour sampling)"
@@ -199,7 +199,7 @@ def run(data: Data, config: Optional[ColdBrewConfig] = None, *, ratio: float = 0
     with torch.inference_mode():
         # rounds x modes: a change in the machine's load hits every mode alike; within a round a mode runs its
         # nodes back to back (warm caches, as when it serves alone)
-        for _ in range(repeats):
+        for _round in range(repeats):
             for m, fn in single.items():
                 for j in nodes[:WARMUP]:
                     fn(j)
@@ -234,11 +234,12 @@ def run(data: Data, config: Optional[ColdBrewConfig] = None, *, ratio: float = 0
     modes["sage 2-hop"]["breakdown_ms"] = {"extract": _stats_ms(timers["extract"]),
                                            "forward": _stats_ms(timers["forward"]),
                                            "subgraph_nodes_median": float(np.median(timers["subgraph_nodes"]))}
-    student_lat, student_thr = modes[STUDENT]["latency_ms"]["median"], modes[STUDENT]["batch"]["nodes_per_s"]
-    speedup = {m: {"latency_median": round(modes[m]["latency_ms"]["median"] / student_lat, 2),
-                   "latency_p95": round(modes[m]["latency_ms"]["p95"] / modes[STUDENT]["latency_ms"]["p95"], 2),
-                   "throughput": round(student_thr / modes[m]["batch"]["nodes_per_s"], 2)}
-               for m in MODES if m != STUDENT}
+    # speed-up of each feature-based mode over each teacher mode: teacher time / mode time
+    speedup = {m: {t: {"latency_median": round(modes[t]["latency_ms"]["median"] / modes[m]["latency_ms"]["median"], 2),
+                       "latency_p95": round(modes[t]["latency_ms"]["p95"] / modes[m]["latency_ms"]["p95"], 2),
+                       "throughput": round(modes[m]["batch"]["nodes_per_s"] / modes[t]["batch"]["nodes_per_s"], 2)}
+                   for t in TEACHERS}
+               for m in MODES if m not in TEACHERS}
     checks = {
         # full 2-hop with mean aggregation is exact: the two teacher modes must agree
         "teacher_2hop_vs_full_max_abs_diff": float((first["sage 2-hop"] - first["sage full graph"]).abs().max()),
@@ -256,7 +257,7 @@ def run(data: Data, config: Optional[ColdBrewConfig] = None, *, ratio: float = 0
             "config": config.to_dict(), "ratio": ratio, "seed": seed, "repeats": repeats,
             "latency_nodes": len(nodes), "warmup_calls": WARMUP, "batch_calls_per_round": BATCH_CALLS,
             "train_seconds": round(train_s, 1), "load_avg_1min": [round(load_before, 2), round(load_after, 2)],
-            "modes": modes, "student_speedup": speedup, "checks": checks,
+            "modes": modes, "speedup_over_teacher": speedup, "checks": checks,
             "run_coldbrew_acc_new_nodes_isolated": ind}
 
 
@@ -287,11 +288,14 @@ def _markdown(res: Dict) -> str:
         lines.append(f"| {r['description']} | {r['needs']} | {r['latency_ms']['median']:.3f} | "
                      f"{r['latency_ms']['p95']:.3f} | {r['batch']['nodes_per_s']:,.0f} | {a['one_at_a_time']:.1f} "
                      f"(n={a['one_at_a_time_nodes']}) | {a['batch']:.1f} (n={a['batch_nodes']}) |")
-    lines += ["", f"Speed-up of the Cold Brew student (features only) over each mode (x; GLNN paper: "
-              f"{GLNN_SPEEDUP}):", "", "| vs | latency median | latency p95 | batch throughput |", "|---|---|---|---|"]
-    for m, s in res["student_speedup"].items():
-        lines.append(f"| {modes[m]['description']} | {s['latency_median']:g}x | {s['latency_p95']:g}x "
-                     f"| {s['throughput']:g}x |")
+    lines += ["", f"Speed-up over the teacher (teacher time / mode time; > 1: faster than the teacher). GLNN paper: "
+              f"{GLNN_SPEEDUP}.", "",
+              "| mode | vs 2-hop: latency median | vs 2-hop: latency p95 | vs 2-hop: throughput "
+              "| vs full graph: latency median | vs full graph: latency p95 | vs full graph: throughput |",
+              "|---|---|---|---|---|---|---|"]
+    for m, per_teacher in res["speedup_over_teacher"].items():
+        cells = [f"{per_teacher[t][k]:g}x" for t in TEACHERS for k in ("latency_median", "latency_p95", "throughput")]
+        lines.append(f"| {modes[m]['description']} | " + " | ".join(cells) + " |")
     iso = {k: v for k, v in res["run_coldbrew_acc_new_nodes_isolated"].items() if v is not None}
     lines += ["", "Notes:", "",
               "- New nodes arrive one at a time with their edges to the training graph only (edges to other "
@@ -307,8 +311,10 @@ def _markdown(res: Dict) -> str:
               "- The timed teacher is the plain SAGE (`GNN`): the Cold Brew teacher `GNN+SE` has per-node "
               "structural embeddings only for the training graph's nodes, so it cannot run on a subgraph around "
               "an unseen node. The student was distilled from `GNN+SE`; `glnn` from `GNN`.",
-              "- The student is not only an MLP: it also searches its k virtual neighbours among the training "
-              "graph's nodes (cosine on features here), which is why it is slower than the GLNN MLP.",
+              "- The student is not only an MLP: every call also searches its k virtual neighbours among all the "
+              "training graph's candidate nodes (with query=features: a scan of the candidates' feature matrix), a "
+              "cost of O(candidates x features) per call whatever the batch size. That is what separates it from "
+              "the GLNN MLP, and on a graph with small 2-hop neighbourhoods it can exceed the 2-hop teacher.",
               f"- Student predictions one at a time vs in the batch agree on "
               f"{res['checks']['student_single_vs_batch_pred_agreement']:.1f}% of nodes.",
               "- For reference, `run_coldbrew`'s accuracy on the held-out nodes left *isolated* (no edge at "

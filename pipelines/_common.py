@@ -101,10 +101,17 @@ def load_data(args):
     return data
 
 
-def coldstart_seed(data, seed: int) -> int:
-    """The cold-start split seed: pretrained features that held out a split's isolated edges fix it."""
+def coldstart_seed(data, seed: int, fixed: int | None = None) -> int:
+    """The cold-start split seed: pretrained features that held out a split's isolated edges fix it, else ``fixed``
+    (``--split-seed``) when given, else ``seed``."""
     meta = getattr(data, "features_meta", None) or {}
-    return seed if meta.get("coldstart_split_seed") is None else int(meta["coldstart_split_seed"])
+    held_out = meta.get("coldstart_split_seed")
+    if held_out is None:
+        return seed if fixed is None else int(fixed)
+    if fixed is not None and int(fixed) != int(held_out):
+        raise ValueError(f"--split-seed {fixed} differs from the cold-start split seed {held_out} held out of "
+                         f"pretraining for these features; the isolated nodes' edges would have been seen")
+    return int(held_out)
 
 
 def apply_protocol(data, protocol: str, seed: int = 0):

@@ -40,6 +40,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a ColdBrewConfig field (JSON value), e.g. --set k=16 --set se_layers=[0,1]")
     parser.add_argument("--no-sage", action="store_true", help="skip the GraphSAGE baseline")
+    parser.add_argument("--split-seed", type=int, default=None,
+                        help="one cold-start split for every run, drawn with this seed (default: run r draws its own, "
+                             "with seed + r; features pretrained with a held-out split fix it to that split)")
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -55,9 +58,9 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def _split(data, protocol: str, seed: int):
+def _split(data, protocol: str, seed: int, split_seed: int | None = None):
     if protocol == "coldstart":
-        return ColdStartSplit(seed=_common.coldstart_seed(data, seed))(data)
+        return ColdStartSplit(seed=_common.coldstart_seed(data, seed, split_seed))(data)
     if protocol == "inductive":
         return InductiveSplit(seed=seed)(data)
     raise ValueError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
@@ -106,7 +109,7 @@ def run(args) -> dict:
     config = ColdBrewConfig.from_dict(parse_overrides(args.set))
     data = _common.load_data(args)
     job_config = {"job": "coldbrew", "dataset": args.dataset, "runs": args.runs, "seed": args.seed,
-                  "protocols": protocols, "features": args.features or "raw",
+                  "protocols": protocols, "split_seed": args.split_seed, "features": args.features or "raw",
                   "feature_norm": _common.feature_norm(args), "graphsage": not args.no_sage,
                   "coldbrew": config.to_dict()}
     tracking.configure(args.tracking_uri, args.experiment)
@@ -120,7 +123,7 @@ def run(args) -> dict:
             seed = args.seed + r
             with tracking.child_run(f"seed={seed}", {"seed": seed}):
                 for protocol in protocols:
-                    split = _split(data, protocol, seed)
+                    split = _split(data, protocol, seed, args.split_seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
                     acc, correct, fcr, trained = _one_seed(split, config, seed, with_sage=not args.no_sage)
                     if protocol == "coldstart" and r == 0 and "ColdBrew" in trained:
@@ -148,7 +151,7 @@ def run(args) -> dict:
             tracking.log_metrics({"fcr.mean": float(np.mean(fcrs))})
         for model, groups in summaries.items():
             tracking.log_metrics({f"{model}.{g}.{s}": c[s] for g, c in groups.items() for s in ("mean", "std")})
-        plot_data = last_cs if last_cs is not None else _split(data, "coldstart", args.seed)
+        plot_data = last_cs if last_cs is not None else _split(data, "coldstart", args.seed, args.split_seed)
         # Each seed has its own split; the by-degree plot uses the original degree, which all seeds share.
         correct = {m: np.stack(v) for m, v in correct_cs.items()} if correct_cs else {}
         _common.write_artifacts(results, plot_data, correct, args.out)

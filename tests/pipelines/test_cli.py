@@ -123,3 +123,17 @@ def tracking_download(run_id, path, dst):
     from graphlearn import tracking
 
     return tracking.download_artifact(run_id, path, dst)
+
+
+def test_coldstart_split_seed_rules():
+    from types import SimpleNamespace
+
+    from pipelines._common import coldstart_seed
+
+    plain = SimpleNamespace()
+    assert coldstart_seed(plain, 3) == 3  # each run its own split
+    assert coldstart_seed(plain, 3, fixed=0) == 0  # --split-seed: one split for every run
+    pretrained = SimpleNamespace(features_meta={"coldstart_split_seed": 2})
+    assert coldstart_seed(pretrained, 5) == 2 and coldstart_seed(pretrained, 5, fixed=2) == 2
+    with pytest.raises(ValueError, match="--split-seed 1 differs from the cold-start split seed 2"):
+        coldstart_seed(pretrained, 5, fixed=1)
