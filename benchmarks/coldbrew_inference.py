@@ -22,12 +22,9 @@ each other). Accuracy on the same new nodes is reported next to the speed. Write
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +38,9 @@ from torch_geometric.utils import k_hop_subgraph
 from tqdm.auto import tqdm
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))  # _common (also when this file is loaded by path, as in the tests)
+
+from _common import hardware, now, write_results  # noqa: E402  (puts the repo root on sys.path)
 
 from graphlearn.data import load_dataset  # noqa: E402
 from graphlearn.data.splits import InductiveSplit  # noqa: E402
@@ -62,17 +61,6 @@ GLNN_SPEEDUP = "146-273x (GLNN, Zhang et al., ICLR 2022: MLP vs SAGE inference w
 
 def default_root() -> str:
     return os.environ.get("GRAPHLEARN_DATA") or str(HERE.parent.parent / "shared" / "data")
-
-
-def hardware() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, no GPU"
 
 
 class NewNodeGraph:
@@ -323,17 +311,6 @@ def _markdown(res: Dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(res: Dict, output: os.PathLike) -> Path:
-    """Write ``output.md`` and ``output.json`` (tmp file + ``os.replace``); returns ``output``."""
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for suffix, text in ((".md", _markdown(res)), (".json", json.dumps(res, indent=2) + "\n")):
-        tmp = out.with_name(out.name + suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, out.with_name(out.name + suffix))
-    return out
-
-
 def main(argv: Optional[Sequence[str]] = None, data: Optional[Data] = None) -> int:
     """Command-line entry point; ``data`` (tests) replaces ``--dataset`` with a given graph."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
@@ -358,12 +335,12 @@ def main(argv: Optional[Sequence[str]] = None, data: Optional[Data] = None) -> i
     config = ColdBrewConfig(conv="sage", models=("GNN", "GNN+SE", "GLNN", "ColdBrew"), se_layers=(0,),
                             epochs=args.epochs, patience=args.patience)
     res = {"command": "python benchmarks/coldbrew_inference.py " + shlex.join(argv),
-           "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "hardware": hardware(),
+           "date_utc": now(), "hardware": hardware(),
            "torch": torch.__version__, "torch_geometric": __import__("torch_geometric").__version__,
            "python": platform.python_version(), "threads": torch.get_num_threads()}
     res.update(run(data, config, ratio=args.ratio, seed=args.seed, latency_nodes=args.latency_nodes,
                    repeats=args.repeats, progress=not args.no_progress))
-    out = write_results(res, args.output)
+    out = write_results(args.output, _markdown(res), res)
     print(_markdown(res))
     print(f"wrote {out}.md and {out}.json")
     return 0

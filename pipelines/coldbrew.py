@@ -66,8 +66,9 @@ def _split(data, protocol: str, seed: int, split_seed: int | None = None):
     raise ValueError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
 
 
-def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> tuple[dict, dict, float | None, dict]:
-    """All models on one split: ``({model: {group: acc}}, {model: bool correct [N]}, fcr, trained modules)``."""
+def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> dict:
+    """All models on one split: ``{"acc": {model: {group: acc}}, "correct": {model: bool [N]}, "fcr",
+    "trained": {name: module}, "student_teacher": report name of the student's teacher or None}``."""
     curves: dict[str, list] = defaultdict(list)
     on_epoch = lambda stage, epoch, metrics: curves[stage].append(metrics)  # noqa: E731
     out = run_coldbrew(data, config, seed=seed, on_epoch=on_epoch)
@@ -87,7 +88,10 @@ def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> tuple
             correct[report] = (m["pred"] == data.y).numpy()
     for stage, curve in curves.items():
         tracking.log_curve(curve, prefix=f"{stage}.")
-    return acc, correct, out["fcr"], out["trained"]
+    chosen = names.get(out["student_teacher"], out["student_teacher"])
+    if chosen:
+        tracking.log_metrics({f"student_teacher.{chosen}": 1.0})
+    return {"acc": acc, "correct": correct, "fcr": out["fcr"], "trained": out["trained"], "student_teacher": chosen}
 
 
 def _log_student(student, split, config: ColdBrewConfig) -> str:
@@ -116,6 +120,7 @@ def run(args) -> dict:
     per_group: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     correct_cs: dict[str, list] = defaultdict(list)
     fcrs, last_cs, student_uri = [], None, None
+    teachers_chosen: dict[str, int] = defaultdict(int)
     with tracking.parent_run(f"coldbrew:{args.dataset}", job_config, tags={"job": "coldbrew"}) as parent:
         split_dir = Path(tempfile.mkdtemp(prefix="graphlearn-splits-"))
         bar = tqdm(total=args.runs * len(protocols), desc="coldbrew seeds", disable=args.no_progress)
@@ -125,9 +130,12 @@ def run(args) -> dict:
                 for protocol in protocols:
                     split = _split(data, protocol, seed, args.split_seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
-                    acc, correct, fcr, trained = _one_seed(split, config, seed, with_sage=not args.no_sage)
-                    if protocol == "coldstart" and r == 0 and "ColdBrew" in trained:
-                        student_uri = _log_student(trained["ColdBrew"], split, config)
+                    one = _one_seed(split, config, seed, with_sage=not args.no_sage)
+                    acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
+                    if protocol == "coldstart" and one["student_teacher"]:
+                        teachers_chosen[one["student_teacher"]] += 1
+                    if protocol == "coldstart" and r == 0 and "ColdBrew" in one["trained"]:
+                        student_uri = _log_student(one["trained"]["ColdBrew"], split, config)
                     for model, groups in acc.items():
                         for group, value in groups.items():
                             # coldstart reports overall/head/tail/isolated; inductive adds GLNN's tran/ind.
@@ -144,7 +152,8 @@ def run(args) -> dict:
                     bar.update(1)
         bar.close()
         summaries = {m: {g: summarize(v) for g, v in groups.items()} for m, groups in per_group.items()}
-        extra = {"protocols": protocols, "student_model": student_uri, "fcr": summarize(fcrs) if fcrs else None,
+        extra = {"protocols": protocols, "student_model": student_uri, "student_teacher": dict(teachers_chosen),
+                 "fcr": summarize(fcrs) if fcrs else None,
                  "split": getattr(last_cs, "split_info", None), "config": config.to_dict()}
         results = make_results(args.dataset, "+".join(protocols), parent.info.run_id, summaries, extra=extra)
         if fcrs:

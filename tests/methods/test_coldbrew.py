@@ -342,7 +342,7 @@ def test_config_rejects_unknown_keys_and_values():
         ColdBrewConfig.from_dict({"kk": 3})
     with pytest.raises(ValueError, match="'gat'"):
         ColdBrewConfig(conv="gat")
-    with pytest.raises(ValueError, match="needs its teacher 'GNN\\+SE'"):
+    with pytest.raises(ValueError, match=r"needs its teacher \(GNN\+SE or GNN\)"):
         ColdBrewConfig(models=("ColdBrew",))
     with pytest.raises(ValueError, match="mlp1_folds must be 0"):
         ColdBrewConfig(mlp1_folds=1)
@@ -397,3 +397,19 @@ def test_serving_module_matches_logits_on_new_nodes(cold_graph, query, metric):
     untrained = ColdBrewStudent(4, 3, 2)
     with pytest.raises(RuntimeError, match="no teacher embeddings"):
         untrained.serving()
+
+
+def test_student_teacher_choice(cold_graph):
+    from graphlearn.methods.coldbrew.run import _pick_teacher
+
+    models = {"GNN+SE": {"val_acc": 70.0}, "GNN": {"val_acc": 75.0}}
+    assert _pick_teacher("auto", models) == "GNN"
+    assert _pick_teacher("auto", {"GNN+SE": {"val_acc": 75.0}, "GNN": {"val_acc": 75.0}}) == "GNN+SE"
+    assert _pick_teacher("GNN+SE", models) == "GNN+SE"
+    out = run_coldbrew(cold_graph, ColdBrewConfig(epochs=10, patience=None, k=3, student_teacher="GNN",
+                                                  models=("GNN", "ColdBrew")), seed=0)
+    assert out["student_teacher"] == "GNN" and set(out["models"]) == {"GNN", "ColdBrew"}
+    with pytest.raises(ValueError, match=r"needs its teacher \(GNN\+SE\)"):
+        ColdBrewConfig(student_teacher="GNN+SE", models=("GNN", "ColdBrew"))
+    with pytest.raises(ValueError, match="unknown student_teacher 'best'"):
+        ColdBrewConfig(student_teacher="best")

@@ -56,7 +56,8 @@ def _search_faiss(queries: Tensor, candidates: Tensor, k: int, metric: str):
 def virtual_neighbors(queries: Tensor, candidates: Tensor, k: int, *,
                       temperature: float = 1.0, metric: str = "ip",
                       exclude: Optional[Tensor] = None,
-                      backend: str = "auto") -> VirtualNeighbors:
+                      backend: str = "auto",
+                      values: Optional[Tensor] = None) -> VirtualNeighbors:
     r"""Top-``k`` virtual neighbours of every query among ``candidates``.
 
     The score of candidate :math:`j` for query :math:`q` is the inner product
@@ -78,6 +79,10 @@ def virtual_neighbors(queries: Tensor, candidates: Tensor, k: int, *,
         backend (str): ``"torch"`` (exact, ``torch.topk``), ``"faiss"`` (exact,
             ``IndexFlatIP`` / ``IndexFlatL2``) or ``"auto"`` (FAISS from
             :data:`FAISS_MIN_CANDIDATES` candidates on). (default: ``"auto"``)
+        values (Tensor, optional): ``[c, d']`` rows aggregated instead of
+            ``candidates`` (search in one space, aggregate another, e.g. find
+            neighbours by features and average their teacher embeddings).
+            (default: ``None``, the candidates)
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {list(METRICS)}")
@@ -99,6 +104,9 @@ def virtual_neighbors(queries: Tensor, candidates: Tensor, k: int, *,
         raise ValueError(f"K={k} neighbours requested but only "
                          f"{num_candidates - extra} available ({what}); "
                          f"use 1 <= K <= {num_candidates - extra}")
+    if values is not None and (values.dim() != 2 or values.size(0) != candidates.size(0)):
+        raise ValueError(f"values must have one row per candidate, [{candidates.size(0)}, d] "
+                         f"(got {list(values.shape)})")
     if exclude is not None and exclude.shape != (queries.size(0),):
         raise ValueError(f"exclude must have shape [{queries.size(0)}] "
                          f"(got {list(exclude.shape)})")
@@ -121,6 +129,7 @@ def virtual_neighbors(queries: Tensor, candidates: Tensor, k: int, *,
         index = index[keep].view(-1, k)
 
     weight = torch.softmax(scores / temperature, dim=-1)
-    # The aggregate mixes the caller's candidates (not the normalised keys).
-    aggregate = (weight.unsqueeze(-1) * candidates[index]).sum(1)
+    # The aggregate mixes the caller's candidates (not the normalised keys), or ``values``.
+    rows = candidates if values is None else values
+    aggregate = torch.einsum("nk,nkd->nd", weight, rows[index])
     return VirtualNeighbors(index, weight, aggregate)

@@ -25,6 +25,7 @@ from .teacher import CONVS, ColdBrewTeacher, train_teacher
 from .training import EpochCallback, seed_everything, stage_seed
 
 MODELS = ("GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew")
+STUDENT_TEACHERS = ("auto", "GNN+SE", "GNN")
 
 
 @dataclass
@@ -55,7 +56,11 @@ class ColdBrewConfig:
     temperature: float = 0.1          # softmax temperature of the neighbour weights
     metric: str = "cos"               # neighbour score: "ip", "cos" or "l2"
     query: str = "features"           # search space: "embedding" (paper) or "features"
-    kd_weight: float = 10.0           # weight of distillation from GNN+SE in MLP2's loss
+    kd_weight: float = 10.0           # weight of distillation from the teacher in MLP2's loss
+    # Which teacher the student distils: "GNN+SE" (the paper), "GNN" (SE off), or
+    # "auto": the one with the higher validation accuracy (ties: GNN+SE). Whether
+    # the structural embedding helps is a hyper-parameter choice made on validation.
+    student_teacher: str = "auto"
     mlp1_folds: int = 0               # cross-fitting folds for MLP2's inputs (0: off)
     student_lr: float = 0.01
     student_weight_decay: float = 5e-4
@@ -75,6 +80,9 @@ class ColdBrewConfig:
         unknown = sorted(set(self.models) - set(MODELS))
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+        if self.student_teacher not in STUDENT_TEACHERS:
+            raise ValueError(f"unknown student_teacher {self.student_teacher!r}; choose one of "
+                             f"{list(STUDENT_TEACHERS)}")
         if self.conv not in CONVS:
             raise ValueError(f"unknown conv {self.conv!r}; choose one of {list(CONVS)}")
         if self.metric not in METRICS:
@@ -92,10 +100,11 @@ class ColdBrewConfig:
         if not self.se_layers:
             raise ValueError("se_layers is empty: GNN+SE would equal GNN; use "
                              "models without 'GNN+SE' instead")
-        needs = {"ColdBrew": "GNN+SE", "GLNN": "GNN"}
-        for model, teacher in needs.items():
-            if model in self.models and teacher not in self.models:
-                raise ValueError(f"model {model!r} needs its teacher {teacher!r} in models")
+        needs = {"GLNN": ("GNN",), "ColdBrew": {"auto": ("GNN+SE", "GNN"), "GNN+SE": ("GNN+SE",),
+                                                 "GNN": ("GNN",)}[self.student_teacher]}
+        for model, teachers in needs.items():
+            if model in self.models and not set(teachers) & set(self.models):
+                raise ValueError(f"model {model!r} needs its teacher ({' or '.join(teachers)}) in models")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ColdBrewConfig":
@@ -143,7 +152,8 @@ def run_coldbrew(data: Data, config: Optional[ColdBrewConfig] = None, seed: int 
         :func:`~graphlearn.data.splits.group_masks`. ``fcr`` (percent) is
         computed from the overall test accuracies of MLP, LP and GNN, and is
         ``None`` when one of them was not trained or FCR is undefined.
-        ``"trained"`` maps model names (all but LP) to the fitted modules, for
+        ``"student_teacher"`` names the teacher the student distilled (``None``
+        without a student). ``"trained"`` maps model names (all but LP) to the fitted modules, for
         :func:`~graphlearn.methods.coldbrew.save`.
     """
     config = config or ColdBrewConfig()
@@ -195,7 +205,8 @@ def run_coldbrew(data: Data, config: Optional[ColdBrewConfig] = None, seed: int 
 
     if "GNN" in config.models:
         teacher("GNN", ())
-    se_teacher = teacher("GNN+SE", config.se_layers) if "GNN+SE" in config.models else None
+    if "GNN+SE" in config.models:
+        teacher("GNN+SE", config.se_layers)
 
     if "MLP" in config.models:
         seed_everything(stage_seed(seed, "MLP"))
@@ -219,17 +230,20 @@ def run_coldbrew(data: Data, config: Optional[ColdBrewConfig] = None, seed: int 
                                        num_layers=config.lp_layers,
                                        alpha=config.lp_alpha), None)
 
+    student_teacher = None
     if "ColdBrew" in config.models:
+        student_teacher = _pick_teacher(config.student_teacher, models)
+        teacher_model = trained[student_teacher]
         seed_everything(stage_seed(seed, "ColdBrew"))
-        student = ColdBrewStudent(x.size(1), se_teacher.embed_channels, num_classes,
+        student = ColdBrewStudent(x.size(1), teacher_model.embed_channels, num_classes,
                                   hidden_channels=config.student_hidden,
                                   num_layers=config.student_layers,
                                   dropout=config.student_dropout, k=config.k,
                                   temperature=config.temperature,
                                   metric=config.metric, query=config.query).to(x.device)
-        history = student.fit(x, y, se_teacher.embed(x, edge_index), train_mask=train_mask,
+        history = student.fit(x, y, teacher_model.embed(x, edge_index), train_mask=train_mask,
                               val_mask=val_mask, candidate_mask=has_neighbourhood,
-                              regress_mask=fit_mask, teacher_logits=logits["GNN+SE"],
+                              regress_mask=fit_mask, teacher_logits=logits[student_teacher],
                               kd_mask=fit_mask, kd_weight=config.kd_weight,
                               mlp1_folds=config.mlp1_folds,
                               epochs=config.epochs, lr=config.student_lr,
@@ -251,4 +265,13 @@ def run_coldbrew(data: Data, config: Optional[ColdBrewConfig] = None, seed: int 
         except ValueError:
             fcr = None
     return {"seed": seed, "config": config.to_dict(), "fcr": fcr, "models": models,
-            "trained": trained}
+            "trained": trained, "student_teacher": student_teacher}
+
+
+def _pick_teacher(choice: str, models: Mapping[str, Dict[str, Any]]) -> str:
+    """The student's teacher: ``choice``, or for ``"auto"`` the trained one of
+    GNN+SE / GNN with the higher validation accuracy (ties go to GNN+SE)."""
+    if choice != "auto":
+        return choice
+    trained = [m for m in ("GNN+SE", "GNN") if m in models]
+    return max(trained, key=lambda m: (models[m]["val_acc"], m == "GNN+SE"))

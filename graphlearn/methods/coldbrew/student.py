@@ -135,6 +135,7 @@ class ColdBrewStudent(nn.Module):
         self.register_buffer("candidate_features", torch.empty(0, in_channels))
         self.register_buffer("emb_mean", torch.zeros(embed_channels))
         self.register_buffer("emb_std", torch.ones(embed_channels))
+        self._cache = None  # see _search_space
         self.reset_parameters()
 
     @property
@@ -150,6 +151,7 @@ class ColdBrewStudent(nn.Module):
         self.mlp2.reset_parameters()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self._cache = None
         # The teacher buffers' first dimension depends on the training graph.
         for name in ("teacher_embeddings", "candidate_index", "candidate_features"):
             if prefix + name in state_dict:
@@ -180,6 +182,7 @@ class ColdBrewStudent(nn.Module):
                                  f"(got {None if features is None else list(features.shape)})")
             self.candidate_features = features[index].detach().clone()
         cand = teacher_embeddings[index]
+        self._cache = None
         self.teacher_embeddings = teacher_embeddings.detach().clone()
         self.candidate_index = index
         self.emb_mean = cand.mean(0)
@@ -194,9 +197,27 @@ class ColdBrewStudent(nn.Module):
             raise RuntimeError("the student has no teacher embeddings: call fit() or "
                                "set_teacher() first")
 
+    def _search_space(self):
+        """``(standardised candidate embeddings, search keys, search metric)``,
+        cached until the teacher side changes (``set_teacher``, loading, ``.to``):
+        recomputing them per call dominated one-node inference. For ``cos`` the
+        keys are stored L2-normalised and searched by inner product."""
+        if self._cache is None:
+            cand = self._standardise(self.teacher_embeddings[self.candidate_index])
+            keys = self.candidate_features if self.query == "features" else cand
+            metric = self.metric
+            if metric == "cos":
+                keys, metric = F.normalize(keys, dim=-1), "ip"
+            self._cache = (cand, keys, metric)
+        return self._cache
+
+    def _apply(self, fn, *args, **kwargs):
+        self._cache = None
+        return super()._apply(fn, *args, **kwargs)
+
     def _aggregate(self, x: Tensor, z: Tensor,
                    self_index: Optional[Tensor] = None) -> Tensor:
-        cand = self._standardise(self.teacher_embeddings[self.candidate_index])
+        cand, keys, metric = self._search_space()
         exclude = None
         if self_index is not None:
             n_graph = self.teacher_embeddings.size(0)
@@ -211,14 +232,12 @@ class ColdBrewStudent(nn.Module):
                                                      device=z.device)
             exclude = torch.where(self_index >= 0, pos[self_index.clamp_min(0)],
                                   torch.full_like(self_index, -1))
-        if self.query == "features":
-            vn = virtual_neighbors(x, self.candidate_features, self.k,
-                                   temperature=self.temperature, metric=self.metric,
-                                   exclude=exclude)
-            # aggregate the teacher embeddings of the feature-space neighbours
-            return (vn.weight.unsqueeze(-1) * cand[vn.index]).sum(1)
-        return virtual_neighbors(z, cand, self.k, temperature=self.temperature,
-                                 metric=self.metric, exclude=exclude).aggregate
+        # "features": neighbours by feature similarity, their teacher embeddings averaged.
+        query = x if self.query == "features" else z
+        if self.metric == "cos":
+            query = F.normalize(query, dim=-1)
+        return virtual_neighbors(query, keys, self.k, temperature=self.temperature,
+                                 metric=metric, exclude=exclude, values=cand).aggregate
 
     # --------------------------------------------------------------- inference
     def _check_x(self, x: Tensor) -> None:
