@@ -84,3 +84,38 @@ def test_coldbrew_teacher_and_glnn_same_with_sparse_path(monkeypatch, bag_of_wor
     monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0))
     assert sparse.model_input(bag_of_words).layout == torch.sparse_csr
     assert torch.allclose(teacher(bag_of_words, ei), dense_out, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mlp", "gcn", "sage", "gat"])
+def test_baseline_models_same_output_on_csr_features(name, bag_of_words):
+    from graphlearn.models import build_model
+
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5, 7], [1, 0, 3, 2, 5, 4, 0]])
+    torch.manual_seed(0)
+    model = build_model(name, 40, 16, 3).eval()
+    assert model.supports_sparse_input
+    csr = sparse.model_input(bag_of_words, min_elements=0)
+    assert torch.allclose(model(bag_of_words, ei), model(csr, ei), atol=1e-5)
+    model.train()  # input dropout on CSR keeps zeros zero and runs
+    assert model(csr, ei).shape == (60, 3)
+
+
+def test_sage_transform_first_rejects_other_aggregations():
+    from torch_geometric.nn import SAGEConv, SimpleConv
+
+    from graphlearn.models.gnn import sage_conv_transform_first
+
+    with pytest.raises(ValueError, match="mean-aggregation SAGEConv"):
+        sage_conv_transform_first(SAGEConv(4, 2, aggr="max"), torch.ones(3, 4),
+                                  torch.tensor([[0], [1]]), SimpleConv(aggr="mean"))
+
+
+def test_coldbrew_sage_teacher_same_with_sparse_path(monkeypatch, bag_of_words):
+    from graphlearn.methods.coldbrew.teacher import ColdBrewTeacher
+
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 0, 3, 2, 5, 4]])
+    torch.manual_seed(0)
+    teacher = ColdBrewTeacher(40, 8, 3, 60, conv="sage", se_layers=(0,)).eval()
+    dense_out = teacher(bag_of_words, ei)
+    monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0))
+    assert torch.allclose(teacher(bag_of_words, ei), dense_out, atol=1e-5)

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import MLP as PyGMLP
 
+from graphlearn import sparse
+
 
 _NZ_CACHE: dict = {}
 
@@ -36,6 +38,8 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     """
     if not training or p == 0.0:
         return x
+    if sparse.is_sparse(x):
+        return sparse.dropout(x, p, training)
     if x.dim() != 2 or x.numel() < 2**16:
         return F.dropout(x, p=p, training=True)
     row, col = _nonzero(x)
@@ -49,6 +53,8 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
 
 
 class MLP(torch.nn.Module):
+    supports_sparse_input = True  # a CSR x goes straight into the first Linear (graphlearn.sparse)
+
     r"""Multi-layer perceptron over node features, a thin wrapper of
     :class:`torch_geometric.nn.MLP` with graphlearn's ``forward(x, edge_index)``.
 

@@ -11,6 +11,7 @@ from torch_geometric.nn import GCNConv, SAGEConv, SimpleConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from graphlearn import sparse
+from graphlearn.models.gnn import sage_conv_transform_first
 from .training import EpochCallback, fit, masked_accuracy
 
 CONVS = ("gcn", "sage")
@@ -160,14 +161,18 @@ class ColdBrewTeacher(nn.Module):
         if self.conv == "gcn":
             edge_index, edge_weight = gcn_norm(edge_index, None, x.size(0),
                                                add_self_loops=True, dtype=x.dtype)
-        if self.conv == "gcn":
-            # GCNConv transforms before it propagates, so sparse features go
-            # straight into its Linear; SAGEConv gathers x[src] first (dense).
-            x = sparse.model_input(x)
+        # Sparse features go straight into GCNConv's Linear; the first SAGEConv is
+        # applied transform-first (graphlearn.models.gnn.sage_conv_transform_first).
+        x = sparse.model_input(x)
         outs = []
         for layer, conv in enumerate(self.convs):
             x = sparse.dropout(x, p=self.dropout, training=self.training)
-            h = conv(x, edge_index, edge_weight) if self.conv == "gcn" else conv(x, edge_index)
+            if self.conv == "gcn":
+                h = conv(x, edge_index, edge_weight)
+            elif sparse.is_sparse(x):
+                h = sage_conv_transform_first(conv, x, edge_index, self.spread)
+            else:
+                h = conv(x, edge_index)
             if str(layer) in self.se:
                 h = h + self.spread(self.se[str(layer)], edge_index, edge_weight)
             outs.append(h)
