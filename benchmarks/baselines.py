@@ -9,49 +9,20 @@ command, hardware, date and the table, and compares GCN on Cora's public split w
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from _common import HERE, hardware, now, run_cli, write_results
 
-from graphlearn.evaluation import to_markdown  # noqa: E402
-from pipelines.cli import main as cli  # noqa: E402
+from graphlearn.evaluation import to_markdown
 
 PUBLISHED = {("cora", "gcn"): (81.5, "Kipf & Welling, ICLR 2017, Table 2")}
-
-
-def hardware() -> str:
-    model = "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, no GPU"
 
 
 def run_one(dataset: str, models: str, runs: int, protocol: str, threads: int) -> tuple[dict, float, list[str]]:
     argv = ["train", "--dataset", dataset, "--model", models, "--runs", str(runs), "--protocol", protocol,
             "--json", "--no-progress", "--threads", str(threads)]
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    t0 = time.perf_counter()
-    with contextlib.redirect_stdout(buf):
-        rc = cli(argv)
-    if rc != 0:
-        raise SystemExit(f"graphlearn {' '.join(argv)} failed with exit code {rc}")
-    out = buf.getvalue()
-    return json.loads(out[out.index("{"):]), time.perf_counter() - t0, argv
+    results, seconds = run_cli(argv)
+    return results, seconds, argv
 
 
 def main() -> None:
@@ -64,22 +35,15 @@ def main() -> None:
     p.add_argument("--output", default=str(HERE / "results" / "baselines"))
     args = p.parse_args()
 
-    def write() -> Path:
+    def write():
         """Rewrite the results files after every (dataset, protocol): a long job keeps what it finished."""
-        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         header = (f"# Baselines under the OGB protocol\n\n"
                   f"- command: `python benchmarks/baselines.py {' '.join(sys.argv[1:])}`\n- hardware: {hardware()}\n"
-                  f"- date: {now}\n- protocol: {args.runs} seeds per model, full-batch, test read at the best-validation "
+                  f"- date: {now()}\n- protocol: {args.runs} seeds per model, full-batch, test read at the best-validation "
                   f"epoch, mean ± sample std; `standard` = the dataset's graph and split, `coldstart` = Cold Brew's "
                   f"head/tail/isolated split (docs/protocols.md)\n\n")
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for suffix, text in ((".md", header + "\n".join(sections)),
-                             (".json", json.dumps({"date": now, "hardware": hardware(), "runs": records}, indent=2))):
-            tmp = out.with_suffix(suffix + ".tmp")
-            tmp.write_text(text)
-            os.replace(tmp, out.with_suffix(suffix))
-        return out
+        return write_results(args.output, header + "\n".join(sections),
+                             {"date": now(), "hardware": hardware(), "runs": records})
 
     sections, records = [], []
     for dataset in args.datasets.split(","):
@@ -99,7 +63,7 @@ def main() -> None:
             print(sections[-1], flush=True)
             out = write()
 
-    print(f"wrote {out.with_suffix('.md')}")
+    print(f"wrote {out}.md")
 
 
 if __name__ == "__main__":
