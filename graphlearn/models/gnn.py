@@ -50,8 +50,8 @@ class _FullBatchGNN:
         """Last hidden representation ``[N, hidden_channels]`` (the input of the
         output layer); the input features themselves when ``num_layers == 1``."""
         x = feature_dropout(x, self.input_dropout, self.training)
-        for conv, norm in zip(self.convs[:-1], self.norms[:-1]):
-            x = conv(x, edge_index)
+        for i, norm in enumerate(self.norms[:-1]):
+            x = self._conv(i, x, edge_index)
             if self.act is not None and self.act_first:
                 x = self.act(x)
             x = norm(x)
@@ -63,7 +63,10 @@ class _FullBatchGNN:
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         """Args: ``x`` float ``[N, in_channels]``, ``edge_index`` int64 ``[2, E]``
         (may be empty). Returns logits ``[N, out_channels]``."""
-        return self.convs[-1](self.embed(x, edge_index), edge_index)
+        return self._conv(len(self.convs) - 1, self.embed(x, edge_index), edge_index)
+
+    def _conv(self, i: int, x: Tensor, edge_index: Tensor) -> Tensor:
+        return self.convs[i](x, edge_index)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
@@ -130,27 +133,10 @@ class GraphSAGE(_FullBatchGNN, pyg_models.GraphSAGE):
         # transform-first is exact for the mean aggregator only (see _first_layer_sparse)
         return getattr(self.convs[0], "aggr", None) == "mean" and not self.convs[0].project
 
-    def _first_layer_sparse(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        return sage_conv_transform_first(self.convs[0], x, edge_index, self._mean)
-
-    def embed(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        if not sparse.is_sparse(x):
-            return super().embed(x, edge_index)
-        x = sparse.dropout(x, self.input_dropout, self.training)
-        for i, (conv, norm) in enumerate(zip(self.convs[:-1], self.norms[:-1])):
-            x = self._first_layer_sparse(x, edge_index) if i == 0 else conv(x, edge_index)
-            if self.act is not None and self.act_first:
-                x = self.act(x)
-            x = norm(x)
-            if self.act is not None and not self.act_first:
-                x = self.act(x)
-            x = self.dropout(x)
-        return x
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        if sparse.is_sparse(x) and self.num_layers == 1:
-            return self._first_layer_sparse(sparse.dropout(x, self.input_dropout, self.training), edge_index)
-        return self.convs[-1](self.embed(x, edge_index), edge_index)
+    def _conv(self, i: int, x: Tensor, edge_index: Tensor) -> Tensor:
+        if i == 0 and sparse.is_sparse(x):
+            return sage_conv_transform_first(self.convs[0], x, edge_index, self._mean)
+        return self.convs[i](x, edge_index)
 
 
 class GAT(_FullBatchGNN, pyg_models.GAT):
