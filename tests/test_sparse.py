@@ -119,3 +119,18 @@ def test_coldbrew_sage_teacher_same_with_sparse_path(monkeypatch, bag_of_words):
     dense_out = teacher(bag_of_words, ei)
     monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0))
     assert torch.allclose(teacher(bag_of_words, ei), dense_out, atol=1e-5)
+
+
+def test_sage_transform_first_on_dense_narrowing_layer_matches_sageconv():
+    from graphlearn.models import build_model
+    from graphlearn.models.gnn import transform_first_pays
+
+    torch.manual_seed(0)
+    x = torch.randn(30, 20)
+    ei = torch.tensor([[0, 1, 2, 3, 9], [1, 0, 3, 2, 0]])
+    model = build_model("sage", 20, 8, 3).eval()
+    assert transform_first_pays(model.convs[0], x)  # 20 -> 8 narrows
+    reference = model.convs[1](model.convs[0](x, ei).relu(), ei)  # PyG's SAGEConv as is
+    assert torch.allclose(model(x, ei), reference, atol=1e-5)
+    wide = build_model("sage", 4, 16, 3)
+    assert not transform_first_pays(wide.convs[0], torch.randn(30, 4))  # widening: gather first

@@ -11,7 +11,7 @@ from torch_geometric.nn import GCNConv, SAGEConv, SimpleConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from graphlearn import sparse
-from graphlearn.models.gnn import sage_conv_transform_first
+from graphlearn.models.gnn import sage_conv_transform_first, transform_first_pays
 from .training import EpochCallback, fit, masked_accuracy
 
 CONVS = ("gcn", "sage")
@@ -169,7 +169,7 @@ class ColdBrewTeacher(nn.Module):
             x = sparse.dropout(x, p=self.dropout, training=self.training)
             if self.conv == "gcn":
                 h = conv(x, edge_index, edge_weight)
-            elif sparse.is_sparse(x):
+            elif transform_first_pays(conv, x):
                 h = sage_conv_transform_first(conv, x, edge_index, self.spread)
             else:
                 h = conv(x, edge_index)
