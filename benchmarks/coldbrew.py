@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--datasets", default="cora,citeseer,chameleon,amazon-photo,coauthor-cs")
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--protocols", default="coldstart,inductive", help="passed to graphlearn coldbrew")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="ColdBrewConfig override")
     p.add_argument("--output", default=str(HERE / "results" / "coldbrew"))
     args = p.parse_args(argv)
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     sections, records = [], []
     for dataset in args.datasets.split(","):
         cli = ["coldbrew", "--dataset", dataset, "--runs", str(args.runs), "--threads", str(args.threads),
-               "--json", "--no-progress"] + [a for kv in args.set for a in ("--set", kv)]
+               "--protocols", args.protocols, "--json", "--no-progress"] + [a for kv in args.set for a in ("--set", kv)]
         results, seconds = run_cli(cli)
         line = verdict(dataset, results)
         records.append({"dataset": dataset, "command": "graphlearn " + " ".join(cli), "seconds": round(seconds, 1),
