@@ -246,7 +246,7 @@ def run(data: Data, config: Optional[ColdBrewConfig] = None, *, ratio: float = 0
             "latency_nodes": len(nodes), "warmup_calls": WARMUP, "batch_calls_per_round": BATCH_CALLS,
             "train_seconds": round(train_s, 1), "load_avg_1min": [round(load_before, 2), round(load_after, 2)],
             "modes": modes, "speedup_over_teacher": speedup, "checks": checks,
-            "run_coldbrew_acc_new_nodes_isolated": ind}
+            "run_coldbrew_acc_new_nodes_isolated": ind, "student_teacher": out.get("student_teacher")}
 
 
 def _markdown(res: Dict) -> str:
@@ -298,7 +298,8 @@ def _markdown(res: Dict) -> str:
               "extraction grows with the graph; a CSR sampler would be cheaper.",
               "- The timed teacher is the plain SAGE (`GNN`): the Cold Brew teacher `GNN+SE` has per-node "
               "structural embeddings only for the training graph's nodes, so it cannot run on a subgraph around "
-              "an unseen node. The student was distilled from `GNN+SE`; `glnn` from `GNN`.",
+              f"an unseen node. The student was distilled from `{res.get('student_teacher')}` (chosen on "
+              "validation, `student_teacher=auto`); `glnn` from `GNN`.",
               "- The student is not only an MLP: every call also searches its k virtual neighbours among all the "
               "training graph's candidate nodes (with query=features: a scan of the candidates' feature matrix), a "
               "cost of O(candidates x features) per call whatever the batch size. That is what separates it from "
