@@ -55,11 +55,9 @@ def run_cli(argv: list[str]) -> tuple[dict, float]:
 def write_results(stem: str | os.PathLike, markdown: str, obj) -> Path:
     """Write ``<stem>.md`` and ``<stem>.json`` each through a temporary file and ``os.replace``, so a long job that
     rewrites its results after every step never leaves a half-written file."""
+    from graphlearn.io import atomic_write_text  # noqa: PLC0415
+
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     for suffix, text in ((".md", markdown), (".json", json.dumps(obj, indent=2) + "\n")):
-        target = stem.with_name(stem.name + suffix)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        atomic_write_text(stem.with_name(stem.name + suffix), text)
     return stem

@@ -4,8 +4,6 @@ canvas, so importing this module never changes the process-wide backend
 the ``Figure`` (for ``tracking.log_figure``)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import List, Mapping, Optional, Tuple
 
@@ -14,23 +12,13 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..io import atomic_write
 from .results import PERCENT_METRICS, _metric_label, result_groups, validate_results
 
 
 def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"))
 
 
 def _new_figure(size: Tuple[float, float]) -> Figure:

@@ -214,6 +214,7 @@ def train_teacher(teacher: ColdBrewTeacher, x: Tensor, edge_index: Tensor, y: Te
     """
     if int(train_mask.sum()) == 0:
         raise ValueError("train_mask selects no node; the teacher needs labels")
+    x = sparse.model_input(x)  # once, not in every epoch's forward passes
 
     def loss_fn() -> Tensor:
         out = teacher(x, edge_index)
