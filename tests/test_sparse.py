@@ -134,3 +134,35 @@ def test_sage_transform_first_on_dense_narrowing_layer_matches_sageconv():
     assert torch.allclose(model(x, ei), reference, atol=1e-5)
     wide = build_model("sage", 4, 16, 3)
     assert not transform_first_pays(wide.convs[0], torch.randn(30, 4))  # widening: gather first
+
+
+@pytest.mark.parametrize("norm", ["gcn", "mean", "sum"])
+def test_propagation_matrix_matches_pyg_message_passing(norm):
+    from torch_geometric.nn import SimpleConv  # noqa: PLC0415
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm  # noqa: PLC0415
+
+    g = torch.Generator().manual_seed(1)
+    edge_index = torch.randint(0, 12, (2, 40), generator=g)  # duplicates and self-loops included
+    edge_index = edge_index[:, edge_index[1] != 11]  # node 11: no in-edge
+    h = torch.randn(12, 5, generator=g, requires_grad=True)
+    P = sparse.propagation_matrix(edge_index, 12, norm)
+    if norm == "gcn":
+        ei, w = gcn_norm(edge_index, None, 12, add_self_loops=True)
+        want = SimpleConv(aggr="sum")(h, ei, w)
+    else:
+        want = SimpleConv(aggr=norm)(h, edge_index)
+    got = P @ h
+    assert torch.allclose(got, want, atol=1e-6)
+    if norm != "gcn":
+        assert torch.equal(got[11], torch.zeros(5))
+    got.sum().backward()  # differentiable in h (used in training)
+    assert h.grad is not None and h.grad.shape == h.shape
+
+
+def test_propagation_matrix_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown norm 'max'"):
+        sparse.propagation_matrix(torch.zeros(2, 0, dtype=torch.long), 3, "max")
+    with pytest.raises(ValueError, match=r"outside \[0, 2\]"):
+        sparse.propagation_matrix(torch.tensor([[0], [3]]), 3)
+    with pytest.raises(ValueError, match="shape"):
+        sparse.propagation_matrix(torch.tensor([0, 1]), 3)

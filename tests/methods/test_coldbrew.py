@@ -98,6 +98,34 @@ def test_se_term_reaches_output_through_propagation():
 
 
 @pytest.mark.parametrize("conv", ["gcn", "sage"])
+def test_teacher_without_se_equals_pyg_layers(conv, graph):
+    """The sparse-operator forward gives what PyG's own GCNConv / SAGEConv give with the same weights,
+    whether the operator is built per call (edge_index) or once (teacher.operator)."""
+    from torch_geometric.nn import GCNConv, SAGEConv  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    model = ColdBrewTeacher(8, 16, 3, graph.num_nodes, num_layers=2, conv=conv, se_layers=(),
+                            dropout=0.0).eval()
+    layers = [GCNConv(8, 16), GCNConv(16, 3)] if conv == "gcn" else [SAGEConv(8, 16), SAGEConv(16, 3)]
+    for layer, ours in zip(layers, model.convs):
+        layer.load_state_dict(ours.state_dict())
+    h = graph.x
+    expected = []
+    for layer in layers:
+        h = layer(h, graph.edge_index)
+        expected.append(h)
+        h = h.relu()
+    outs = model.layer_outputs(graph.x, graph.edge_index)
+    op = model.operator(graph.edge_index, graph.num_nodes)
+    assert op.layout == torch.sparse_csr and op.shape == (graph.num_nodes, graph.num_nodes)
+    for got, want in zip(outs, expected):
+        assert torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(model(graph.x, op), expected[-1], atol=1e-5)
+    with pytest.raises(ValueError, match="propagation operator must be"):
+        model(graph.x[:-1], op)
+
+
+@pytest.mark.parametrize("conv", ["gcn", "sage"])
 def test_teacher_on_graph_without_edges(conv, graph):
     empty = torch.empty(2, 0, dtype=torch.long)
     model = ColdBrewTeacher(8, 16, 3, graph.num_nodes, conv=conv, se_layers=(0, 1))

@@ -7,11 +7,10 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GCNConv, SAGEConv, SimpleConv
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.nn import GCNConv, SAGEConv
 
 from graphlearn import sparse
-from graphlearn.models.gnn import sage_conv_transform_first, transform_first_pays
+from graphlearn.models.gnn import sage_conv_transform_first
 from .training import EpochCallback, fit, masked_accuracy
 
 CONVS = ("gcn", "sage")
@@ -29,11 +28,11 @@ class ColdBrewTeacher(nn.Module):
         X^{(l+1)} = \sigma\big(\hat{A}\,(X^{(l)} W^{(l)} + E^{(l)}) + b^{(l)}\big)
 
     Because propagation is linear this is computed as the PyG convolution of
-    :math:`X^{(l)}` plus the propagation of :math:`E^{(l)}` with the same
-    operator: :math:`\hat{A} = D^{-1/2}(A + I)D^{-1/2}` for ``gcn`` (the
-    normalisation is computed once per forward and shared), the neighbour mean
-    for ``sage`` (so in GraphSAGE :math:`E` enters only through the neighbour
-    branch, never the root branch).
+    :math:`X^{(l)}` (its own parameters, applied transform-first) plus the
+    propagation of :math:`E^{(l)}` with the same operator, one sparse CSR product
+    each (:meth:`operator`): :math:`\hat{A} = D^{-1/2}(A + I)D^{-1/2}` for
+    ``gcn``, the neighbour mean for ``sage`` (so in GraphSAGE :math:`E` enters
+    only through the neighbour branch, never the root branch).
 
     :math:`E` is initialised at zero and penalised by
     :meth:`se_penalty` (mean squared row norm, summed over layers); keep it out
@@ -93,14 +92,13 @@ class ColdBrewTeacher(nn.Module):
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.dims = dims
         if conv == "gcn":
-            # Normalised once in forward() and passed in, hence normalize=False.
+            # Only the layers' parameters are used (see layer_outputs); the
+            # normalisation is in the propagation operator, hence normalize=False.
             self.convs = nn.ModuleList(GCNConv(a, b, normalize=False)
                                        for a, b in zip(dims[:-1], dims[1:]))
-            self.spread = SimpleConv(aggr="sum")
         else:
             self.convs = nn.ModuleList(SAGEConv(a, b, aggr="mean")
                                        for a, b in zip(dims[:-1], dims[1:]))
-            self.spread = SimpleConv(aggr="mean")
         self.se = nn.ParameterDict({
             str(layer): nn.Parameter(torch.zeros(num_nodes, dims[layer + 1]))
             for layer in se_layers})
@@ -143,38 +141,52 @@ class ColdBrewTeacher(nn.Module):
             total = total + emb.pow(2).sum(dim=-1).mean()
         return total
 
-    def _check(self, x: Tensor, edge_index: Tensor) -> None:
+    def _check(self, x: Tensor, graph: Tensor) -> None:
         if x.dim() != 2 or x.size(1) != self.in_channels:
             raise ValueError(f"x must have shape [N, {self.in_channels}] "
                              f"(got {list(x.shape)})")
         if self.se_layers and x.size(0) != self.num_nodes:
             raise ValueError(f"this teacher has structural embeddings for "
                              f"{self.num_nodes} nodes but x has {x.size(0)} rows")
-        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        if sparse.is_sparse(graph):
+            if graph.shape != (x.size(0), x.size(0)):
+                raise ValueError(f"the propagation operator must be [N, N] = [{x.size(0)}, "
+                                 f"{x.size(0)}] (got {list(graph.shape)})")
+        elif graph.dim() != 2 or graph.size(0) != 2:
             raise ValueError(f"edge_index must have shape [2, E] "
-                             f"(got {list(edge_index.shape)})")
+                             f"(got {list(graph.shape)})")
+
+    def operator(self, edge_index: Tensor, num_nodes: int,
+                 dtype: Optional[torch.dtype] = None) -> Tensor:
+        """This teacher's propagation operator for ``edge_index`` as a CSR ``[N, N]`` matrix
+        (:func:`graphlearn.sparse.propagation_matrix`: GCN normalisation with self-loops for ``gcn``,
+        the neighbour mean for ``sage``). Build it once and pass it instead of ``edge_index`` to
+        :meth:`forward` / :meth:`embed` when the graph is fixed (training)."""
+        return sparse.propagation_matrix(edge_index, num_nodes,
+                                         "gcn" if self.conv == "gcn" else "mean", dtype=dtype)
 
     def layer_outputs(self, x: Tensor, edge_index: Tensor) -> List[Tensor]:
-        """Pre-activation output of every layer (the last one is the logits)."""
+        """Pre-activation output of every layer (the last one is the logits).
+        ``edge_index`` is ``[2, E]`` or the CSR matrix of :meth:`operator`."""
         self._check(x, edge_index)
-        edge_weight: Optional[Tensor] = None
-        if self.conv == "gcn":
-            edge_index, edge_weight = gcn_norm(edge_index, None, x.size(0),
-                                               add_self_loops=True, dtype=x.dtype)
-        # Sparse features go straight into GCNConv's Linear; the first SAGEConv is
-        # applied transform-first (graphlearn.models.gnn.sage_conv_transform_first).
+        P = edge_index if sparse.is_sparse(edge_index) else self.operator(edge_index, x.size(0), x.dtype)
+        # Every layer multiplies by its weight first and then propagates with one sparse
+        # product, using the PyG layers' own parameters: GCNConv is P (x W) + b; a
+        # mean-aggregation SAGEConv is P (x W_l) + b_l + x W_r
+        # (graphlearn.models.gnn.sage_conv_transform_first). Sparse features go straight
+        # into the Linear layers.
         x = sparse.model_input(x)
         outs = []
         for layer, conv in enumerate(self.convs):
             x = sparse.dropout(x, p=self.dropout, training=self.training)
             if self.conv == "gcn":
-                h = conv(x, edge_index, edge_weight)
-            elif transform_first_pays(conv, x):
-                h = sage_conv_transform_first(conv, x, edge_index, self.spread)
+                h = P @ conv.lin(x)
+                if conv.bias is not None:
+                    h = h + conv.bias
             else:
-                h = conv(x, edge_index)
+                h = sage_conv_transform_first(conv, x, P, lambda v, P: P @ v)
             if str(layer) in self.se:
-                h = h + self.spread(self.se[str(layer)], edge_index, edge_weight)
+                h = h + P @ self.se[str(layer)]
             outs.append(h)
             x = h.relu()
         return outs
@@ -215,6 +227,7 @@ def train_teacher(teacher: ColdBrewTeacher, x: Tensor, edge_index: Tensor, y: Te
     if int(train_mask.sum()) == 0:
         raise ValueError("train_mask selects no node; the teacher needs labels")
     x = sparse.model_input(x)  # once, not in every epoch's forward passes
+    edge_index = teacher.operator(edge_index, x.size(0), x.dtype)  # likewise the propagation operator
 
     def loss_fn() -> Tensor:
         out = teacher(x, edge_index)
