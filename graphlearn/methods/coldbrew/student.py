@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -253,13 +253,18 @@ class ColdBrewStudent(nn.Module):
         return self.mlp1(features) * self.emb_std + self.emb_mean
 
     def _inputs(self, x: Tensor, self_index: Optional[Tensor] = None,
-                edge_index: Optional[Tensor] = None, neighbor_mix: float = 0.5) -> Tensor:
+                edge_index: Optional[Tensor] = None, neighbor_mix: float = 0.5) -> List[Tensor]:
+        """MLP2's input as its blocks ``[features, aggregate, MLP1 embedding]`` (see
+        :func:`graphlearn.sparse.mlp_forward`)."""
         xm = sparse.model_input(x)
         z = self.mlp1(xm)
         agg = self._aggregate(x, z, self_index)
         if edge_index is not None and edge_index.numel() > 0:
             agg = self._mix_real(agg, edge_index, neighbor_mix)
-        return sparse.hcat([xm, agg, z])
+        return [xm, agg, z]
+
+    def _mlp2(self, parts: List[Tensor]) -> Tensor:
+        return sparse.mlp_forward(self.mlp2, parts)
 
     def _mix_real(self, agg: Tensor, edge_index: Tensor, mix: float) -> Tensor:
         n, num_nodes = agg.size(0), self.teacher_embeddings.size(0)
@@ -302,7 +307,7 @@ class ColdBrewStudent(nn.Module):
         self._check_x(features)
         self._require_teacher()
         self.eval()
-        return self.mlp2(self._inputs(features, self_index, edge_index, neighbor_mix))
+        return self._mlp2(self._inputs(features, self_index, edge_index, neighbor_mix))
 
     def predict(self, features: Tensor, edge_index: Optional[Tensor] = None,
                 neighbor_mix: float = 0.5, self_index: Optional[Tensor] = None) -> Tensor:
@@ -406,24 +411,28 @@ class ColdBrewStudent(nn.Module):
                     z[held] = mlp(sparse.take_rows(xm, held))
         with torch.no_grad():
             agg = self._aggregate(x, z, self_index=torch.arange(n, device=x.device))
-            inputs = sparse.hcat([xm, agg, z])
-        train_in, y_train = sparse.take_rows(inputs, train_mask), y[train_mask]
-        val_in, y_val = sparse.take_rows(inputs, val_mask), y[val_mask]
+            inputs = [xm, agg, z]  # blocks, not hcat: see sparse.mlp_forward
+
+        def rows(mask: Tensor) -> List[Tensor]:
+            return [sparse.take_rows(part, mask) for part in inputs]
+
+        train_in, y_train = rows(train_mask), y[train_mask]
+        val_in, y_val = rows(val_mask), y[val_mask]
         if kd_weight > 0:
             kd_mask = candidate_mask & ~val_mask if kd_mask is None else kd_mask
-            kd_in, kd_target = sparse.take_rows(inputs, kd_mask), teacher_logits[kd_mask]
+            kd_in, kd_target = rows(kd_mask), teacher_logits[kd_mask]
 
         def mlp2_loss() -> Tensor:
-            loss = F.cross_entropy(self.mlp2(train_in), y_train)
+            loss = F.cross_entropy(self._mlp2(train_in), y_train)
             if kd_weight > 0:
-                loss = loss + kd_weight * kd_loss(self.mlp2(kd_in), kd_target,
+                loss = loss + kd_weight * kd_loss(self._mlp2(kd_in), kd_target,
                                                   kd_temperature)
             return loss
 
         def mlp2_score() -> Dict[str, float]:
-            train_acc = 100.0 * float((self.mlp2(train_in).argmax(-1) == y_train)
+            train_acc = 100.0 * float((self._mlp2(train_in).argmax(-1) == y_train)
                                       .float().mean())
-            val = (100.0 * float((self.mlp2(val_in).argmax(-1) == y_val).float().mean())
+            val = (100.0 * float((self._mlp2(val_in).argmax(-1) == y_val).float().mean())
                    if y_val.numel() else float("nan"))
             return {"train_acc": train_acc, "val_acc": val, "score": val}
 
