@@ -200,6 +200,26 @@ def test_virtual_neighbors_exclude_self_and_backends_agree():
     assert torch.equal(none.index, virtual_neighbors(cand, cand, k=4, metric="l2").index)
 
 
+@pytest.mark.parametrize("metric", ["ip", "cos", "l2"])
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_virtual_neighbors_sparse_queries_match_dense(metric, backend, monkeypatch):
+    from graphlearn.methods.coldbrew import neighbors  # noqa: PLC0415
+
+    monkeypatch.setattr(neighbors, "_CHUNK", 7)  # several chunks
+    gen = torch.Generator().manual_seed(4)
+    feats = (torch.rand(30, 40, generator=gen) < 0.1).float() * torch.rand(30, 40, generator=gen)
+    feats[5] = 0.0  # an empty row
+    cand = torch.rand(25, 40, generator=gen)
+    exclude = torch.arange(30) % 25
+    dense = virtual_neighbors(feats, cand, k=3, metric=metric, exclude=exclude, backend=backend)
+    csr = virtual_neighbors(feats.to_sparse_csr(), cand, k=3, metric=metric, exclude=exclude,
+                            backend=backend)
+    assert torch.equal(dense.index, csr.index)
+    assert torch.allclose(dense.weight, csr.weight, atol=1e-5)
+    assert torch.allclose(neighbors.normalize_rows(feats.to_sparse_csr()).to_dense(),
+                          torch.nn.functional.normalize(feats, dim=-1))
+
+
 def test_virtual_neighbors_errors():
     query = torch.zeros(1, 2)
     with pytest.raises(ValueError, match="K=5 .* only 4 available"):

@@ -11,7 +11,7 @@ from torch_geometric.nn import MLP
 
 from graphlearn import sparse
 from .glnn import kd_loss
-from .neighbors import METRICS, virtual_neighbors
+from .neighbors import METRICS, normalize_rows, virtual_neighbors
 
 QUERIES = ("embedding", "features")
 from .training import EpochCallback, fit
@@ -232,10 +232,11 @@ class ColdBrewStudent(nn.Module):
                                                      device=z.device)
             exclude = torch.where(self_index >= 0, pos[self_index.clamp_min(0)],
                                   torch.full_like(self_index, -1))
-        # "features": neighbours by feature similarity, their teacher embeddings averaged.
-        query = x if self.query == "features" else z
+        # "features": neighbours by feature similarity, their teacher embeddings averaged
+        # (bag-of-words features are searched as a CSR matrix: exact, nnz x candidates).
+        query = sparse.model_input(x) if self.query == "features" else z
         if self.metric == "cos":
-            query = F.normalize(query, dim=-1)
+            query = normalize_rows(query)
         return virtual_neighbors(query, keys, self.k, temperature=self.temperature,
                                  metric=metric, exclude=exclude, values=cand).aggregate
 
