@@ -398,3 +398,10 @@ def test_discriminator_activation_init_scale_and_prediction_eps():
     assert float(model.task_loss(z, y)) == pytest.approx(-math.log(1e-4), rel=1e-3)
     model.cfg = AdaptConfig(hidden=8)
     assert float(model.task_loss(z, y)) == pytest.approx(2e3, rel=1e-3)
+
+
+def test_config_from_strings_parses_flags_and_none():
+    cfg = AdaptConfig.from_dict({"official_update": "false", "paired_batches": "True", "init_std": "none"})
+    assert cfg.official_update is False and cfg.paired_batches is True and cfg.init_std is None
+    with pytest.raises(ValueError, match="init_disc.*'yes'"):
+        AdaptConfig.from_dict({"init_disc": "yes"})

@@ -61,6 +61,17 @@ class AdaptConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"unknown AdaptConfig key(s) {unknown}; valid keys: {sorted(names)}")
+        values = dict(values)
+        for f in dataclasses.fields(cls):  # command-line strings: "true"/"false" for flags, "none" for optionals
+            v = values.get(f.name)
+            if not isinstance(v, str):
+                continue
+            if isinstance(f.default, bool):
+                if v.lower() not in ("true", "false"):
+                    raise ValueError(f"AdaptConfig.{f.name} expects true or false, got {v!r}")
+                values[f.name] = v.lower() == "true"
+            elif v.lower() in ("none", "null") and f.default is None:
+                values[f.name] = None
         return cls(**values)
 
     def to_dict(self) -> dict:
