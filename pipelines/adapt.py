@@ -96,6 +96,12 @@ def load(args) -> DomainDataset:
 
 
 def _parse_value(text: str):
+    """``--set`` value: bool (true/false), None (none/null), int, float, else the string itself."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
     for cast in (int, float):
         try:
             return cast(text)

@@ -293,3 +293,115 @@ def test_real_loaders(shared_data):
     assert tpt.eval_mask.sum() == 48 * 12 and tpt.x.shape[1] == 6 and tpt.y.shape[1] == 6
     counts = np.bincount(tpt.domain[tpt.train_mask], minlength=48)
     assert set(counts[tpt.source]) == {133} and set(counts[~tpt.source]) == {12}
+
+
+# ------------------------------------------------------------------------------- official-code emulation flags
+def test_paired_batches_share_positions_across_domains():
+    from graphlearn.methods.grda.trainer import _epoch_indices
+    pools = [np.arange(10) + 100 * k for k in range(3)]
+    idx = _epoch_indices(pools, steps=3, batch=5, rng=np.random.default_rng(0), paired=True)
+    pos = idx % 100
+    assert idx.shape == (3, 15)
+    assert (pos == pos[0]).all()                     # slot b of every domain: the same within-domain position
+    assert sorted(pos[0, :10]) == list(range(10))    # each epoch-permutation covers every position once
+    free = _epoch_indices(pools, steps=3, batch=5, rng=np.random.default_rng(0), paired=False) % 100
+    assert not (free == free[0]).all()
+    uneven = [np.arange(4), np.arange(10) + 100]     # a shorter pool wraps around
+    idx = _epoch_indices(uneven, steps=2, batch=5, rng=np.random.default_rng(1), paired=True)
+    np.testing.assert_array_equal(idx[0], (idx[1] - 100) % 4)
+
+
+def _disc_params(model):
+    return [p.detach().clone() for p in model.discriminator.parameters()]
+
+
+@pytest.mark.parametrize("lam", [1.0, 0.5])
+def test_official_update_gives_the_discriminator_one_minus_lambda_of_its_gradient(lam):
+    ds = tiny_dataset()
+    cfg = AdaptConfig(hidden=8, sample_v=4, lambda_adv=lam, official_update=True, disc_loss_scale=3.0)
+    x, y = torch.from_numpy(ds.x).reshape(4, 10, 3)[:, :5], torch.from_numpy(ds.y).reshape(4, 10)[:, :5]
+    domain = torch.arange(4)[:, None].expand(-1, 5)
+    torch.manual_seed(0)
+    model = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
+    model.configure_optimizers()
+    torch.manual_seed(0)
+    ref = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
+    before = _disc_params(model)
+    model.training_step(x, y, domain)
+    loss_d = ref.reconstruction_loss(ref.encode(x, domain))  # same weights, same sampled subgraph
+    grads = torch.autograd.grad(loss_d, list(ref.discriminator.parameters()))
+    for p, g in zip(model.discriminator.parameters(), grads):
+        torch.testing.assert_close(p.grad, (1.0 - lam) * g)
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.discriminator.parameters())]
+    assert any(moved) == (lam != 1.0)
+
+
+def test_official_update_encoder_gradient_and_dann_frozen_discriminator():
+    ds = tiny_dataset()
+    cfg = AdaptConfig(hidden=8, sample_v=4, lambda_adv=1.0, official_update=True)
+    x, y = torch.from_numpy(ds.x).reshape(4, 10, 3)[:, :5], torch.from_numpy(ds.y).reshape(4, 10)[:, :5]
+    domain = torch.arange(4)[:, None].expand(-1, 5)
+    torch.manual_seed(0)
+    model = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
+    model.configure_optimizers()
+    torch.manual_seed(0)
+    ref = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
+    model.training_step(x, y, domain)
+    z = ref.encode(x, domain)
+    loss_e = ref.task_loss(z, y) - ref.reconstruction_loss(z)
+    grads = torch.autograd.grad(loss_e, list(ref.encoder.parameters()))
+    for p, g in zip(model.encoder.parameters(), grads):
+        torch.testing.assert_close(p.grad, g)
+    # DANN under the official step at lambda 1: its domain classifier never moves, the encoder does
+    torch.manual_seed(1)
+    dann = build_method("dann", ds, cfg)
+    d0, e0 = _disc_params(dann), [p.detach().clone() for p in dann.encoder.parameters()]
+    dann.configure_optimizers()
+    for _ in range(3):
+        dann.training_step(x, y, domain)
+    assert all(torch.equal(a, b) for a, b in zip(d0, dann.discriminator.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(e0, dann.encoder.parameters()))
+    cfg.official_update = False
+    dann = build_method("dann", ds, cfg)
+    d0 = _disc_params(dann)
+    dann.configure_optimizers()
+    dann.training_step(x, y, domain)
+    assert not all(torch.equal(a, b) for a, b in zip(d0, dann.discriminator.parameters()))
+
+
+def test_discriminator_activation_init_scale_and_prediction_eps():
+    ds = tiny_dataset()
+    relu = build_method("grda", ds, AdaptConfig(hidden=16, disc_negative_slope=0.0))
+    leaky = build_method("grda", ds, AdaptConfig(hidden=16))
+    assert any(isinstance(m, torch.nn.ReLU) for m in relu.discriminator.modules())
+    assert not any(isinstance(m, torch.nn.LeakyReLU) for m in relu.discriminator.modules())
+    assert any(isinstance(m, torch.nn.LeakyReLU) for m in leaky.discriminator.modules())
+    small = build_method("grda", ds, AdaptConfig(hidden=64, init_std=0.01, init_disc=True))
+    default = build_method("grda", ds, AdaptConfig(hidden=64, init_std=0.01))
+    w_small = small.discriminator.net[0].weight.detach()
+    assert float(w_small.std()) == pytest.approx(0.01, rel=0.2)
+    assert float(default.discriminator.net[0].weight.detach().std()) > 0.05  # PyTorch's init kept without init_disc
+    # disc_loss_scale multiplies the reconstruction loss
+    torch.manual_seed(0)
+    a = build_method("grda", ds, AdaptConfig(hidden=8, sample_v=4), rng=np.random.default_rng(0))
+    torch.manual_seed(0)
+    b = build_method("grda", ds, AdaptConfig(hidden=8, sample_v=4, disc_loss_scale=15.0), rng=np.random.default_rng(0))
+    z = torch.randn(4, 5, 8)
+    torch.testing.assert_close(b.reconstruction_loss(z), 15.0 * a.reconstruction_loss(z))
+    # pred_log_eps: the loss of a hopelessly wrong prediction is capped at -log(eps)
+    model = build_method("source-only", ds, AdaptConfig(hidden=8, pred_log_eps=1e-4))
+    with torch.no_grad():
+        model.predictor.net[-1].weight.zero_()
+        model.predictor.net[-1].bias.copy_(torch.tensor([1e3, -1e3]))
+    z = torch.zeros(4, 2, 8)
+    y = torch.ones(4, 2, dtype=torch.long)
+    assert float(model.task_loss(z, y)) == pytest.approx(-math.log(1e-4), rel=1e-3)
+    model.cfg = AdaptConfig(hidden=8)
+    assert float(model.task_loss(z, y)) == pytest.approx(2e3, rel=1e-3)
+
+
+def test_config_from_strings_parses_flags_and_none():
+    cfg = AdaptConfig.from_dict({"official_update": "false", "paired_batches": "True", "init_std": "none"})
+    assert cfg.official_update is False and cfg.paired_batches is True and cfg.init_std is None
+    with pytest.raises(ValueError, match="init_disc.*'yes'"):
+        AdaptConfig.from_dict({"init_disc": "yes"})

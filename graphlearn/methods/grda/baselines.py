@@ -25,7 +25,8 @@ class DANN(AdaptationMethod):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reverse = GradientReversal(self.cfg.lambda_adv)
-        self.discriminator = DomainClassifier(self.cfg.hidden, len(self.embedding), self.cfg.disc_layers)
+        self.discriminator = DomainClassifier(self.cfg.hidden, len(self.embedding), self.cfg.disc_layers,
+                                              negative_slope=self.cfg.disc_negative_slope)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         self.opt = torch.optim.Adam([
@@ -41,5 +42,9 @@ class DANN(AdaptationMethod):
         loss_pred = self.task_loss(z, y)
         self.opt.zero_grad()
         (loss_pred + loss_d).backward()  # the reversal layer turns +loss_d into -lambda * loss_d for the encoder
+        if self.cfg.official_update:  # the official shared-graph step leaves D (1 - lambda) dL_D
+            for p in self.discriminator.parameters():
+                if p.grad is not None:
+                    p.grad.mul_(1.0 - self.cfg.lambda_adv)
         self.opt.step()
         return {"loss_pred": loss_pred.item(), "loss_d": loss_d.item()}

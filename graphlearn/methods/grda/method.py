@@ -54,7 +54,10 @@ class AdaptationMethod(nn.Module):
         """Supervised loss on the source rows of a ``[D, B, h]`` batch."""
         out, y = self.predictor(z[self.source]), y[self.source]
         if self.task == "classification":
-            return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+            out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
+            if self.cfg.pred_log_eps > 0:  # the official PredNet's log(softmax + 1e-4): bounded per-sample loss
+                return F.nll_loss(torch.log(F.softmax(out, -1) + self.cfg.pred_log_eps), y)
+            return F.cross_entropy(out, y)
         return F.mse_loss(out, y)
 
     # ---------------------------------------------------------------------------------------------- training
@@ -89,7 +92,8 @@ class GRDA(AdaptationMethod):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.discriminator = GraphDiscriminator(self.cfg.hidden, self.cfg.disc_dim, self.cfg.disc_layers)
+        self.discriminator = GraphDiscriminator(self.cfg.hidden, self.cfg.disc_dim, self.cfg.disc_layers,
+                                                negative_slope=self.cfg.disc_negative_slope)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         opts = super().configure_optimizers()
@@ -103,9 +107,28 @@ class GRDA(AdaptationMethod):
         d = self.discriminator(z)
         if self.cfg.disc_radius:  # codes on a sphere: D cannot retreat to the uninformative saddle d = 0
             d = self.cfg.disc_radius * F.normalize(d, dim=-1)
-        return graph_reconstruction_loss(d, self.adjacency, u, v)
+        return self.cfg.disc_loss_scale * graph_reconstruction_loss(d, self.adjacency, u, v)
+
+    def official_step(self, x: Tensor, y: Tensor, domain: Tensor) -> dict[str, float]:
+        """The official ``__optimize__`` semantics: one subgraph, one forward; ``loss_D`` is back-propagated, then
+        ``loss_E = loss_pred - lambda * loss_D`` through the same graph, then both optimizers step. ``D`` thus
+        receives ``(1 - lambda) dL_D`` (nothing at lambda = 1: it keeps its initial weights) and the encoder
+        ``d(loss_pred - lambda * L_D)``."""
+        z = self.encode(x, domain)
+        loss_d = self.reconstruction_loss(z)
+        loss_pred = self.task_loss(z, y)
+        loss_e = loss_pred - self.cfg.lambda_adv * loss_d
+        self.opt_d.zero_grad()
+        loss_d.backward(retain_graph=True)
+        self.opt.zero_grad()  # drops what loss_d left on the encoder/predictor
+        loss_e.backward()     # adds -lambda * dL_D to the discriminator's gradient
+        self.opt_d.step()
+        self.opt.step()
+        return {"loss_pred": loss_pred.item(), "loss_d": loss_d.item(), "loss_adv": loss_d.item()}
 
     def training_step(self, x: Tensor, y: Tensor, domain: Tensor) -> dict[str, float]:
+        if self.cfg.official_update:
+            return self.official_step(x, y, domain)
         z = self.encode(x, domain)
         z_fixed = z.detach()
         for _ in range(self.cfg.d_steps):

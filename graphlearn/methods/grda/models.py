@@ -89,9 +89,12 @@ class _Head(nn.Module):
 
     negative_slope = 0.0
 
-    def __init__(self, hidden_channels: int, out_channels: int, num_layers: int = 3, dropout: float = 0.0):
+    def __init__(self, hidden_channels: int, out_channels: int, num_layers: int = 3, dropout: float = 0.0,
+                 negative_slope: float | None = None):
         super().__init__()
         self.hidden_channels, self.out_channels, self.num_layers = hidden_channels, out_channels, num_layers
+        if negative_slope is not None:
+            self.negative_slope = negative_slope
         self.net = mlp([hidden_channels] * num_layers + [out_channels], dropout, self.negative_slope)
         self.reset_parameters()
 
@@ -114,8 +117,9 @@ class GraphDiscriminator(_Head):
 
     negative_slope = 0.2
 
-    def __init__(self, hidden_channels: int, out_channels: int = 2, num_layers: int = 4, dropout: float = 0.0):
-        super().__init__(hidden_channels, out_channels, num_layers, dropout)
+    def __init__(self, hidden_channels: int, out_channels: int = 2, num_layers: int = 4, dropout: float = 0.0,
+                 negative_slope: float | None = None):
+        super().__init__(hidden_channels, out_channels, num_layers, dropout, negative_slope)
 
 
 class DomainClassifier(_Head):
@@ -123,8 +127,9 @@ class DomainClassifier(_Head):
 
     negative_slope = 0.2
 
-    def __init__(self, hidden_channels: int, num_domains: int, num_layers: int = 4, dropout: float = 0.0):
-        super().__init__(hidden_channels, num_domains, num_layers, dropout)
+    def __init__(self, hidden_channels: int, num_domains: int, num_layers: int = 4, dropout: float = 0.0,
+                 negative_slope: float | None = None):
+        super().__init__(hidden_channels, num_domains, num_layers, dropout, negative_slope)
 
 
 class _ReverseGrad(torch.autograd.Function):

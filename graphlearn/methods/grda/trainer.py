@@ -45,6 +45,12 @@ class AdaptConfig:
     sample_v: int = 10           # domains per sampled subgraph (official DG-15: 10, DG-60: 30, TPT-48: 27)
     dropout: float = 0.0
     init_std: float | None = None  # N(0, std) encoder/predictor weights (official: 0.01); None: PyTorch's init
+    init_disc: bool = False      # also give the discriminator the N(0, init_std) init (official: every net)
+    disc_negative_slope: float = 0.2  # LeakyReLU slope inside the discriminators (official: 0, i.e. ReLU)
+    disc_loss_scale: float = 1.0  # GRDA's reconstruction loss times this (official: x num_domains)
+    official_update: bool = False  # the official shared-graph step: D's gradient is (1 - lambda) dL_D
+    paired_batches: bool = False  # slot b of every domain = the same within-domain index (official loader)
+    pred_log_eps: float = 0.0    # classification loss on log(softmax + eps) (official PredNet: 1e-4)
     embedding: str = "spectral"  # "spectral" (Laplacian eigenmaps) or "given" (the dataset's g_encode, if any)
     embedding_dim: int = 2
     eval_every: int = 10         # epochs between (logged, never used for selection) evaluations
@@ -55,6 +61,17 @@ class AdaptConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"unknown AdaptConfig key(s) {unknown}; valid keys: {sorted(names)}")
+        values = dict(values)
+        for f in dataclasses.fields(cls):  # command-line strings: "true"/"false" for flags, "none" for optionals
+            v = values.get(f.name)
+            if not isinstance(v, str):
+                continue
+            if isinstance(f.default, bool):
+                if v.lower() not in ("true", "false"):
+                    raise ValueError(f"AdaptConfig.{f.name} expects true or false, got {v!r}")
+                values[f.name] = v.lower() == "true"
+            elif v.lower() in ("none", "null") and f.default is None:
+                values[f.name] = None
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -83,8 +100,11 @@ def build_method(name: str, dataset, cfg: AdaptConfig, rng: np.random.Generator 
     model = METHODS[name](dataset.x.shape[1], dataset.out_dim, torch.from_numpy(emb),
                           torch.from_numpy(dataset.adjacency), torch.from_numpy(dataset.source),
                           dataset.task, cfg, rng=rng)
-    if cfg.init_std is not None:  # the discriminator keeps PyTorch's init: at d = 0 its loss has a saddle
-        for part in (model.encoder, model.predictor):
+    if cfg.init_std is not None:  # by default the discriminator keeps PyTorch's init: at d = 0 its loss has a saddle
+        parts = [model.encoder, model.predictor]
+        if cfg.init_disc and hasattr(model, "discriminator"):
+            parts.append(model.discriminator)
+        for part in parts:
             init_normal_(part, cfg.init_std)
     return model
 
@@ -98,9 +118,22 @@ def domain_embedding(dataset, cfg: AdaptConfig) -> np.ndarray:
     return spectral_embedding(dataset.adjacency, cfg.embedding_dim)
 
 
-def _epoch_indices(pools: list[np.ndarray], steps: int, batch: int, rng: np.random.Generator) -> np.ndarray:
-    """``[D, steps * batch]`` sample indices: each domain walks through fresh permutations of its pool."""
+def _epoch_indices(pools: list[np.ndarray], steps: int, batch: int, rng: np.random.Generator,
+                   paired: bool = False) -> np.ndarray:
+    """``[D, steps * batch]`` sample indices: each domain walks through fresh permutations of its pool.
+
+    ``paired``: one shared permutation of positions ``0..max(len(pool))-1``; domain ``d`` takes ``pool[pos % len]``,
+    so slot ``b`` of every domain holds the sample at the same position of its pool (the official GRDA loader,
+    ``SeqToyDataset``). Whenever the domains' samples are stored in the same label order, as in DG-15/DG-60 (50
+    samples of class 0, then 50 of class 1, in every domain), this pairs same-class samples across domains in every
+    discriminator pair, i.e. it hands GRDA's pairwise adversary the target labels through the batch layout.
+    """
     need = steps * batch
+    if paired:
+        size = max(len(p) for p in pools)
+        reps = math.ceil(need / size)
+        pos = np.concatenate([rng.permutation(size) for _ in range(reps)])[:need]
+        return np.stack([pool[pos % len(pool)] for pool in pools])
     rows = []
     for pool in pools:
         reps = math.ceil(need / len(pool))
@@ -154,7 +187,7 @@ def fit(method: str, dataset, cfg: AdaptConfig | None = None, seed: int = 0,
     history, start = [], time.perf_counter()
     model.train()
     for epoch in range(cfg.epochs):
-        idx = torch.from_numpy(_epoch_indices(pools, steps, cfg.batch_size, rng))
+        idx = torch.from_numpy(_epoch_indices(pools, steps, cfg.batch_size, rng, cfg.paired_batches))
         sums: dict[str, float] = {}
         for s in range(steps):
             b = idx[:, s * cfg.batch_size:(s + 1) * cfg.batch_size]
