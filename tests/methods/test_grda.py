@@ -311,6 +311,19 @@ def test_paired_batches_share_positions_across_domains():
     np.testing.assert_array_equal(idx[0], (idx[1] - 100) % 4)
 
 
+def _official_pair(ds, cfg):
+    """A batch of 5 samples per domain, a GRDA ready to step and an identical copy (same init, same subgraph
+    sampler state) to compute reference gradients with."""
+    x, y = torch.from_numpy(ds.x).reshape(4, 10, 3)[:, :5], torch.from_numpy(ds.y).reshape(4, 10)[:, :5]
+    domain = torch.arange(4)[:, None].expand(-1, 5)
+    torch.manual_seed(0)
+    model = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
+    model.configure_optimizers()
+    torch.manual_seed(0)
+    ref = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
+    return x, y, domain, model, ref
+
+
 def _disc_params(model):
     return [p.detach().clone() for p in model.discriminator.parameters()]
 
@@ -319,13 +332,7 @@ def _disc_params(model):
 def test_official_update_gives_the_discriminator_one_minus_lambda_of_its_gradient(lam):
     ds = tiny_dataset()
     cfg = AdaptConfig(hidden=8, sample_v=4, lambda_adv=lam, official_update=True, disc_loss_scale=3.0)
-    x, y = torch.from_numpy(ds.x).reshape(4, 10, 3)[:, :5], torch.from_numpy(ds.y).reshape(4, 10)[:, :5]
-    domain = torch.arange(4)[:, None].expand(-1, 5)
-    torch.manual_seed(0)
-    model = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
-    model.configure_optimizers()
-    torch.manual_seed(0)
-    ref = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
+    x, y, domain, model, ref = _official_pair(ds, cfg)
     before = _disc_params(model)
     model.training_step(x, y, domain)
     loss_d = ref.reconstruction_loss(ref.encode(x, domain))  # same weights, same sampled subgraph
@@ -339,13 +346,7 @@ def test_official_update_gives_the_discriminator_one_minus_lambda_of_its_gradien
 def test_official_update_encoder_gradient_and_dann_frozen_discriminator():
     ds = tiny_dataset()
     cfg = AdaptConfig(hidden=8, sample_v=4, lambda_adv=1.0, official_update=True)
-    x, y = torch.from_numpy(ds.x).reshape(4, 10, 3)[:, :5], torch.from_numpy(ds.y).reshape(4, 10)[:, :5]
-    domain = torch.arange(4)[:, None].expand(-1, 5)
-    torch.manual_seed(0)
-    model = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
-    model.configure_optimizers()
-    torch.manual_seed(0)
-    ref = build_method("grda", ds, cfg, rng=np.random.default_rng(3))
+    x, y, domain, model, ref = _official_pair(ds, cfg)
     model.training_step(x, y, domain)
     z = ref.encode(x, domain)
     loss_e = ref.task_loss(z, y) - ref.reconstruction_loss(z)
