@@ -230,10 +230,20 @@ def run(args) -> dict:
 
 
 def _table(results: dict) -> str:
-    """The shared table restricted to the overall/source groups (per-domain cells are in the JSON)."""
+    """The shared table of the overall/source groups, then one row per domain (role, each model's mean over
+    seeds); the per-domain standard deviations are in the JSON."""
     slim = dict(results, results={m: {g: c for g, c in groups.items() if not g.startswith("domain:")}
                                   for m, groups in results["results"].items()})
-    return format_table(slim)
+    models = list(results["results"])
+    domains = [g[len("domain:"):] for g in results["results"][models[0]] if g.startswith("domain:")]
+    sources = {str(d) for d in results.get("extra", {}).get("source_domains", [])}
+    header = ["domain", "role", *models]
+    rows = [[d, "source" if d in sources else "target",
+             *(f"{results['results'][m][f'domain:{d}']['mean']:.2f}" for m in models)] for d in domains]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    per_domain = [f"per domain ({results['metric']}, mean over seeds)", fmt(header), fmt(["-" * w for w in widths])]
+    return "\n".join([format_table(slim), "", *per_domain, *(fmt(r) for r in rows)])
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -8,6 +8,8 @@ and Veličković et al. drop the input features too), ``embed()`` and a short
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import SimpleConv
@@ -18,7 +20,7 @@ from graphlearn import sparse
 from .mlp import feature_dropout
 
 
-def sage_conv_transform_first(conv, x: Tensor, edge_index: Tensor, mean: SimpleConv) -> Tensor:
+def sage_conv_transform_first(conv, x: Tensor, edge_index, mean: Callable[[Tensor, Any], Tensor]) -> Tensor:
     """A mean-aggregation ``SAGEConv`` applied with its own parameters, transform first:
     ``mean_j(W x_j) + b + W_r x`` equals ``W mean_j(x_j) + b + W_r x`` because the map is linear (a node
     without neighbours gets ``b + W_r x`` either way). ``SAGEConv`` gathers the neighbours' feature rows

@@ -202,6 +202,14 @@ def test_pipeline_end_to_end_results_shape(tmp_path, monkeypatch):
         f"{m}/seed={s}" for m in ("grda", "dann", "source-only") for s in (0, 1)]
     assert len(fake.curves) == 6 and all(first == 1 and len(c) == 3 for first, c in fake.curves)
     assert ("log_figure", "plots/domain_graph.png") in fake.calls
+    # the printed table: overall/source per model, then one row per domain with its role and each model's mean
+    text = adapt._table(res)
+    lines = text.splitlines()
+    start = lines.index("per domain (acc, mean over seeds)")
+    assert lines[start + 1].split() == ["domain", "role", "grda", "dann", "source-only"]
+    rows = {ln.split()[0]: ln.split()[1:] for ln in lines[start + 3:]}
+    assert {d: r[0] for d, r in rows.items()} == {"a": "source", "b": "source", "c": "target", "d": "target"}
+    assert float(rows["c"][1]) == pytest.approx(res["results"]["grda"]["domain:c"]["mean"], abs=0.01)
 
 
 # ---------------------------------------------------------------------------------------------- bad input
