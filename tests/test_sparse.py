@@ -36,13 +36,13 @@ def test_take_rows_matches_dense_indexing(bag_of_words, as_mask):
     assert torch.equal(sparse.take_rows(bag_of_words, index), bag_of_words[index])
 
 
-def test_hcat_matches_dense_cat(bag_of_words):
+def test_row_norms_and_normalize_match_dense(bag_of_words):
     csr = sparse.model_input(bag_of_words, min_elements=0)
-    dense = torch.randn(60, 5)
-    out = sparse.hcat([csr, dense, dense * 2])
-    assert out.layout == torch.sparse_csr
-    assert torch.allclose(out.to_dense(), torch.cat([bag_of_words, dense, dense * 2], -1))
-    assert torch.equal(sparse.hcat([dense, dense]), torch.cat([dense, dense], -1))
+    assert torch.allclose(sparse.row_sq_norms(csr), bag_of_words.pow(2).sum(-1))
+    normed = sparse.normalize_rows(csr)
+    assert normed.layout == torch.sparse_csr
+    assert torch.allclose(normed.to_dense(), torch.nn.functional.normalize(bag_of_words, dim=-1))
+    assert torch.equal(normed.to_dense()[3], torch.zeros(40))  # the all-zero row stays zero
 
 
 def test_dropout_drops_and_rescales_stored_values(bag_of_words):

@@ -8,6 +8,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
+from graphlearn import sparse
 from graphlearn.data.splits import ColdStartSplit, stratified_split
 from graphlearn.methods.coldbrew import (FORMAT_VERSION, ColdBrewConfig, ColdBrewStudent,
                                          ColdBrewTeacher, IncompatibleModelError,
@@ -216,7 +217,7 @@ def test_virtual_neighbors_sparse_queries_match_dense(metric, backend, monkeypat
                             backend=backend)
     assert torch.equal(dense.index, csr.index)
     assert torch.allclose(dense.weight, csr.weight, atol=1e-5)
-    assert torch.allclose(neighbors.normalize_rows(feats.to_sparse_csr()).to_dense(),
+    assert torch.allclose(sparse.normalize_rows(feats.to_sparse_csr()).to_dense(),
                           torch.nn.functional.normalize(feats, dim=-1))
 
 

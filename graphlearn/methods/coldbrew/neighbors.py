@@ -46,7 +46,7 @@ def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
     """Exact search for CSR queries (bag-of-words features): one sparse x dense product per chunk, so the
     cost is ``nnz(queries) * c`` instead of ``n * d * c`` (Coauthor-CS: 60 of 6805 entries per row stored)."""
     keys_t = candidates.t().contiguous()
-    sq_keys = candidates.pow(2).sum(-1) if metric == "l2" else None
+    sq_keys = sparse.row_sq_norms(candidates) if metric == "l2" else None
     queries = queries.to_sparse_csr() if queries.layout != torch.sparse_csr else queries
     scores, index = [], []
     for start in range(0, queries.size(0), _CHUNK):
@@ -54,30 +54,11 @@ def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
         q = sparse.take_rows(queries, rows)
         s = torch.sparse.mm(q, keys_t)
         if metric == "l2":  # -|q - c|^2 = 2 q.c - |c|^2 - |q|^2
-            sq_q = torch.zeros(rows.numel(), dtype=s.dtype, device=s.device).index_add_(
-                0, _csr_row_ids(q), q.values().pow(2))
-            s = 2 * s - sq_keys - sq_q.unsqueeze(-1)
+            s = 2 * s - sq_keys - sparse.row_sq_norms(q).unsqueeze(-1)
         s, i = s.topk(k, dim=-1)
         scores.append(s)
         index.append(i)
     return torch.cat(scores), torch.cat(index)
-
-
-def _csr_row_ids(x: Tensor) -> Tensor:
-    counts = x.crow_indices().diff()
-    return torch.repeat_interleave(torch.arange(x.size(0), device=x.device), counts)
-
-
-def normalize_rows(x: Tensor) -> Tensor:
-    """``F.normalize(x, dim=-1)`` for dense or CSR ``x`` (CSR stays CSR)."""
-    if not sparse.is_sparse(x):
-        return torch.nn.functional.normalize(x, dim=-1)
-    x = x.to_sparse_csr() if x.layout != torch.sparse_csr else x
-    row = _csr_row_ids(x)
-    norm = torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, row, x.values().pow(2))
-    values = x.values() / norm.sqrt().clamp_min(1e-12)[row]
-    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
-                                   check_invariants=False)
 
 
 def _search_faiss(queries: Tensor, candidates: Tensor, k: int, metric: str):
@@ -158,7 +139,7 @@ def virtual_neighbors(queries: Tensor, candidates: Tensor, k: int, *,
 
     keys = candidates
     if metric == "cos":
-        queries = normalize_rows(queries)
+        queries = sparse.normalize_rows(queries)
         keys = torch.nn.functional.normalize(candidates, dim=-1)
     use_faiss = backend == "faiss" or (backend == "auto"
                                        and num_candidates >= FAISS_MIN_CANDIDATES)

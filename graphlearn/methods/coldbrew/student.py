@@ -11,7 +11,7 @@ from torch_geometric.nn import MLP
 
 from graphlearn import sparse
 from .glnn import kd_loss
-from .neighbors import METRICS, normalize_rows, virtual_neighbors
+from .neighbors import METRICS, virtual_neighbors
 
 QUERIES = ("embedding", "features")
 from .training import EpochCallback, fit
@@ -236,7 +236,7 @@ class ColdBrewStudent(nn.Module):
         # (bag-of-words features are searched as a CSR matrix: exact, nnz x candidates).
         query = sparse.model_input(x) if self.query == "features" else z
         if self.metric == "cos":
-            query = normalize_rows(query)
+            query = sparse.normalize_rows(query)
         return virtual_neighbors(query, keys, self.k, temperature=self.temperature,
                                  metric=metric, exclude=exclude, values=cand).aggregate
 
@@ -259,7 +259,7 @@ class ColdBrewStudent(nn.Module):
         :func:`graphlearn.sparse.mlp_forward`)."""
         xm = sparse.model_input(x)
         z = self.mlp1(xm)
-        agg = self._aggregate(x, z, self_index)
+        agg = self._aggregate(xm, z, self_index)  # xm: converted once, not again for the search
         if edge_index is not None and edge_index.numel() > 0:
             agg = self._mix_real(agg, edge_index, neighbor_mix)
         return [xm, agg, z]
@@ -411,8 +411,8 @@ class ColdBrewStudent(nn.Module):
                 with torch.no_grad():
                     z[held] = mlp(sparse.take_rows(xm, held))
         with torch.no_grad():
-            agg = self._aggregate(x, z, self_index=torch.arange(n, device=x.device))
-            inputs = [xm, agg, z]  # blocks, not hcat: see sparse.mlp_forward
+            agg = self._aggregate(xm, z, self_index=torch.arange(n, device=x.device))
+            inputs = [xm, agg, z]  # kept as blocks: see sparse.mlp_forward
 
         def rows(mask: Tensor) -> List[Tensor]:
             return [sparse.take_rows(part, mask) for part in inputs]
