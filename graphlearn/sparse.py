@@ -127,7 +127,8 @@ def mlp_forward(mlp, parts: Sequence[Tensor]) -> Tensor:
     block by block: ``W [x_1, ..., x_k] = W_1 x_1 + ... + W_k x_k``. Lets a CSR bag-of-words block sit beside dense
     blocks without concatenation turning the dense columns into stored sparse entries: Cold Brew's MLP2 on
     Coauthor-CS (60 stored entries per row plus 158 dense columns), forward + backward of the first layer,
-    2.6 s as one CSR matrix against ~0.7 s split. Same parameters, same result (up to float rounding)."""
+    2.6 s as one CSR matrix; the sparse block alone 0.63 s, the dense one a small GEMM. Same parameters, same
+    result (up to float rounding)."""
     if getattr(mlp, "supports_norm_batch", False):
         raise ValueError("mlp_forward supports MLPs whose norms take no batch vector")
     if len(parts) == 1:
