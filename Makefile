@@ -22,6 +22,8 @@ demo: setup
 	$(BIN)/graphlearn coldbrew --dataset cora --runs 10
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q tests
 
 clean:

@@ -1,4 +1,5 @@
 """Shared by the benchmark scripts: hardware description, running a CLI job, writing results files."""
+
 from __future__ import annotations
 
 import contextlib
@@ -49,7 +50,7 @@ def run_cli(argv: list[str]) -> tuple[dict, float]:
     if rc != 0:
         raise SystemExit(f"graphlearn {' '.join(argv)} failed with exit code {rc}")
     out = buf.getvalue()
-    return json.loads(out[out.index("{"):]), time.perf_counter() - t0
+    return json.loads(out[out.index("{") :]), time.perf_counter() - t0
 
 
 def write_results(stem: str | os.PathLike, markdown: str, obj) -> Path:

@@ -9,6 +9,7 @@ protocol (overall / head / tail / isolated) and GLNN's inductive protocol (tran 
 after every dataset, and records for each the command, wall time, the table, the paper's isolated-node number and
 whether the student beat the best baseline on isolated nodes in the same job.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,11 @@ def verdict(dataset: str, results: dict) -> str:
         return "no isolated test nodes"
     best, best_value = max(((m, v) for m, v in iso.items() if m != STUDENT), key=lambda mv: mv[1])
     cell = res[STUDENT]["isolated"]
-    line = (f"Isolated nodes: {STUDENT} {cell['mean']:.2f} ± {cell['std']:.2f}; best baseline {best} "
-            f"{best_value:.2f} ± {res[best]['isolated']['std']:.2f} -> student "
-            f"{'ABOVE' if student > best_value else 'NOT above'} the best baseline")
+    line = (
+        f"Isolated nodes: {STUDENT} {cell['mean']:.2f} ± {cell['std']:.2f}; best baseline {best} "
+        f"{best_value:.2f} ± {res[best]['isolated']['std']:.2f} -> student "
+        f"{'ABOVE' if student > best_value else 'NOT above'} the best baseline"
+    )
     if dataset in PAPER_ISOLATED:
         paper = PAPER_ISOLATED[dataset]
         line += f"; paper (Table 3) {paper} -> {'at or above' if student >= paper else 'BELOW'} the paper"
@@ -55,22 +58,45 @@ def main(argv: list[str] | None = None) -> None:
 
     sections, records = [], []
     for dataset in args.datasets.split(","):
-        cli = ["coldbrew", "--dataset", dataset, "--runs", str(args.runs), "--threads", str(args.threads),
-               "--protocols", args.protocols, "--json", "--no-progress"] + [a for kv in args.set for a in ("--set", kv)]
+        cli = [
+            "coldbrew",
+            "--dataset",
+            dataset,
+            "--runs",
+            str(args.runs),
+            "--threads",
+            str(args.threads),
+            "--protocols",
+            args.protocols,
+            "--json",
+            "--no-progress",
+        ] + [a for kv in args.set for a in ("--set", kv)]
         results, seconds = run_cli(cli)
         line = verdict(dataset, results)
-        records.append({"dataset": dataset, "command": "graphlearn " + " ".join(cli), "seconds": round(seconds, 1),
-                        "verdict": line, "results": results})
-        sections.append(f"## {dataset}\n\n`graphlearn {' '.join(cli)}` — {seconds:.0f} s, MLflow run "
-                        f"`{results['run_id']}`\n\n{to_markdown(results)}\n\n{line}\n")
+        records.append(
+            {
+                "dataset": dataset,
+                "command": "graphlearn " + " ".join(cli),
+                "seconds": round(seconds, 1),
+                "verdict": line,
+                "results": results,
+            }
+        )
+        sections.append(
+            f"## {dataset}\n\n`graphlearn {' '.join(cli)}` — {seconds:.0f} s, MLflow run "
+            f"`{results['run_id']}`\n\n{to_markdown(results)}\n\n{line}\n"
+        )
         print(sections[-1], flush=True)
-        header = (f"# Cold Brew benchmark\n\n- command: `python benchmarks/coldbrew.py {' '.join(sys.argv[1:])}`\n"
-                  f"- hardware: {hardware()}, {args.threads} torch thread(s)\n- date: {now()}\n"
-                  f"- protocol: {args.runs} seeds; each seed draws its own Cold Brew split (docs/protocols.md) and "
-                  f"its own GLNN inductive split; every epoch choice on validation only; columns tran/ind are the "
-                  f"inductive protocol, the others the Cold Brew protocol\n\n")
-        out = write_results(args.output, header + "\n".join(sections),
-                            {"date": now(), "hardware": hardware(), "runs": records})
+        header = (
+            f"# Cold Brew benchmark\n\n- command: `python benchmarks/coldbrew.py {' '.join(sys.argv[1:])}`\n"
+            f"- hardware: {hardware()}, {args.threads} torch thread(s)\n- date: {now()}\n"
+            f"- protocol: {args.runs} seeds; each seed draws its own Cold Brew split (docs/protocols.md) and "
+            f"its own GLNN inductive split; every epoch choice on validation only; columns tran/ind are the "
+            f"inductive protocol, the others the Cold Brew protocol\n\n"
+        )
+        out = write_results(
+            args.output, header + "\n".join(sections), {"date": now(), "hardware": hardware(), "runs": records}
+        )
     print(f"wrote {out}.md")
 
 

@@ -14,6 +14,7 @@ Per dataset, every step is a CLI invocation logged to MLflow:
    every run, so raw and pretrained see the same isolated nodes.
 Writes benchmarks/results/giant.{md,json} after every step.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,17 @@ import sys
 from _common import HERE, hardware, now, run_cli, write_results
 
 # Chosen on Cora (docs/giant.md, benchmarks/results/giant_cora.md) and used unchanged on every dataset.
-CONFIG = {"branching": 8, "max_leaf_size": 8, "epochs": 10, "dropout": 0.5, "input_dropout": 0.5,
-          "hidden_channels": 512, "out_channels": 256, "batch_size": 256, "topk": 10}
+CONFIG = {
+    "branching": 8,
+    "max_leaf_size": 8,
+    "epochs": 10,
+    "dropout": 0.5,
+    "input_dropout": 0.5,
+    "hidden_channels": 512,
+    "out_channels": 256,
+    "batch_size": 256,
+    "topk": 10,
+}
 COLDBREW_MODELS = ["GNN", "GNN+SE", "MLP", "GLNN", "ColdBrew"]
 
 
@@ -47,52 +57,89 @@ def main(argv: list[str] | None = None) -> None:
     cb_rows: list[str] = []
 
     def write() -> None:
-        md = [f"# GIANT pretraining: raw vs pretrained features\n",
-              f"- command: `python benchmarks/giant.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
-              f"- hardware: {hardware()}, {args.threads} torch thread(s)", f"- date: {now()}",
-              f"- pretraining config (tuned on Cora only): `{json.dumps(CONFIG)}`; one pretraining per dataset "
-              f"(seed 0), cold-start isolated nodes' edges held out", f"- {args.runs} seeds per model, OGB protocol "
-              f"(best validation epoch), mean ± std\n",
-              "## MLP and GraphSAGE, standard split\n",
-              "| dataset | MLP raw | MLP pretrained | GraphSAGE raw | GraphSAGE pretrained | gap closed | pretrain s |",
-              "|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
+        md = [
+            "# GIANT pretraining: raw vs pretrained features\n",
+            f"- command: `python benchmarks/giant.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+            f"- hardware: {hardware()}, {args.threads} torch thread(s)",
+            f"- date: {now()}",
+            f"- pretraining config (tuned on Cora only): `{json.dumps(CONFIG)}`; one pretraining per dataset "
+            f"(seed 0), cold-start isolated nodes' edges held out",
+            f"- {args.runs} seeds per model, OGB protocol (best validation epoch), mean ± std\n",
+            "## MLP and GraphSAGE, standard split\n",
+            "| dataset | MLP raw | MLP pretrained | GraphSAGE raw | GraphSAGE pretrained | gap closed | pretrain s |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+        ]
         if cb_rows:
-            md += ["## Cold Brew protocol, isolated nodes\n",
-                   "| dataset | features | GCN | GCN+SE | MLP | GLNN | ColdBrew | ColdBrew overall |",
-                   "|---|---|---:|---:|---:|---:|---:|---:|", *cb_rows, ""]
-        md += ["Gap closed = (MLP pretrained − MLP raw) / (GraphSAGE raw − MLP raw). MLflow run ids and the full "
-               "results JSON of every step are in giant.json."]
-        write_results(args.output, "\n".join(md) + "\n", {"date": now(), "hardware": hardware(), "config": CONFIG,
-                                                          "datasets": records})
+            md += [
+                "## Cold Brew protocol, isolated nodes\n",
+                "| dataset | features | GCN | GCN+SE | MLP | GLNN | ColdBrew | ColdBrew overall |",
+                "|---|---|---:|---:|---:|---:|---:|---:|",
+                *cb_rows,
+                "",
+            ]
+        md += [
+            "Gap closed = (MLP pretrained − MLP raw) / (GraphSAGE raw − MLP raw). MLflow run ids and the full "
+            "results JSON of every step are in giant.json."
+        ]
+        write_results(
+            args.output,
+            "\n".join(md) + "\n",
+            {"date": now(), "hardware": hardware(), "config": CONFIG, "datasets": records},
+        )
 
     for dataset in args.datasets.split(","):
         rec = records[dataset] = {}
-        summary, secs = run_cli(["pretrain", "--dataset", dataset, "--json", "--no-progress",
-                                 "--threads", str(args.threads)] + [a for k, v in CONFIG.items()
-                                                                     for a in ("--set", f"{k}={json.dumps(v)}")])
-        rec["pretrain"] = {"run_id": summary["run_id"], "seconds": round(secs, 1), "tree": summary["tree"],
-                           "timings": summary["timings"]}
+        summary, secs = run_cli(
+            ["pretrain", "--dataset", dataset, "--json", "--no-progress", "--threads", str(args.threads)]
+            + [a for k, v in CONFIG.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+        )
+        rec["pretrain"] = {
+            "run_id": summary["run_id"],
+            "seconds": round(secs, 1),
+            "tree": summary["tree"],
+            "timings": summary["timings"],
+        }
         feats = summary["features"]
         for name, extra in (("raw", []), ("pretrained", ["--features", feats])):
-            res, secs = run_cli(["train", "--dataset", dataset, "--model", "mlp,sage", "--protocol", "standard",
-                                 *common, *extra])
+            res, secs = run_cli(
+                ["train", "--dataset", dataset, "--model", "mlp,sage", "--protocol", "standard", *common, *extra]
+            )
             rec[f"train_{name}"] = {"seconds": round(secs, 1), "results": res}
         raw, pre = rec["train_raw"]["results"], rec["train_pretrained"]["results"]
         m_raw, m_pre = (r["results"]["mlp"]["overall"]["mean"] for r in (raw, pre))
         s_raw = raw["results"]["sage"]["overall"]["mean"]
         closed = f"{100 * (m_pre - m_raw) / (s_raw - m_raw):.0f} %" if s_raw > m_raw else "n/a"
-        rows.append(f"| {dataset} | {cell(raw, 'mlp')} | {cell(pre, 'mlp')} | {cell(raw, 'sage')} | "
-                    f"{cell(pre, 'sage')} | {closed} | {rec['pretrain']['seconds']:.0f} |")
+        rows.append(
+            f"| {dataset} | {cell(raw, 'mlp')} | {cell(pre, 'mlp')} | {cell(raw, 'sage')} | "
+            f"{cell(pre, 'sage')} | {closed} | {rec['pretrain']['seconds']:.0f} |"
+        )
         write()
         if dataset in args.coldbrew_datasets.split(","):
             for name, extra in (("raw", []), ("pretrained", ["--features", feats])):
-                res, secs = run_cli(["coldbrew", "--dataset", dataset, "--protocols", "coldstart", "--no-sage",
-                                     "--split-seed", "0", "--set", f"models={json.dumps(COLDBREW_MODELS)}",
-                                     *common, *extra])
+                res, secs = run_cli(
+                    [
+                        "coldbrew",
+                        "--dataset",
+                        dataset,
+                        "--protocols",
+                        "coldstart",
+                        "--no-sage",
+                        "--split-seed",
+                        "0",
+                        "--set",
+                        f"models={json.dumps(COLDBREW_MODELS)}",
+                        *common,
+                        *extra,
+                    ]
+                )
                 rec[f"coldbrew_{name}"] = {"seconds": round(secs, 1), "results": res}
-                cb_rows.append(f"| {dataset} | {name} | " + " | ".join(
-                    cell(res, m, "isolated") for m in ("GCN", "GCN+SE", "MLP", "GLNN", "ColdBrew"))
-                    + f" | {cell(res, 'ColdBrew')} |")
+                cb_rows.append(
+                    f"| {dataset} | {name} | "
+                    + " | ".join(cell(res, m, "isolated") for m in ("GCN", "GCN+SE", "MLP", "GLNN", "ColdBrew"))
+                    + f" | {cell(res, 'ColdBrew')} |"
+                )
                 write()
         print(f"{dataset}: done", flush=True)
     print(f"wrote {args.output}.md")

@@ -8,6 +8,7 @@ raw features is the reference. Pretraining is transductive, as in the paper: it 
 
     GRAPHLEARN_DATA=../shared/data python benchmarks/giant_cora.py --out benchmarks/results/giant_cora
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,18 @@ from graphlearn.methods.giant import linear_neighbourhood_features, pretrain, pr
 from graphlearn.models import build_model, default_hparams
 
 # chosen on Cora by a small search (docs/giant.md): more epochs memorise the neighbourhoods and hurt the features
-CONFIG = {"branching": 8, "max_leaf_size": 8, "epochs": 10, "dropout": 0.5, "input_dropout": 0.5,
-          "hidden_channels": 512, "out_channels": 256, "batch_size": 256, "topk": 10, "progress": False}
+CONFIG = {
+    "branching": 8,
+    "max_leaf_size": 8,
+    "epochs": 10,
+    "dropout": 0.5,
+    "input_dropout": 0.5,
+    "hidden_channels": 512,
+    "out_channels": 256,
+    "batch_size": 256,
+    "topk": 10,
+    "progress": False,
+}
 
 
 def mlp_protocol(data, x, runs: int, name: str = "mlp"):
@@ -34,8 +45,13 @@ def mlp_protocol(data, x, runs: int, name: str = "mlp"):
     d = data.clone()
     d.x = x
     print(f"{name} on {x.shape[1]} features, {runs} runs", flush=True)
-    return run_protocol(lambda: build_model(name, x.shape[1], out_channels=data.num_classes, **hp), d, runs=runs,
-                        progress=False, **train)
+    return run_protocol(
+        lambda: build_model(name, x.shape[1], out_channels=data.num_classes, **hp),
+        d,
+        runs=runs,
+        progress=False,
+        **train,
+    )
 
 
 def main() -> None:
@@ -52,18 +68,24 @@ def main() -> None:
     models["mlp (raw x)"] = mlp_protocol(data, data.x, args.runs)
     models["sage (raw x, reference)"] = mlp_protocol(data, data.x, args.runs, "sage")
     models["mlp (sgc S^2 x)"] = mlp_protocol(data, propagated_features(data.x, data.edge_index, 2), args.runs)
-    lin = linear_neighbourhood_features(data.x, data.edge_index, branching=CONFIG["branching"],
-                                        max_leaf_size=CONFIG["max_leaf_size"])
+    lin = linear_neighbourhood_features(
+        data.x, data.edge_index, branching=CONFIG["branching"], max_leaf_size=CONFIG["max_leaf_size"]
+    )
     models["mlp (ridge neighbourhood pred.)"] = mlp_protocol(data, lin, args.runs)
     values = []
     for seed in range(args.pretrain_seeds):
         result = pretrain(data, CONFIG, seed=seed)
         r = mlp_protocol(data, result.embed(data.x), args.runs)
         values += r.summary()["overall"]["values"]
-        extra["pretrain"].append({"seed": seed, "seconds": round(result.timings["total"], 1),
-                                  "tree": [result.tree.num_clusters(lv) for lv in range(result.tree.num_levels)],
-                                  "level_metrics": result.level_metrics,
-                                  "mlp_test_mean": r.summary()["overall"]["mean"]})
+        extra["pretrain"].append(
+            {
+                "seed": seed,
+                "seconds": round(result.timings["total"], 1),
+                "tree": [result.tree.num_clusters(lv) for lv in range(result.tree.num_levels)],
+                "level_metrics": result.level_metrics,
+                "mlp_test_mean": r.summary()["overall"]["mean"],
+            }
+        )
     models["mlp (giant pretrained)"] = {"overall": summarize(values)}
     extra["seconds"] = round(time.perf_counter() - t0, 1)
     extra["date"] = dt.datetime.now().isoformat(timespec="minutes")
@@ -77,7 +99,8 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
         cmd = "python benchmarks/giant_cora.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"
+        )
         per_seed = ", ".join(f"seed {e['seed']}: {e['mlp_test_mean']:.2f}" for e in extra["pretrain"])
         args.out.with_suffix(".md").write_text(
             f"# GIANT pretraining on Cora: MLP with raw vs pretrained features\n\n"
@@ -85,7 +108,9 @@ def main() -> None:
             f"* pretraining config: `{json.dumps(CONFIG)}`\n"
             f"* public Planetoid split, OGB protocol ({args.runs} runs per feature set; the pretrained row pools "
             f"{args.pretrain_seeds} pretraining seeds x {args.runs} runs; per pretraining seed: {per_seed})\n\n"
-            + to_markdown(results) + "\n")
+            + to_markdown(results)
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

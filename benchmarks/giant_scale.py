@@ -9,6 +9,7 @@ tested on 5k others) checks that the embeddings carry the planted structure, com
     python benchmarks/giant_scale.py --sizes 10000 100000 1000000 --threads 2 \
         --out benchmarks/results/giant_scale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,13 +27,22 @@ from pathlib import Path
 # the pretraining config used at every size; epochs per level = max(1, ceil(MIN_STEPS * batch_size / N)), so a small
 # graph still gets MIN_STEPS optimizer steps per level and a graph of >= 205k nodes gets one epoch per level
 MIN_STEPS = 200
-CONFIG = { "batch_size": 1024, "hidden_channels": 256, "out_channels": 128, "num_layers": 2,
-          "branching": 16, "max_leaf_size": 32, "topk": 5, "max_candidates": 512, "dropout": 0.1,
-          "progress": False}
+CONFIG = {
+    "batch_size": 1024,
+    "hidden_channels": 256,
+    "out_channels": 128,
+    "num_layers": 2,
+    "branching": 16,
+    "max_leaf_size": 32,
+    "topk": 5,
+    "max_candidates": 512,
+    "dropout": 0.1,
+    "progress": False,
+}
 
 
 def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # Linux: KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
 
 
 def run_one(num_nodes: int, threads: int, seed: int) -> dict:
@@ -65,16 +75,26 @@ def run_one(num_nodes: int, threads: int, seed: int) -> dict:
     for name, feats in (("raw", data.x.numpy()), ("giant", z.numpy())):
         clf = LogisticRegression(max_iter=500).fit(feats[tr], y[tr])
         probe[name] = round(100 * clf.score(feats[te], y[te]), 2)
-    return {"nodes": num_nodes, "edges_undirected": int(data.edge_index.shape[1] // 2), "epochs_per_level": epochs,
-            "tree": [result.tree.num_clusters(lv) for lv in range(result.tree.num_levels)],
-            "seconds": {"generate": round(t_gen, 1), "tree": round(result.timings["tree"], 1),
-                        "train": round(result.timings["train"], 1), "pretrain_total": round(t_pre, 1),
-                        "embed": round(t_embed, 1)},
-            "epoch_seconds": [round(h["seconds"], 1) for h in result.history],
-            "pairs_per_node": [round(h["pairs_per_node"], 1) for h in result.history],
-            "peak_rss_gb": round(_peak_rss_gb(), 2), "rss_after_graph_gb": round(rss_graph, 2),
-            "level_recall_at_k": [round(m["recall_at_k"], 3) for m in result.level_metrics],
-            "probe_acc": probe, "threads": threads}
+    return {
+        "nodes": num_nodes,
+        "edges_undirected": int(data.edge_index.shape[1] // 2),
+        "epochs_per_level": epochs,
+        "tree": [result.tree.num_clusters(lv) for lv in range(result.tree.num_levels)],
+        "seconds": {
+            "generate": round(t_gen, 1),
+            "tree": round(result.timings["tree"], 1),
+            "train": round(result.timings["train"], 1),
+            "pretrain_total": round(t_pre, 1),
+            "embed": round(t_embed, 1),
+        },
+        "epoch_seconds": [round(h["seconds"], 1) for h in result.history],
+        "pairs_per_node": [round(h["pairs_per_node"], 1) for h in result.history],
+        "peak_rss_gb": round(_peak_rss_gb(), 2),
+        "rss_after_graph_gb": round(rss_graph, 2),
+        "level_recall_at_k": [round(m["recall_at_k"], 3) for m in result.level_metrics],
+        "probe_acc": probe,
+        "threads": threads,
+    }
 
 
 def _hardware() -> str:
@@ -87,29 +107,38 @@ def _hardware() -> str:
 
 
 def _memory_gib() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
 
 
 def _markdown(rows: list[dict], commands: list[str], notes: list[str]) -> str:
-    lines = ["# GIANT pretrainer: scale benchmark", "",
-             *[f"* command: `{c}`" for c in commands], f"* written: {dt.datetime.now().isoformat(timespec='minutes')}",
-             f"* hardware: {_hardware()}; memory {_memory_gib():.0f} GiB",
-             f"* config: `{json.dumps(CONFIG)}`, epochs per level `max(1, ceil({MIN_STEPS} * batch_size / N))`",
-             "* graph: `dc_sbm(N, num_classes=20, avg_degree=10, num_features=128)`; times in seconds; "
-             "peak RSS = `ru_maxrss` of the size's own process (graph generation included); the 1-min load average "
-             "before/after a size counts this benchmark's own threads too", ""]
+    lines = [
+        "# GIANT pretrainer: scale benchmark",
+        "",
+        *[f"* command: `{c}`" for c in commands],
+        f"* written: {dt.datetime.now().isoformat(timespec='minutes')}",
+        f"* hardware: {_hardware()}; memory {_memory_gib():.0f} GiB",
+        f"* config: `{json.dumps(CONFIG)}`, epochs per level `max(1, ceil({MIN_STEPS} * batch_size / N))`",
+        "* graph: `dc_sbm(N, num_classes=20, avg_degree=10, num_features=128)`; times in seconds; "
+        "peak RSS = `ru_maxrss` of the size's own process (graph generation included); the 1-min load average "
+        "before/after a size counts this benchmark's own threads too",
+        "",
+    ]
     lines += [f"Note: {note}\n" for note in notes]
-    lines += ["| nodes | undirected edges | tree (clusters/level) | epochs/level | tree s | train s | pretrain s "
-              "| embed s | peak RSS GB | recall@k per level | probe acc raw / giant | threads | load avg before/after "
-              "| date |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| nodes | undirected edges | tree (clusters/level) | epochs/level | tree s | train s | pretrain s "
+        "| embed s | peak RSS GB | recall@k per level | probe acc raw / giant | threads | load avg before/after "
+        "| date |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         s = r["seconds"]
-        lines.append(f"| {r['nodes']:,} | {r['edges_undirected']:,} | {r['tree']} | {r['epochs_per_level']} | "
-                     f"{s['tree']} | {s['train']} | "
-                     f"{s['pretrain_total']} | {s['embed']} | {r['peak_rss_gb']} | {r['level_recall_at_k']} | "
-                     f"{r['probe_acc']['raw']} / {r['probe_acc']['giant']} | {r['threads']} | "
-                     f"{r['load_avg_1min'][0]} / {r['load_avg_1min'][1]} | {r['date']} |")
+        lines.append(
+            f"| {r['nodes']:,} | {r['edges_undirected']:,} | {r['tree']} | {r['epochs_per_level']} | "
+            f"{s['tree']} | {s['train']} | "
+            f"{s['pretrain_total']} | {s['embed']} | {r['peak_rss_gb']} | {r['level_recall_at_k']} | "
+            f"{r['probe_acc']['raw']} / {r['probe_acc']['giant']} | {r['threads']} | "
+            f"{r['load_avg_1min'][0]} / {r['load_avg_1min'][1]} | {r['date']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

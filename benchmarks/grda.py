@@ -6,6 +6,7 @@
 Runs ``pipelines.adapt`` (same presets as ``graphlearn adapt``) with ``torch.set_num_threads(1)`` and a throw-away
 MLflow store (``--tracking-uri`` to keep the runs), then writes the table with the command, hardware and date.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,23 @@ def cpu_model() -> str:
 def run_task(task: str, seeds: int, models: str, tracking_uri: str, extra: list[str]) -> tuple[dict, float]:
     parser = argparse.ArgumentParser()
     adapt.add_arguments(parser)
-    args = parser.parse_args(["--dataset", task, "--seeds", str(seeds), "--models", models, "--json",
-                              "--no-progress", "--tracking-uri", tracking_uri, "--experiment", "benchmark-grda",
-                              *extra])
+    args = parser.parse_args(
+        [
+            "--dataset",
+            task,
+            "--seeds",
+            str(seeds),
+            "--models",
+            models,
+            "--json",
+            "--no-progress",
+            "--tracking-uri",
+            tracking_uri,
+            "--experiment",
+            "benchmark-grda",
+            *extra,
+        ]
+    )
     start = time.perf_counter()
     results = adapt.run(args)
     return results, time.perf_counter() - start
@@ -190,13 +205,17 @@ are worse than the paper's (2.68, 2.60) for the protocol reasons of item 5.
 
 def markdown(report: dict) -> str:
     lines = [
-        "# GRDA benchmark", "",
+        "# GRDA benchmark",
+        "",
         f"Command: `{report['command'].strip()}` (with `GRAPHLEARN_DATA` pointing at the staged data)  ",
         f"Hardware: {report['hardware']['cpu']}, {report['hardware']['threads']} torch thread(s) "
         f"({report['hardware']['cores']} cores visible, shared)  ",
-        f"Date: {report['date']}  ", f"torch {report['torch']}", "",
+        f"Date: {report['date']}  ",
+        f"torch {report['torch']}",
+        "",
         "Target-domain metric, mean ± std over seeds (accuracy in %, higher is better; MSE summed over the 6 "
-        "predicted months in standardised units, lower is better). Paper = Xu et al., ICLR 2022, Tables 1-2.", "",
+        "predicted months in standardised units, lower is better). Paper = Xu et al., ICLR 2022, Tables 1-2.",
+        "",
         "| task | metric | model | ours (target) | ours (source) | paper | s / run |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
@@ -206,11 +225,19 @@ def markdown(report: dict) -> str:
             o, s = groups["overall"], groups["source"]
             paper = PAPER[task].get(model)
             secs = res.get("extra", {}).get("seconds_per_run", {}).get(model, float("nan"))
-            lines.append(f"| {task} | {res['metric']} | {model} | {o['mean']:.3f} ± {o['std']:.3f} | "
-                         f"{s['mean']:.3f} ± {s['std']:.3f} | {'-' if paper is None else paper} | {secs:.0f} |")
-    lines += ["", "Wall time per task (3 models x seeds, sequential; the 2 cores were shared with other jobs, so "
-              "seconds are upper bounds): " + ", ".join(f"{t} {e['wall_s']:.0f} s" for t, e in report["tasks"].items()),
-              "", "## Verdict", "", *verdicts(report)]
+            lines.append(
+                f"| {task} | {res['metric']} | {model} | {o['mean']:.3f} ± {o['std']:.3f} | "
+                f"{s['mean']:.3f} ± {s['std']:.3f} | {'-' if paper is None else paper} | {secs:.0f} |"
+            )
+    lines += [
+        "",
+        "Wall time per task (3 models x seeds, sequential; the 2 cores were shared with other jobs, so "
+        "seconds are upper bounds): " + ", ".join(f"{t} {e['wall_s']:.0f} s" for t, e in report["tasks"].items()),
+        "",
+        "## Verdict",
+        "",
+        *verdicts(report),
+    ]
     for task, entry in report["tasks"].items():
         if "angle" not in entry:
             continue
@@ -218,9 +245,13 @@ def markdown(report: dict) -> str:
         order = sorted(entry["angle"], key=entry["angle"].get)
         src = set(res.get("extra", {}).get("source_domains", []))
         targets = [d for d in order if d not in src]
-        lines += ["", f"### {task}: target accuracy per domain (mean over seeds), by hidden angle", "",
-                  "| model | " + " | ".join(f"{d} ({entry['angle'][d]:.2f})" for d in targets) + " |",
-                  "| --- |" + " ---: |" * len(targets)]
+        lines += [
+            "",
+            f"### {task}: target accuracy per domain (mean over seeds), by hidden angle",
+            "",
+            "| model | " + " | ".join(f"{d} ({entry['angle'][d]:.2f})" for d in targets) + " |",
+            "| --- |" + " ---: |" * len(targets),
+        ]
         for model, groups in res["results"].items():
             lines.append(f"| {model} | " + " | ".join(f"{groups[f'domain:{d}']['mean']:.0f}" for d in targets) + " |")
     lines.append(NOTES)
@@ -253,7 +284,9 @@ def main(argv=None) -> dict:
     report = {
         "command": "python benchmarks/grda.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "hardware": {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads()},
-        "date": datetime.date.today().isoformat(), "torch": torch.__version__, "tasks": {},
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "tasks": {},
     }
     for task in args.tasks.split(","):
         results, seconds = run_task(task, args.seeds, args.models, uri, args.extra)
@@ -261,8 +294,14 @@ def main(argv=None) -> dict:
         if task.startswith("dg"):  # hidden angle of every domain, for the per-domain table
             ds = load_grda(task)
             report["tasks"][task]["angle"] = dict(zip(ds.domain_ids, ds.notes["angle"]))
-        print(f"{task}: " + ", ".join(f"{m} {g['overall']['mean']:.3f}±{g['overall']['std']:.3f}"
-                                      for m, g in results["results"].items()) + f" ({seconds:.0f}s)", flush=True)
+        print(
+            f"{task}: "
+            + ", ".join(
+                f"{m} {g['overall']['mean']:.3f}±{g['overall']['std']:.3f}" for m, g in results["results"].items()
+            )
+            + f" ({seconds:.0f}s)",
+            flush=True,
+        )
     _write(out, report)
     return report
 

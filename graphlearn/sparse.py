@@ -9,10 +9,11 @@ inputs: :func:`model_input` decides, :func:`take_rows`, :func:`dropout` and
 :func:`normalize_rows` do what ``x[idx]``, ``F.dropout`` and ``F.normalize`` do on
 dense tensors.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,8 +30,7 @@ def is_sparse(x: Tensor) -> bool:
     return x.layout in (torch.sparse_csr, torch.sparse_coo)
 
 
-def model_input(x: Tensor, max_density: float = MAX_DENSITY,
-                min_elements: int = MIN_ELEMENTS) -> Tensor:
+def model_input(x: Tensor, max_density: float = MAX_DENSITY, min_elements: int = MIN_ELEMENTS) -> Tensor:
     """``x`` as a CSR tensor when it is a large, mostly-zero 2-D float matrix,
     else ``x`` unchanged. Values are identical either way."""
     if is_sparse(x) or x.dim() != 2 or not x.is_floating_point() or x.numel() < min_elements:
@@ -60,8 +60,7 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return x
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
     values = F.dropout(x.values(), p=p, training=True)
-    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
-                                   check_invariants=False)
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 
 
 def row_sq_norms(x: Tensor) -> Tensor:
@@ -80,15 +79,15 @@ def normalize_rows(x: Tensor) -> Tensor:
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
     norm = row_sq_norms(x).sqrt().clamp_min(1e-12)
     values = x.values() / torch.repeat_interleave(norm, x.crow_indices().diff())
-    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape,
-                                   check_invariants=False)
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 
 
 NORMS = ("gcn", "mean", "sum")
 
 
-def propagation_matrix(edge_index: Tensor, num_nodes: int, norm: str = "gcn",
-                       dtype: torch.dtype | None = None) -> Tensor:
+def propagation_matrix(
+    edge_index: Tensor, num_nodes: int, norm: str = "gcn", dtype: torch.dtype | None = None
+) -> Tensor:
     """The message-passing operator of ``edge_index`` as a CSR matrix ``P [N, N]``: ``P @ h`` is what a
     ``GCNConv`` (``norm="gcn"``: :math:`D^{-1/2}(A+I)D^{-1/2}` from PyG's ``gcn_norm``), a mean
     (``"mean"``: :math:`1/\\deg_{in}(i)`) or a sum (``"sum"``) aggregation computes from ``h``, where
@@ -103,8 +102,10 @@ def propagation_matrix(edge_index: Tensor, num_nodes: int, norm: str = "gcn",
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(f"edge_index must have shape [2, E] (got {list(edge_index.shape)})")
     if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(f"edge_index has node ids in [{int(edge_index.min())}, {int(edge_index.max())}], "
-                         f"outside [0, {num_nodes - 1}]")
+        raise ValueError(
+            f"edge_index has node ids in [{int(edge_index.min())}, {int(edge_index.max())}], "
+            f"outside [0, {num_nodes - 1}]"
+        )
     dtype = dtype or torch.get_default_dtype()
     if norm == "gcn":
         from torch_geometric.nn.conv.gcn_conv import gcn_norm  # noqa: PLC0415
@@ -117,8 +118,7 @@ def propagation_matrix(edge_index: Tensor, num_nodes: int, norm: str = "gcn",
             deg.index_add_(0, edge_index[1], weight)
             weight = weight / deg[edge_index[1]]
     src, dst = edge_index
-    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (num_nodes, num_nodes),
-                                  check_invariants=False)
+    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (num_nodes, num_nodes), check_invariants=False)
     return coo.coalesce().to_sparse_csr()
 
 
@@ -136,11 +136,12 @@ def mlp_forward(mlp, parts: Sequence[Tensor]) -> Tensor:
     first = mlp.lins[0]
     widths = [p.size(-1) for p in parts]
     if sum(widths) != first.in_channels:
-        raise ValueError(f"the parts have {sum(widths)} columns in all; the MLP's first layer takes "
-                         f"{first.in_channels}")
+        raise ValueError(
+            f"the parts have {sum(widths)} columns in all; the MLP's first layer takes {first.in_channels}"
+        )
     x, start = None, 0
     for p, w in zip(parts, widths):
-        term = F.linear(p, first.weight[:, start:start + w])
+        term = F.linear(p, first.weight[:, start : start + w])
         x = term if x is None else x + term
         start += w
     if first.bias is not None:

@@ -1,5 +1,6 @@
 """Pieces every results-producing pipeline shares: arguments, data + protocol set-up, per-seed nested runs,
 and the results artifacts (JSON, Markdown, plots, split) written to disk and to MLflow."""
+
 from __future__ import annotations
 
 import copy
@@ -7,11 +8,11 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
-
 from torch_geometric.transforms import NormalizeFeatures
 
 from graphlearn import tracking
@@ -26,24 +27,40 @@ PROTOCOLS = ("coldstart", "standard", "inductive")
 
 
 def add_common_arguments(parser, *, default_dataset: str = "cora", default_runs: int = 10) -> None:
-    parser.add_argument("--dataset", default=default_dataset, help="registry name (see `graphlearn datasets`), user:<edges>:<nodes> or synthetic:<nodes>")
+    parser.add_argument(
+        "--dataset",
+        default=default_dataset,
+        help="registry name (see `graphlearn datasets`), user:<edges>:<nodes> or synthetic:<nodes>",
+    )
     parser.add_argument("--data-root", default=None, help="data root (default: $GRAPHLEARN_DATA, else ./data)")
     parser.add_argument("--split", type=int, default=0, help="which standard split, for datasets with several")
     parser.add_argument("--runs", type=int, default=default_runs, help="seeds (OGB protocol: 10)")
     parser.add_argument("--seed", type=int, default=0, help="first seed; run r uses seed + r")
-    parser.add_argument("--features", default=None,
-                        help="replace node features: a .npz/.pt file or pretrained:<mlflow run id>")
-    parser.add_argument("--feature-norm", choices=("auto", "row", "none"), default="auto",
-                        help="row: divide raw non-negative features by their row sum (PyG's NormalizeFeatures, as "
-                             "in the GCN paper); auto: row for the Planetoid datasets only; never for --features")
+    parser.add_argument(
+        "--features", default=None, help="replace node features: a .npz/.pt file or pretrained:<mlflow run id>"
+    )
+    parser.add_argument(
+        "--feature-norm",
+        choices=("auto", "row", "none"),
+        default="auto",
+        help="row: divide raw non-negative features by their row sum (PyG's NormalizeFeatures, as "
+        "in the GCN paper); auto: row for the Planetoid datasets only; never for --features",
+    )
     parser.add_argument("--json", action="store_true", help="print the results JSON instead of the table")
     parser.add_argument("--out", default=None, help="also write results.json/.md and plots into this folder")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)",
+    )
     parser.add_argument("--experiment", default="graphlearn", help="MLflow experiment name")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's; 1 is fastest for small graphs on a busy machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's; 1 is fastest for small graphs on a busy machine)",
+    )
 
 
 def setup_threads(args) -> None:
@@ -91,12 +108,16 @@ def load_data(args):
     if feature_norm(args) == "row":
         if bool((data.x < 0).any()):
             # Row sums of signed features are meaningless (PyG's transform would shift by the global minimum).
-            log.warning("--feature-norm row skipped: %s has negative feature values (min %.3g); features used as "
-                        "given", args.dataset, float(data.x.min()))
+            log.warning(
+                "--feature-norm row skipped: %s has negative feature values (min %.3g); features used as given",
+                args.dataset,
+                float(data.x.min()),
+            )
         else:
             data = NormalizeFeatures()(copy.copy(data))
     if args.features:
         from pipelines.features import resolve_features  # noqa: PLC0415  (only when asked)
+
         data = resolve_features(args.features, data)
     return data
 
@@ -109,8 +130,10 @@ def coldstart_seed(data, seed: int, fixed: int | None = None) -> int:
     if held_out is None:
         return seed if fixed is None else int(fixed)
     if fixed is not None and int(fixed) != int(held_out):
-        raise ValueError(f"--split-seed {fixed} differs from the cold-start split seed {held_out} held out of "
-                         f"pretraining for these features; the isolated nodes' edges would have been seen")
+        raise ValueError(
+            f"--split-seed {fixed} differs from the cold-start split seed {held_out} held out of "
+            f"pretraining for these features; the isolated nodes' edges would have been seen"
+        )
     return int(held_out)
 
 
@@ -146,8 +169,9 @@ def _atomic_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_artifacts(results: dict, data, correct_by_model: Mapping[str, Any], out: str | None,
-                    *, tracked: bool = True) -> Path:
+def write_artifacts(
+    results: dict, data, correct_by_model: Mapping[str, Any], out: str | None, *, tracked: bool = True
+) -> Path:
     """Write results.json, results.md, the group and degree plots and the split; log them to the active run."""
     from graphlearn.evaluation.plots import plot_accuracy_by_degree, plot_group_accuracy  # noqa: PLC0415
 
@@ -157,8 +181,13 @@ def write_artifacts(results: dict, data, correct_by_model: Mapping[str, Any], ou
     _atomic_text(folder / "results.md", to_markdown(results) + "\n")
     plot_group_accuracy(results, folder / "accuracy_by_group.png")
     if correct_by_model:
-        plot_accuracy_by_degree(data.degree, correct_by_model, folder / "accuracy_by_degree.png",
-                                mask=data.test_mask, title=f"{results['dataset']}: test accuracy by degree")
+        plot_accuracy_by_degree(
+            data.degree,
+            correct_by_model,
+            folder / "accuracy_by_degree.png",
+            mask=data.test_mask,
+            title=f"{results['dataset']}: test accuracy by degree",
+        )
     save_split(data, folder / "split.npz")
     if tracked:
         for name in sorted(os.listdir(folder)):

@@ -8,6 +8,7 @@ One parent MLflow run per invocation (resolved config, results JSON and table, d
 run per model and seed (per-epoch losses with ``step=epoch``, final per-domain metrics). The library never sees
 MLflow: it reports each epoch through the ``on_epoch`` callback passed from here.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,33 +33,74 @@ DEFAULT_MODELS = ("grda", "dann", "source-only")
 # their adversary. Choices and their evidence: docs/grda.md and benchmarks/results/grda.md.
 PRESETS: dict[str, dict] = {
     # official lambda (config_random_15_new.py: 1, config_random_60_new.py: 0.5), sample_v (10 / 30), batch 10
-    "dg15": dict(epochs=200, batch_size=10, lr=1e-4, lr_d=1e-3, lr_half_life=40, lambda_adv=1.0, sample_v=10,
-                 embedding="spectral"),
-    "dg60": dict(epochs=100, batch_size=10, lr=1e-4, lr_d=1e-3, lr_half_life=20, lambda_adv=0.5, sample_v=30,
-                 embedding="spectral"),
+    "dg15": dict(
+        epochs=200,
+        batch_size=10,
+        lr=1e-4,
+        lr_d=1e-3,
+        lr_half_life=40,
+        lambda_adv=1.0,
+        sample_v=10,
+        embedding="spectral",
+    ),
+    "dg60": dict(
+        epochs=100,
+        batch_size=10,
+        lr=1e-4,
+        lr_d=1e-3,
+        lr_half_life=20,
+        lambda_adv=0.5,
+        sample_v=30,
+        embedding="spectral",
+    ),
     # VDI's TPT-48 configs: batch 16, sample_v 27 (their GRDA discriminator option)
-    "tpt48-ew": dict(epochs=100, batch_size=16, lr=1e-4, lr_d=1e-3, lr_half_life=40, lambda_adv=1.0, sample_v=27,
-                     embedding="spectral"),
-    "tpt48-ns": dict(epochs=100, batch_size=16, lr=1e-4, lr_d=1e-3, lr_half_life=40, lambda_adv=1.0, sample_v=27,
-                     embedding="spectral"),
+    "tpt48-ew": dict(
+        epochs=100,
+        batch_size=16,
+        lr=1e-4,
+        lr_d=1e-3,
+        lr_half_life=40,
+        lambda_adv=1.0,
+        sample_v=27,
+        embedding="spectral",
+    ),
+    "tpt48-ns": dict(
+        epochs=100,
+        batch_size=16,
+        lr=1e-4,
+        lr_d=1e-3,
+        lr_half_life=40,
+        lambda_adv=1.0,
+        sample_v=27,
+        embedding="spectral",
+    ),
     "user": dict(epochs=200, embedding="spectral"),
 }
 FLAG_KEYS = ("epochs", "lambda_adv", "lr", "lr_d", "hidden", "batch_size", "embedding", "sample_v")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--dataset", default="dg15",
-                        help=f"one of {', '.join(DATASETS)}, or a user table (.npz/.csv/.parquet) with "
-                             "--domain-graph and --source-domains")
+    parser.add_argument(
+        "--dataset",
+        default="dg15",
+        help=f"one of {', '.join(DATASETS)}, or a user table (.npz/.csv/.parquet) with "
+        "--domain-graph and --source-domains",
+    )
     parser.add_argument("--data-root", default=None, help="data root (default: $GRAPHLEARN_DATA, else ./data)")
     parser.add_argument("--domain-graph", default=None, help="user data: CSV edge list source,target[,weight]")
     parser.add_argument("--source-domains", default=None, help="user data: comma-separated source domain ids")
-    parser.add_argument("--target-domains", default=None,
-                        help="user data: comma-separated target domain ids (default: every other graph node)")
-    parser.add_argument("--task", default="auto", choices=("auto", "classification", "regression"),
-                        help="user data: integer labels -> classification under 'auto'")
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
-                        help=f"comma-separated, from {sorted(METHODS)}")
+    parser.add_argument(
+        "--target-domains",
+        default=None,
+        help="user data: comma-separated target domain ids (default: every other graph node)",
+    )
+    parser.add_argument(
+        "--task",
+        default="auto",
+        choices=("auto", "classification", "regression"),
+        help="user data: integer labels -> classification under 'auto'",
+    )
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, from {sorted(METHODS)}")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds (seed, seed+1, ...)")
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
@@ -68,15 +110,28 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hidden", type=int, default=None, help="representation width")
     parser.add_argument("--batch-size", type=int, default=None, help="samples per domain per step")
     parser.add_argument("--sample-v", dest="sample_v", type=int, default=None, help="domains per sampled subgraph")
-    parser.add_argument("--embedding", default=None, choices=("given", "spectral"),
-                        help="domain-node embedding fed to the encoder (given: the dataset's g_encode)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any AdaptConfig field (repeatable), e.g. --set disc_layers=6")
+    parser.add_argument(
+        "--embedding",
+        default=None,
+        choices=("given", "spectral"),
+        help="domain-node embedding fed to the encoder (given: the dataset's g_encode)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any AdaptConfig field (repeatable), e.g. --set disc_layers=6",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--json", action="store_true", help="print the results JSON instead of the table")
     parser.add_argument("--out", default=None, help="also write results.json/.md and the plot into this folder")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)",
+    )
     parser.add_argument("--experiment", default="graphlearn", help="MLflow experiment name")
     parser.add_argument("--no-progress", action="store_true", help="no per-run progress lines on stderr")
 
@@ -89,10 +144,13 @@ def load(args) -> DomainDataset:
     if args.dataset in DATASETS:
         return load_grda(args.dataset, root=args.data_root)
     if not args.domain_graph or not args.source_domains:
-        raise ValueError(f"--dataset {args.dataset!r} is not one of {list(DATASETS)}; a user table needs "
-                         "--domain-graph EDGES.csv and --source-domains ID,ID,...")
-    return load_user_domains(args.dataset, args.domain_graph, _csv(args.source_domains),
-                             _csv(args.target_domains), task=args.task)
+        raise ValueError(
+            f"--dataset {args.dataset!r} is not one of {list(DATASETS)}; a user table needs "
+            "--domain-graph EDGES.csv and --source-domains ID,ID,..."
+        )
+    return load_user_domains(
+        args.dataset, args.domain_graph, _csv(args.source_domains), _csv(args.target_domains), task=args.task
+    )
 
 
 def _parse_value(text: str):
@@ -124,15 +182,27 @@ def resolve_config(args, dataset: DomainDataset) -> dict:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         hp[key.strip()] = _parse_value(value.strip())
     AdaptConfig.from_dict(hp)  # validates the keys
-    return {"job": "adapt", "dataset": args.dataset, "protocol": PROTOCOL, "metric": dataset.metric,
-            "models": models, "seeds": [args.seed + i for i in range(args.seeds)], "hparams": hp,
-            "domains": {"n": dataset.num_domains, "source": [d for d, s in zip(dataset.domain_ids, dataset.source) if s],
-                        "edges": int((dataset.adjacency > 0).sum() // 2)},
-            "samples": int(len(dataset.x)), "task": dataset.task}
+    return {
+        "job": "adapt",
+        "dataset": args.dataset,
+        "protocol": PROTOCOL,
+        "metric": dataset.metric,
+        "models": models,
+        "seeds": [args.seed + i for i in range(args.seeds)],
+        "hparams": hp,
+        "domains": {
+            "n": dataset.num_domains,
+            "source": [d for d, s in zip(dataset.domain_ids, dataset.source) if s],
+            "edges": int((dataset.adjacency > 0).sum() // 2),
+        },
+        "samples": int(len(dataset.x)),
+        "task": dataset.task,
+    }
 
 
 def summarise(runs: list, dataset: DomainDataset) -> dict:
     """``{group: {mean, std, values}}`` over seeds: overall (targets), source, and one group per domain."""
+
     def cell(values):
         values = [float(v) for v in values]
         return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
@@ -167,15 +237,18 @@ def _plot(results: dict, dataset: DomainDataset, title: str):
     res = results["results"]
     better = max if dataset.metric == "acc" else min
     others = [m for m in res if m != "grda"]
-    shown = (["grda"] if "grda" in res else []) + ([better(others, key=lambda m: res[m]["overall"]["mean"])]
-                                                    if others else [])
+    shown = (["grda"] if "grda" in res else []) + (
+        [better(others, key=lambda m: res[m]["overall"]["mean"])] if others else []
+    )
     values = {m: [res[m][f"domain:{d}"]["mean"] for d in dataset.domain_ids] for m in shown}
     pos = dataset.positions
     if pos is None:  # user graphs: spectral layout
         from graphlearn.methods.grda import spectral_embedding
+
         pos = spectral_embedding(dataset.adjacency, 2)
-    return plot_domain_graph(dataset.adjacency, pos, dataset.source, dataset.domain_ids, values, dataset.metric,
-                             title=title)
+    return plot_domain_graph(
+        dataset.adjacency, pos, dataset.source, dataset.domain_ids, values, dataset.metric, title=title
+    )
 
 
 def _write(folder: Path, name: str, text: str) -> None:
@@ -188,6 +261,7 @@ def _write(folder: Path, name: str, text: str) -> None:
 def run(args) -> dict:
     if args.threads:
         import torch
+
         torch.set_num_threads(args.threads)
     dataset = load(args)
     config = resolve_config(args, dataset)
@@ -202,19 +276,33 @@ def run(args) -> dict:
                     logger = _EpochLogger()
                     res = fit(model, dataset, cfg, seed=seed, on_epoch=logger, progress=not args.no_progress)
                     logger.flush()
-                    tracking.log_metrics({f"final_{dataset.metric}_target": res.overall,
-                                          f"final_{dataset.metric}_source": res.source, "wall_time_s": res.seconds})
-                    tracking.log_json({d: v for d, v in zip(dataset.domain_ids, res.per_domain)},
-                                      "per_domain.json")
+                    tracking.log_metrics(
+                        {
+                            f"final_{dataset.metric}_target": res.overall,
+                            f"final_{dataset.metric}_source": res.source,
+                            "wall_time_s": res.seconds,
+                        }
+                    )
+                    tracking.log_json({d: v for d, v in zip(dataset.domain_ids, res.per_domain)}, "per_domain.json")
                 runs.append(res)
                 log.info("%s seed %d: target %s %.4f (%.0fs)", model, seed, dataset.metric, res.overall, res.seconds)
             summaries[model] = summarise(runs, dataset)
             timings[model] = float(np.mean([r.seconds for r in runs]))
-            tracking.log_metrics({f"{model}.{g}.{s}": summaries[model][g][s]
-                                  for g in ("overall", "source") for s in ("mean", "std")})
-        results = make_results(dataset.name, PROTOCOL, parent.info.run_id, summaries, metric=dataset.metric,
-                               extra={"seconds_per_run": timings, "hparams": config["hparams"],
-                                      "source_domains": config["domains"]["source"]})
+            tracking.log_metrics(
+                {f"{model}.{g}.{s}": summaries[model][g][s] for g in ("overall", "source") for s in ("mean", "std")}
+            )
+        results = make_results(
+            dataset.name,
+            PROTOCOL,
+            parent.info.run_id,
+            summaries,
+            metric=dataset.metric,
+            extra={
+                "seconds_per_run": timings,
+                "hparams": config["hparams"],
+                "source_domains": config["domains"]["source"],
+            },
+        )
         fig = _plot(results, dataset, f"{dataset.name}: per-domain {dataset.metric}")
         tracking.log_figure(fig, "plots/domain_graph.png")
         tracking.log_json(results, "results/results.json")
@@ -232,14 +320,25 @@ def run(args) -> dict:
 def _table(results: dict) -> str:
     """The shared table of the overall/source groups, then one row per domain (role, each model's mean over
     seeds); the per-domain standard deviations are in the JSON."""
-    slim = dict(results, results={m: {g: c for g, c in groups.items() if not g.startswith("domain:")}
-                                  for m, groups in results["results"].items()})
+    slim = dict(
+        results,
+        results={
+            m: {g: c for g, c in groups.items() if not g.startswith("domain:")}
+            for m, groups in results["results"].items()
+        },
+    )
     models = list(results["results"])
-    domains = [g[len("domain:"):] for g in results["results"][models[0]] if g.startswith("domain:")]
+    domains = [g[len("domain:") :] for g in results["results"][models[0]] if g.startswith("domain:")]
     sources = {str(d) for d in results.get("extra", {}).get("source_domains", [])}
     header = ["domain", "role", *models]
-    rows = [[d, "source" if d in sources else "target",
-             *(f"{results['results'][m][f'domain:{d}']['mean']:.2f}" for m in models)] for d in domains]
+    rows = [
+        [
+            d,
+            "source" if d in sources else "target",
+            *(f"{results['results'][m][f'domain:{d}']['mean']:.2f}" for m in models),
+        ]
+        for d in domains
+    ]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     per_domain = [f"per domain ({results['metric']}, mean over seeds)", fmt(header), fmt(["-" * w for w in widths])]

@@ -3,6 +3,7 @@
 Each pipeline module exposes ``add_arguments(parser)`` and ``run(args)``; results-producing commands return the
 shared results JSON (see ``graphlearn.evaluation.results``), which ``--json`` prints instead of the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     if getattr(args, "_missing", None):
         parser.error(f"command {args.command!r} is not available: module {args._missing} is missing")
     try:

@@ -8,6 +8,7 @@ student. Every seed draws its own cold-start split (``ColdStartSplit(seed=seed)`
 One parent MLflow run (config, aggregates, FCR, results table and plots, the splits), one nested run per seed with
 each model's per-epoch curves (``<model>.<metric>`` with ``step=epoch``).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,14 +36,26 @@ PROTOCOLS = ("coldstart", "inductive")
 
 def add_arguments(parser) -> None:
     _common.add_common_arguments(parser)
-    parser.add_argument("--protocols", default="coldstart,inductive",
-                        help="comma-separated: coldstart (Cold Brew head/tail/isolated), inductive (GLNN)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a ColdBrewConfig field (JSON value), e.g. --set k=16 --set se_layers=[0,1]")
+    parser.add_argument(
+        "--protocols",
+        default="coldstart,inductive",
+        help="comma-separated: coldstart (Cold Brew head/tail/isolated), inductive (GLNN)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a ColdBrewConfig field (JSON value), e.g. --set k=16 --set se_layers=[0,1]",
+    )
     parser.add_argument("--no-sage", action="store_true", help="skip the GraphSAGE baseline")
-    parser.add_argument("--split-seed", type=int, default=None,
-                        help="one cold-start split for every run, drawn with this seed (default: run r draws its own, "
-                             "with seed + r; features pretrained with a held-out split fix it to that split)")
+    parser.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="one cold-start split for every run, drawn with this seed (default: run r draws its own, "
+        "with seed + r; features pretrained with a held-out split fix it to that split)",
+    )
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -77,8 +90,12 @@ def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> dict:
     if with_sage and config.conv != "sage":
         sage_cfg = ColdBrewConfig.from_dict({**config.to_dict(), "conv": "sage", "models": ("GNN",)})
         sage_curves: dict[str, list] = defaultdict(list)
-        runs.append((run_coldbrew(data, sage_cfg, seed=seed,
-                                  on_epoch=lambda s, e, m: sage_curves[f"sage/{s}"].append(m)), REPORT_NAMES["sage"]))
+        runs.append(
+            (
+                run_coldbrew(data, sage_cfg, seed=seed, on_epoch=lambda s, e, m: sage_curves[f"sage/{s}"].append(m)),
+                REPORT_NAMES["sage"],
+            )
+        )
         curves.update(sage_curves)
     acc, correct = {}, {}
     for result, rename in runs:
@@ -112,10 +129,18 @@ def run(args) -> dict:
         raise ValueError(f"unknown protocol(s) {unknown or args.protocols!r}; choose from {list(PROTOCOLS)}")
     config = ColdBrewConfig.from_dict(parse_overrides(args.set))
     data = _common.load_data(args)
-    job_config = {"job": "coldbrew", "dataset": args.dataset, "runs": args.runs, "seed": args.seed,
-                  "protocols": protocols, "split_seed": args.split_seed, "features": args.features or "raw",
-                  "feature_norm": _common.feature_norm(args), "graphsage": not args.no_sage,
-                  "coldbrew": config.to_dict()}
+    job_config = {
+        "job": "coldbrew",
+        "dataset": args.dataset,
+        "runs": args.runs,
+        "seed": args.seed,
+        "protocols": protocols,
+        "split_seed": args.split_seed,
+        "features": args.features or "raw",
+        "feature_norm": _common.feature_norm(args),
+        "graphsage": not args.no_sage,
+        "coldbrew": config.to_dict(),
+    }
     tracking.configure(args.tracking_uri, args.experiment)
     per_group: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     correct_cs: dict[str, list] = defaultdict(list)
@@ -152,9 +177,14 @@ def run(args) -> dict:
                     bar.update(1)
         bar.close()
         summaries = {m: {g: summarize(v) for g, v in groups.items()} for m, groups in per_group.items()}
-        extra = {"protocols": protocols, "student_model": student_uri, "student_teacher": dict(teachers_chosen),
-                 "fcr": summarize(fcrs) if fcrs else None,
-                 "split": getattr(last_cs, "split_info", None), "config": config.to_dict()}
+        extra = {
+            "protocols": protocols,
+            "student_model": student_uri,
+            "student_teacher": dict(teachers_chosen),
+            "fcr": summarize(fcrs) if fcrs else None,
+            "split": getattr(last_cs, "split_info", None),
+            "config": config.to_dict(),
+        }
         results = make_results(args.dataset, "+".join(protocols), parent.info.run_id, summaries, extra=extra)
         if fcrs:
             tracking.log_metrics({"fcr.mean": float(np.mean(fcrs))})
@@ -171,8 +201,10 @@ def run(args) -> dict:
         fcr = results["extra"]["fcr"]
         print(f"FCR (feature contribution ratio): {fcr['mean']:.2f} ± {fcr['std']:.2f}")
     if not args.json and student_uri:
-        print(f"Cold Brew student (first seed) as an MLflow model: {student_uri} "
-              f"(mlflow.pyfunc.load_model(uri).predict(features) -> logits)")
+        print(
+            f"Cold Brew student (first seed) as an MLflow model: {student_uri} "
+            f"(mlflow.pyfunc.load_model(uri).predict(features) -> logits)"
+        )
     if not args.json:
         print(f"MLflow run {parent.info.run_id} ({mlflow.get_tracking_uri()})")
     return results

@@ -1,4 +1,5 @@
 """``graphlearn datasets``: the registry, with statistics and whether each dataset's files are present."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,10 @@ def format_datasets(infos) -> str:
     for info in infos:
         s = info.stats or {}
         cell = lambda k: f"{s[k]:,}" if isinstance(s.get(k), int) else "-"  # noqa: E731
-        lines.append(f"{info.name:<18}{'yes' if info.present else 'no':<9}{cell('nodes'):>10}{cell('edges'):>12}"
-                     f"{cell('features'):>10}{cell('classes'):>9}  {info.source}")
+        lines.append(
+            f"{info.name:<18}{'yes' if info.present else 'no':<9}{cell('nodes'):>10}{cell('edges'):>12}"
+            f"{cell('features'):>10}{cell('classes'):>9}  {info.source}"
+        )
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
 """``--features``: replace a graph's node features by exported ones (a file, or a pretraining run's artifact)."""
+
 from __future__ import annotations
 
 import copy
@@ -24,16 +25,19 @@ def fetch(spec: str) -> str:
     try:
         return tracking.download_artifact(run_id, f"{ARTIFACT_DIR}/{FEATURES_FILE}", tempfile.mkdtemp())
     except Exception as e:  # MlflowException (unknown run, missing artifact) is not a ValueError
-        raise ValueError(f"cannot fetch features of run {run_id!r} from {tracking.mlflow.get_tracking_uri()}: "
-                         f"{e}") from None
+        raise ValueError(
+            f"cannot fetch features of run {run_id!r} from {tracking.mlflow.get_tracking_uri()}: {e}"
+        ) from None
 
 
 def resolve_features(spec: str, data):
     """A copy of ``data`` whose ``x`` is the features named by ``spec``; ``data.features_meta`` records their origin."""
     x, meta = load_features(fetch(spec))
     if x.size(0) != data.num_nodes:
-        raise ValueError(f"features {spec!r} have {x.size(0)} rows but {getattr(data, 'name', 'the graph')} has "
-                         f"{data.num_nodes} nodes")
+        raise ValueError(
+            f"features {spec!r} have {x.size(0)} rows but {getattr(data, 'name', 'the graph')} has "
+            f"{data.num_nodes} nodes"
+        )
     if meta.get("dataset") not in (None, getattr(data, "name", None)):
         log.warning("features %s were made for dataset %r, used on %r", spec, meta["dataset"], data.name)
     out = copy.copy(data)

@@ -12,6 +12,7 @@ Cold start: by default the edges of the cold-start isolated nodes (``ColdStartSp
 before pretraining, so no neighbourhood the evaluation hides is learnt; ``train``/``coldbrew`` then reuse that split
 (the seed is recorded in the features' metadata). ``--holdout none`` pretrains on the whole graph, as the paper does.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,11 +39,20 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data-root", default=None, help="data root (default: $GRAPHLEARN_DATA, else ./data)")
     parser.add_argument("--split", type=int, default=0, help="which standard split, for datasets with several")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--holdout", choices=("coldstart", "none"), default="coldstart",
-                        help="coldstart: drop the isolated nodes' edges before pretraining; none: use every edge")
+    parser.add_argument(
+        "--holdout",
+        choices=("coldstart", "none"),
+        default="coldstart",
+        help="coldstart: drop the isolated nodes' edges before pretraining; none: use every edge",
+    )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the cold-start split held out")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a GiantConfig field (JSON value), e.g. --set epochs=5 --set branching=8")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a GiantConfig field (JSON value), e.g. --set epochs=5 --set branching=8",
+    )
     parser.add_argument("--out", default=None, help="also write features.npz/.json and encoder.pt here")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     parser.add_argument("--tracking-uri", default=None)
@@ -59,8 +69,14 @@ def run(args) -> dict:
     config = GiantConfig.from_dict(overrides)
     data = _common.load_data(args)
     graph = ColdStartSplit(seed=args.split_seed)(data) if args.holdout == "coldstart" else data
-    job = {"job": "pretrain", "dataset": args.dataset, "seed": args.seed, "holdout": args.holdout,
-           "split_seed": args.split_seed if args.holdout == "coldstart" else None, "giant": config.to_dict()}
+    job = {
+        "job": "pretrain",
+        "dataset": args.dataset,
+        "seed": args.seed,
+        "holdout": args.holdout,
+        "split_seed": args.split_seed if args.holdout == "coldstart" else None,
+        "giant": config.to_dict(),
+    }
     tracking.configure(args.tracking_uri, args.experiment)
     curves: dict[int, list] = defaultdict(list)
     with tracking.parent_run(f"pretrain:{args.dataset}", job, tags={"job": "pretrain"}) as run_:
@@ -68,8 +84,7 @@ def run(args) -> dict:
         for level, curve in curves.items():
             tracking.log_curve([{k: v for k, v in m.items() if k != "step"} for m in curve], prefix=f"level{level}.")
         for level, metrics in enumerate(result.level_metrics):
-            tracking.log_metrics({f"level{level}.{k}": v for k, v in metrics.items()
-                                  if isinstance(v, (int, float))})
+            tracking.log_metrics({f"level{level}.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         tracking.log_metrics({f"time.{k}": v for k, v in result.timings.items()})
         meta = result.meta(dataset=getattr(data, "name", args.dataset))
         meta.update(edges_seen=args.holdout, coldstart_split_seed=job["split_seed"], mlflow_run_id=run_.info.run_id)
@@ -80,9 +95,16 @@ def run(args) -> dict:
         tracking.log_file(feats, ARTIFACT_DIR)
         tracking.log_file(feats.with_suffix(".json"), ARTIFACT_DIR)
         tracking.log_file(encoder, "model")
-    summary = {"run_id": run_.info.run_id, "features": f"pretrained:{run_.info.run_id}", "path": str(feats),
-               "dim": meta["dim"], "num_nodes": meta["num_nodes"], "tree": meta["tree"],
-               "level_metrics": result.level_metrics, "timings": result.timings}
+    summary = {
+        "run_id": run_.info.run_id,
+        "features": f"pretrained:{run_.info.run_id}",
+        "path": str(feats),
+        "dim": meta["dim"],
+        "num_nodes": meta["num_nodes"],
+        "tree": meta["tree"],
+        "level_metrics": result.level_metrics,
+        "timings": result.timings,
+    }
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:

@@ -6,6 +6,7 @@
 One parent MLflow run per invocation (resolved config, aggregates, results table, plots, split) and one nested
 run per model and seed (per-epoch metrics with ``step=epoch``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,11 +27,18 @@ OVERRIDABLE = ("hidden_channels", "num_layers", "dropout", "lr", "weight_decay",
 
 def add_arguments(parser) -> None:
     _common.add_common_arguments(parser)
-    parser.add_argument("--model", default="gcn",
-                        help=f"comma-separated models or 'all' ({','.join(ALL_MODELS)}); choices: {sorted(MODELS)}")
-    parser.add_argument("--protocol", default="coldstart", choices=_common.PROTOCOLS,
-                        help="coldstart: Cold Brew head/tail/isolated split (isolated nodes lose their edges); "
-                             "standard: the dataset's graph untouched, groups by degree; inductive: GLNN")
+    parser.add_argument(
+        "--model",
+        default="gcn",
+        help=f"comma-separated models or 'all' ({','.join(ALL_MODELS)}); choices: {sorted(MODELS)}",
+    )
+    parser.add_argument(
+        "--protocol",
+        default="coldstart",
+        choices=_common.PROTOCOLS,
+        help="coldstart: Cold Brew head/tail/isolated split (isolated nodes lose their edges); "
+        "standard: the dataset's graph untouched, groups by degree; inductive: GLNN",
+    )
     parser.add_argument("--hidden", dest="hidden_channels", type=int, default=None, help="override hidden size")
     parser.add_argument("--layers", dest="num_layers", type=int, default=None, help="override layer count")
     parser.add_argument("--dropout", type=float, default=None)
@@ -57,9 +65,15 @@ def resolve_config(args) -> dict:
         hp.update(overrides)
         models[name] = hp
     return {
-        "job": "train", "dataset": args.dataset, "protocol": args.protocol, "runs": args.runs, "seed": args.seed,
-        "split": args.split, "features": args.features or "raw",
-        "feature_norm": _common.feature_norm(args), "models": models,
+        "job": "train",
+        "dataset": args.dataset,
+        "protocol": args.protocol,
+        "runs": args.runs,
+        "seed": args.seed,
+        "split": args.split,
+        "features": args.features or "raw",
+        "feature_norm": _common.feature_norm(args),
+        "models": models,
     }
 
 
@@ -78,17 +92,28 @@ def run(args) -> dict:
                 with tracking.child_run(f"{name}/seed={seed}", {"model": name, "seed": seed, **hp}):
                     res = run_protocol(make, data, runs=1, seed=seed, progress=not args.no_progress, **train_kw)
                     tracking.log_curve(res.curves[0])
-                    tracking.log_metrics({f"test_{g}": v for g, v in res.per_run[0].items()}
-                                         | {"best_val": res.best_val[0], "best_epoch": res.best_epochs[0],
-                                            "wall_time_s": res.wall_time[0]})
+                    tracking.log_metrics(
+                        {f"test_{g}": v for g, v in res.per_run[0].items()}
+                        | {
+                            "best_val": res.best_val[0],
+                            "best_epoch": res.best_epochs[0],
+                            "wall_time_s": res.wall_time[0],
+                        }
+                    )
                 parts.append(res)
                 log.debug("%s seed %d: %s", name, seed, res.per_run[0])
             merged = _common.merge_results(parts)
             summaries[name], correct[name] = merged, merged.correct
-            tracking.log_metrics({f"{name}.{g}.{stat}": cell[stat]
-                                  for g, cell in merged.summary().items() for stat in ("mean", "std")})
-        results = make_results(args.dataset, args.protocol, parent.info.run_id, summaries,
-                               extra={"split": getattr(data, "split_info", None)})
+            tracking.log_metrics(
+                {f"{name}.{g}.{stat}": cell[stat] for g, cell in merged.summary().items() for stat in ("mean", "std")}
+            )
+        results = make_results(
+            args.dataset,
+            args.protocol,
+            parent.info.run_id,
+            summaries,
+            extra={"split": getattr(data, "split_info", None)},
+        )
         _common.write_artifacts(results, data, correct, args.out)
     _common.report(results, args.json)
     if not args.json:

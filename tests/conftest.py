@@ -5,6 +5,7 @@
 * ``tiny_graph``: a fresh 10-node ``Data`` obeying the graph contract of ``docs/design.md``.
 * ``assert_contract``: a function checking a ``Data`` against that contract.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,8 +53,14 @@ def make_tiny_graph() -> Data:
     val_mask[[5, 6]] = True
     test_mask = torch.zeros(10, dtype=torch.bool)
     test_mask[[7, 9]] = True
-    data = Data(x=x, edge_index=to_undirected(pairs, num_nodes=10), y=y,
-                train_mask=train_mask, val_mask=val_mask, test_mask=test_mask)
+    data = Data(
+        x=x,
+        edge_index=to_undirected(pairs, num_nodes=10),
+        y=y,
+        train_mask=train_mask,
+        val_mask=val_mask,
+        test_mask=test_mask,
+    )
     data.name, data.num_classes = "tiny", 3
     return data
 

@@ -1,4 +1,5 @@
 """graphlearn.sparse: CSR features must give the same numbers as dense ones."""
+
 import pytest
 import torch
 from torch_geometric.nn import MLP
@@ -106,8 +107,9 @@ def test_sage_transform_first_rejects_other_aggregations():
     from graphlearn.models.gnn import sage_conv_transform_first
 
     with pytest.raises(ValueError, match="mean-aggregation SAGEConv"):
-        sage_conv_transform_first(SAGEConv(4, 2, aggr="max"), torch.ones(3, 4),
-                                  torch.tensor([[0], [1]]), SimpleConv(aggr="mean"))
+        sage_conv_transform_first(
+            SAGEConv(4, 2, aggr="max"), torch.ones(3, 4), torch.tensor([[0], [1]]), SimpleConv(aggr="mean")
+        )
 
 
 def test_coldbrew_sage_teacher_same_with_sparse_path(monkeypatch, bag_of_words):

@@ -1,15 +1,15 @@
 """Accuracy through OGB's evaluator, so every number in graphlearn is computed
 by the same code as the OGB leaderboard."""
+
 from __future__ import annotations
 
 import functools
-from typing import Optional, Union
 
 import numpy as np
 import torch
 from ogb.nodeproppred import Evaluator
 
-ArrayLike = Union[torch.Tensor, np.ndarray]
+ArrayLike = torch.Tensor | np.ndarray
 
 # OGB's evaluator is keyed by dataset name and picks the metric from its
 # master table. ogbn-arxiv's metric is plain multi-class accuracy
@@ -19,7 +19,7 @@ ArrayLike = Union[torch.Tensor, np.ndarray]
 ACC_EVALUATOR = "ogbn-arxiv"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _evaluator(name: str) -> Evaluator:
     # Evaluator() reads OGB's master.csv with pandas: build it once.
     return Evaluator(name)
@@ -41,8 +41,7 @@ def predictions(y_pred: ArrayLike) -> np.ndarray:
     return p.reshape(-1)
 
 
-def accuracy(y_true: ArrayLike, y_pred: ArrayLike,
-             mask: Optional[ArrayLike] = None) -> float:
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike, mask: ArrayLike | None = None) -> float:
     """Accuracy in percent, computed by :class:`ogb.nodeproppred.Evaluator`.
 
     Args:
@@ -57,11 +56,9 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike,
     if mask is not None:
         m = _to_numpy(mask, "mask").reshape(-1)
         if m.dtype != np.bool_ or m.shape[0] != t.shape[0]:
-            raise ValueError(f"mask must be bool of length {t.shape[0]} "
-                             f"(got {m.dtype} of length {m.shape[0]})")
+            raise ValueError(f"mask must be bool of length {t.shape[0]} (got {m.dtype} of length {m.shape[0]})")
         t, p = t[m], p[m]
     if t.size == 0:
         raise ValueError("accuracy of an empty node set is undefined (mask selects no node)")
-    out = _evaluator(ACC_EVALUATOR).eval({"y_true": t.reshape(-1, 1),
-                                          "y_pred": p.reshape(-1, 1)})
+    out = _evaluator(ACC_EVALUATOR).eval({"y_true": t.reshape(-1, 1), "y_pred": p.reshape(-1, 1)})
     return 100.0 * float(out["acc"])

@@ -2,10 +2,11 @@
 canvas, so importing this module never changes the process-wide backend
 (pyplot is not used). Each function writes its file atomically and returns
 the ``Figure`` (for ``tracking.log_figure``)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ def _save(fig: Figure, path) -> Path:
     return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"))
 
 
-def _new_figure(size: Tuple[float, float]) -> Figure:
+def _new_figure(size: tuple[float, float]) -> Figure:
     fig = Figure(figsize=size)
     FigureCanvasAgg(fig)
     return fig
@@ -31,7 +32,7 @@ def _np(a) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
-def degree_buckets(max_degree: int) -> List[Tuple[int, int]]:
+def degree_buckets(max_degree: int) -> list[tuple[int, int]]:
     """Inclusive ``(lo, hi)`` buckets 0, 1, 2, 3-4, 5-8, 9-16, 17-32 ...
     (powers of two) up to ``max_degree``."""
     buckets = [(0, 0), (1, 1), (2, 2)]
@@ -47,8 +48,9 @@ def _std(a: np.ndarray) -> np.ndarray:
     return a.std(axis=0, ddof=1) if a.shape[0] > 1 else np.zeros(a.shape[1])
 
 
-def plot_accuracy_by_degree(degrees, correct_by_model: Mapping[str, object], path,
-                            *, mask=None, title: Optional[str] = None) -> Figure:
+def plot_accuracy_by_degree(
+    degrees, correct_by_model: Mapping[str, object], path, *, mask=None, title: str | None = None
+) -> Figure:
     """Accuracy (%) per degree bucket, one line per model, error bars = std
     over runs.
 
@@ -63,13 +65,12 @@ def plot_accuracy_by_degree(degrees, correct_by_model: Mapping[str, object], pat
     deg = _np(degrees).reshape(-1).astype(np.int64)
     keep = np.ones_like(deg, dtype=bool) if mask is None else _np(mask).astype(bool)
     if keep.shape != deg.shape or not keep.any():
-        raise ValueError(f"mask must be a bool array of length {deg.size} selecting "
-                         f"at least one node")
-    buckets = [(lo, hi) for lo, hi in degree_buckets(int(deg[keep].max()))
-               if ((deg >= lo) & (deg <= hi) & keep).any()]
+        raise ValueError(f"mask must be a bool array of length {deg.size} selecting at least one node")
+    buckets = [(lo, hi) for lo, hi in degree_buckets(int(deg[keep].max())) if ((deg >= lo) & (deg <= hi) & keep).any()]
     members = [(deg >= lo) & (deg <= hi) & keep for lo, hi in buckets]
-    labels = [(f"{lo}" if lo == hi else f"{lo}-{hi}") + f"\n(n={int(m.sum())})"
-              for (lo, hi), m in zip(buckets, members)]
+    labels = [
+        (f"{lo}" if lo == hi else f"{lo}-{hi}") + f"\n(n={int(m.sum())})" for (lo, hi), m in zip(buckets, members)
+    ]
 
     fig = _new_figure((max(6.0, 1.0 * len(buckets) + 2), 4.0))
     ax = fig.add_subplot()
@@ -78,12 +79,10 @@ def plot_accuracy_by_degree(degrees, correct_by_model: Mapping[str, object], pat
         c = _np(correct).astype(bool)
         c = c[None, :] if c.ndim == 1 else c
         if c.shape[1] != deg.size:
-            raise ValueError(f"correct_by_model[{model!r}] has {c.shape[1]} nodes, "
-                             f"degrees has {deg.size}")
+            raise ValueError(f"correct_by_model[{model!r}] has {c.shape[1]} nodes, degrees has {deg.size}")
         acc = np.stack([c[:, m].mean(axis=1) * 100 for m in members], axis=1)
         offset = (i - (len(correct_by_model) - 1) / 2) * 0.06
-        ax.errorbar(xs + offset, acc.mean(axis=0), yerr=_std(acc), marker="o",
-                    capsize=3, label=model)
+        ax.errorbar(xs + offset, acc.mean(axis=0), yerr=_std(acc), marker="o", capsize=3, label=model)
     ax.set_xticks(xs, labels)
     ax.set_xlabel("node degree")
     ax.set_ylabel("accuracy (%)")
@@ -96,8 +95,7 @@ def plot_accuracy_by_degree(degrees, correct_by_model: Mapping[str, object], pat
     return fig
 
 
-def plot_group_accuracy(results: Mapping[str, object], path,
-                        *, title: Optional[str] = None) -> Figure:
+def plot_group_accuracy(results: Mapping[str, object], path, *, title: str | None = None) -> Figure:
     """Grouped bar chart of a results JSON: groups on the x axis, one bar per
     model, error bars = std over runs."""
     validate_results(results)
@@ -111,8 +109,7 @@ def plot_group_accuracy(results: Mapping[str, object], path,
         cells = results["results"][model]
         means = [cells[g]["mean"] if g in cells else np.nan for g in groups]
         stds = [cells[g]["std"] if g in cells else 0.0 for g in groups]
-        ax.bar(xs + (i - (len(models) - 1) / 2) * width, means, width, yerr=stds,
-               capsize=3, label=model)
+        ax.bar(xs + (i - (len(models) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=model)
     ax.set_xticks(xs, groups)
     ax.set_ylabel(_metric_label(results))
     if results["metric"] in PERCENT_METRICS:

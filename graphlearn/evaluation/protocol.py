@@ -4,13 +4,15 @@ validation accuracy, reported per degree group as mean ± std.
 
 Logging is a callback (``on_epoch``) so the library never imports MLflow.
 """
+
 from __future__ import annotations
 
 import contextlib
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,11 +25,11 @@ from .. import sparse
 from ..data.splits import group_masks
 from .metrics import accuracy
 
-ModelFn = Union[torch.nn.Module, Callable[[], torch.nn.Module]]
-OnEpoch = Callable[[int, int, Dict[str, float]], None]
+ModelFn = torch.nn.Module | Callable[[], torch.nn.Module]
+OnEpoch = Callable[[int, int, dict[str, float]], None]
 
 
-def summarize(values: List[float]) -> Dict[str, Any]:
+def summarize(values: list[float]) -> dict[str, Any]:
     """``{"mean", "std", "values"}``. ``std`` is the sample standard deviation
     (ddof=1), as OGB's ``Logger`` (``torch.std``); 0.0 for a single run."""
     v = np.asarray(values, dtype=np.float64)
@@ -49,19 +51,20 @@ class ProtocolResult:
         wall_time: seconds per run (training + per-epoch evaluation).
         config: the protocol settings.
     """
-    per_run: List[Dict[str, float]] = field(default_factory=list)
-    curves: List[List[Dict[str, float]]] = field(default_factory=list)
-    best_epochs: List[int] = field(default_factory=list)
-    best_val: List[float] = field(default_factory=list)
-    correct: Optional[np.ndarray] = None
-    wall_time: List[float] = field(default_factory=list)
-    config: Dict[str, Any] = field(default_factory=dict)
+
+    per_run: list[dict[str, float]] = field(default_factory=list)
+    curves: list[list[dict[str, float]]] = field(default_factory=list)
+    best_epochs: list[int] = field(default_factory=list)
+    best_val: list[float] = field(default_factory=list)
+    correct: np.ndarray | None = None
+    wall_time: list[float] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def groups(self) -> List[str]:
+    def groups(self) -> list[str]:
         return list(self.per_run[0]) if self.per_run else []
 
-    def summary(self, include_val: bool = False) -> Dict[str, Dict[str, Any]]:
+    def summary(self, include_val: bool = False) -> dict[str, dict[str, Any]]:
         """``{group: {"mean", "std", "values"}}`` over runs (sample std)."""
         out = {g: summarize([r[g] for r in self.per_run]) for g in self.groups}
         if include_val:
@@ -99,8 +102,7 @@ def deterministic(enabled: bool = True):
 def _new_model(model_fn: ModelFn) -> torch.nn.Module:
     model = model_fn if isinstance(model_fn, torch.nn.Module) else model_fn()
     if not hasattr(model, "reset_parameters"):
-        raise TypeError(f"{type(model).__name__} has no reset_parameters(); the "
-                        f"protocol resets every run")
+        raise TypeError(f"{type(model).__name__} has no reset_parameters(); the protocol resets every run")
     model.reset_parameters()
     return model
 
@@ -109,15 +111,23 @@ def _check_masks(data: Data) -> None:
     for name in ("train_mask", "val_mask", "test_mask"):
         m = getattr(data, name, None)
         if m is None or not bool(m.any()):
-            raise ValueError(f"data.{name} is missing or selects no node; the "
-                             f"protocol needs train, val and test nodes")
+            raise ValueError(f"data.{name} is missing or selects no node; the protocol needs train, val and test nodes")
 
 
-def run_protocol(model_fn: ModelFn, data: Data, *, runs: int = 10, epochs: int = 200,
-                 lr: float = 0.01, weight_decay: float = 5e-4, seed: int = 0,
-                 patience: Optional[int] = None, on_epoch: Optional[OnEpoch] = None,
-                 progress: bool = True, deterministic_algorithms: bool = True
-                 ) -> ProtocolResult:
+def run_protocol(
+    model_fn: ModelFn,
+    data: Data,
+    *,
+    runs: int = 10,
+    epochs: int = 200,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    seed: int = 0,
+    patience: int | None = None,
+    on_epoch: OnEpoch | None = None,
+    progress: bool = True,
+    deterministic_algorithms: bool = True,
+) -> ProtocolResult:
     """Train and evaluate ``runs`` times under the OGB protocol.
 
     Run ``r`` seeds everything with ``seed + r``, builds the model
@@ -156,11 +166,19 @@ def run_protocol(model_fn: ModelFn, data: Data, *, runs: int = 10, epochs: int =
     ind_mask = getattr(data, "test_ind_mask", None)
     inductive = full_ei is not None and ind_mask is not None and bool(ind_mask.any())
 
-    result = ProtocolResult(config=dict(runs=runs, epochs=epochs, lr=lr,
-                                        weight_decay=weight_decay, seed=seed,
-                                        patience=patience, inductive=inductive))
+    result = ProtocolResult(
+        config=dict(
+            runs=runs,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            seed=seed,
+            patience=patience,
+            inductive=inductive,
+        )
+    )
     correct_runs = []
-    features: Dict[str, Tensor] = {}
+    features: dict[str, Tensor] = {}
     bar = tqdm(total=runs * epochs, disable=not progress, desc="runs", leave=False)
     with deterministic(deterministic_algorithms):
         for run in range(runs):
@@ -176,8 +194,7 @@ def run_protocol(model_fn: ModelFn, data: Data, *, runs: int = 10, epochs: int =
                     # bag-of-words features as CSR: same values, a much cheaper first layer
                     features = {k: sparse.model_input(v) for k, v in features.items()}
             x = features["obs"]
-            optimizer = torch.optim.Adam(model.parameters(), lr=lr,
-                                         weight_decay=weight_decay)
+            optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
             best_val, best_epoch, best_test, best_correct = -1.0, 0, {}, None
             curve = []
             for epoch in range(1, epochs + 1):
@@ -194,8 +211,11 @@ def run_protocol(model_fn: ModelFn, data: Data, *, runs: int = 10, epochs: int =
                     if inductive:
                         pred_full = model(features["full"], full_ei).argmax(dim=-1)
                         pred = torch.where(ind_mask, pred_full, pred)
-                metrics = {"loss": float(loss.detach()), "train": accuracy(y, pred, train_mask),
-                           "val": accuracy(y, pred, val_mask)}
+                metrics = {
+                    "loss": float(loss.detach()),
+                    "train": accuracy(y, pred, train_mask),
+                    "val": accuracy(y, pred, val_mask),
+                }
                 metrics.update({g: accuracy(y, pred, m) for g, m in groups.items()})
                 curve.append(metrics)
                 if metrics["val"] > best_val:
@@ -205,8 +225,9 @@ def run_protocol(model_fn: ModelFn, data: Data, *, runs: int = 10, epochs: int =
                 if on_epoch is not None:
                     on_epoch(run, epoch, metrics)
                 bar.update(1)
-                bar.set_postfix(run=run, epoch=epoch, val=f"{metrics['val']:.2f}",
-                                test=f"{best_test['overall']:.2f}", refresh=False)
+                bar.set_postfix(
+                    run=run, epoch=epoch, val=f"{metrics['val']:.2f}", test=f"{best_test['overall']:.2f}", refresh=False
+                )
                 if patience is not None and epoch - best_epoch >= patience:
                     bar.update(epochs - epoch)
                     break

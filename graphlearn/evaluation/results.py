@@ -9,10 +9,12 @@ Shape (docs/design.md)::
 
 plus an optional ``"extra": {...}`` object when ``make_results`` is given one.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from ..data.splits import GROUPS, INDUCTIVE_GROUPS
 
@@ -25,25 +27,34 @@ class ResultsValidationError(ValueError):
     """A results object does not follow the shared JSON shape."""
 
 
-def _summary_of(name: str, obj: Any) -> Dict[str, Dict[str, Any]]:
+def _summary_of(name: str, obj: Any) -> dict[str, dict[str, Any]]:
     if hasattr(obj, "summary") and callable(obj.summary):
         obj = obj.summary()
     if not isinstance(obj, Mapping):
-        raise TypeError(f"results for model {name!r} must be a ProtocolResult or a "
-                        f"{{group: {{mean, std, values}}}} dict (got {type(obj).__name__})")
+        raise TypeError(
+            f"results for model {name!r} must be a ProtocolResult or a "
+            f"{{group: {{mean, std, values}}}} dict (got {type(obj).__name__})"
+        )
     out = {}
     for group, cell in obj.items():
         if not isinstance(cell, Mapping):
-            raise TypeError(f"results[{name!r}][{group!r}] must be a dict with "
-                            f"{CELL_KEYS} (got {type(cell).__name__})")
-        out[str(group)] = {"mean": float(cell["mean"]), "std": float(cell["std"]),
-                           "values": [float(v) for v in cell["values"]]}
+            raise TypeError(f"results[{name!r}][{group!r}] must be a dict with {CELL_KEYS} (got {type(cell).__name__})")
+        out[str(group)] = {
+            "mean": float(cell["mean"]),
+            "std": float(cell["std"]),
+            "values": [float(v) for v in cell["values"]],
+        }
     return out
 
 
-def make_results(dataset: str, protocol: str, run_id: Optional[str],
-                 models: Mapping[str, Any], metric: str = "acc",
-                 extra: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def make_results(
+    dataset: str,
+    protocol: str,
+    run_id: str | None,
+    models: Mapping[str, Any],
+    metric: str = "acc",
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Build (and validate) the results JSON.
 
     Args:
@@ -54,8 +65,10 @@ def make_results(dataset: str, protocol: str, run_id: Optional[str],
         metric: ``"acc"`` (percent).
         extra: optional JSON-serialisable object stored under ``"extra"``.
     """
-    obj: Dict[str, Any] = {
-        "dataset": dataset, "protocol": protocol, "metric": metric,
+    obj: dict[str, Any] = {
+        "dataset": dataset,
+        "protocol": protocol,
+        "metric": metric,
         "run_id": run_id,
         "results": {str(m): _summary_of(m, r) for m, r in models.items()},
     }
@@ -84,8 +97,7 @@ def validate_results(obj: Any) -> None:
         _fail("results JSON", f"missing key(s) {missing}")
     unknown = sorted(set(obj) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
-        _fail("results JSON", f"unknown key(s) {unknown}; allowed "
-                              f"{list(REQUIRED_KEYS + OPTIONAL_KEYS)}")
+        _fail("results JSON", f"unknown key(s) {unknown}; allowed {list(REQUIRED_KEYS + OPTIONAL_KEYS)}")
     for key in ("dataset", "protocol", "metric"):
         if not isinstance(obj[key], str) or not obj[key]:
             _fail(key, f"expected a non-empty string, got {obj[key]!r}")
@@ -122,16 +134,15 @@ def validate_results(obj: Any) -> None:
                 _fail(f"{w}['mean']", f"{cell['mean']} is not the mean of 'values' ({mean})")
 
 
-def result_groups(results: Mapping[str, Any]) -> List[str]:
+def result_groups(results: Mapping[str, Any]) -> list[str]:
     """Groups present in ``results``: GROUPS order, then tran/ind, then others."""
-    seen: List[str] = []
+    seen: list[str] = []
     for groups in results["results"].values():
         for g in groups:
             if g not in seen:
                 seen.append(g)
     order = list(GROUPS) + list(INDUCTIVE_GROUPS)
-    return ([g for g in order if g in seen]
-            + sorted(g for g in seen if g not in order))
+    return [g for g in order if g in seen] + sorted(g for g in seen if g not in order)
 
 
 PERCENT_METRICS = ("acc",)
@@ -143,7 +154,7 @@ def _metric_label(results: Mapping[str, Any]) -> str:
     return f"{metric} (%)" if metric in PERCENT_METRICS else metric
 
 
-def _cell(cell: Optional[Mapping[str, Any]]) -> str:
+def _cell(cell: Mapping[str, Any] | None) -> str:
     return "-" if cell is None else f"{cell['mean']:.2f} ± {cell['std']:.2f}"
 
 
@@ -155,8 +166,7 @@ def _runs(results: Mapping[str, Any]) -> str:
 def _rows(results: Mapping[str, Any]):
     cols = result_groups(results)
     header = ["model"] + cols
-    rows = [[m] + [_cell(groups.get(g)) for g in cols]
-            for m, groups in results["results"].items()]
+    rows = [[m] + [_cell(groups.get(g)) for g in cols] for m, groups in results["results"].items()]
     return header, rows
 
 
@@ -167,8 +177,10 @@ def format_table(results: Mapping[str, Any]) -> str:
     header, rows = _rows(results)
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-    title = (f"{results['dataset']} | protocol: {results['protocol']} | "
-             f"{_metric_label(results)} mean ± std over {_runs(results)} runs")
+    title = (
+        f"{results['dataset']} | protocol: {results['protocol']} | "
+        f"{_metric_label(results)} mean ± std over {_runs(results)} runs"
+    )
     lines = [title, fmt(header), fmt(["-" * w for w in widths])]
     lines += [fmt(r) for r in rows]
     return "\n".join(lines)
@@ -178,9 +190,12 @@ def to_markdown(results: Mapping[str, Any]) -> str:
     """The same table as GitHub-flavoured markdown."""
     validate_results(results)
     header, rows = _rows(results)
-    lines = [f"**{results['dataset']}**, protocol `{results['protocol']}`, "
-             f"{_metric_label(results)} mean ± std over {_runs(results)} runs", "",
-             "| " + " | ".join(header) + " |",
-             "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"]
+    lines = [
+        f"**{results['dataset']}**, protocol `{results['protocol']}`, "
+        f"{_metric_label(results)} mean ± std over {_runs(results)} runs",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)

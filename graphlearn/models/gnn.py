@@ -6,9 +6,11 @@ the rest of graphlearn relies on: the constructor order
 and Veličković et al. drop the input features too), ``embed()`` and a short
 ``__repr__``. None of the layers used needs torch-sparse / torch-scatter.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -81,8 +83,10 @@ class _FullBatchGNN:
         return self.convs[i](x, edge_index)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
-                f"{self.out_channels}, layers={self.num_layers})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
+            f"{self.out_channels}, layers={self.num_layers})"
+        )
 
 
 def _check_common(num_layers: int, dropout: float, kwargs: dict) -> None:
@@ -91,8 +95,9 @@ def _check_common(num_layers: int, dropout: float, kwargs: dict) -> None:
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
     if kwargs.get("jk") is not None:
-        raise ValueError("jumping knowledge ('jk') is not supported by graphlearn's "
-                         "wrappers; use torch_geometric.nn.models directly")
+        raise ValueError(
+            "jumping knowledge ('jk') is not supported by graphlearn's wrappers; use torch_geometric.nn.models directly"
+        )
 
 
 class GCN(_FullBatchGNN, pyg_models.GCN):
@@ -114,12 +119,18 @@ class GCN(_FullBatchGNN, pyg_models.GCN):
             ``norm``, ``GCNConv`` options).
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5,
-                 input_dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float = 0.0,
+        **kwargs,
+    ):
         _check_common(num_layers, dropout, kwargs)
-        super().__init__(in_channels, hidden_channels, num_layers,
-                         out_channels=out_channels, dropout=dropout, **kwargs)
+        super().__init__(in_channels, hidden_channels, num_layers, out_channels=out_channels, dropout=dropout, **kwargs)
         self._setup(input_dropout)
 
 
@@ -131,12 +142,18 @@ class GraphSAGE(_FullBatchGNN, pyg_models.GraphSAGE):
     Arguments as :class:`GCN`; ``**kwargs`` go to ``SAGEConv`` (e.g. ``aggr``).
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5,
-                 input_dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float = 0.0,
+        **kwargs,
+    ):
         _check_common(num_layers, dropout, kwargs)
-        super().__init__(in_channels, hidden_channels, num_layers,
-                         out_channels=out_channels, dropout=dropout, **kwargs)
+        super().__init__(in_channels, hidden_channels, num_layers, out_channels=out_channels, dropout=dropout, **kwargs)
         self._setup(input_dropout)
         self._mean = SimpleConv(aggr="mean")
 
@@ -167,18 +184,34 @@ class GAT(_FullBatchGNN, pyg_models.GAT):
         Others as :class:`GCN`; ``**kwargs`` go to ``GATConv``.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5,
-                 input_dropout: float = 0.0, heads: int = 8,
-                 out_heads: int | None = None, **kwargs):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float = 0.0,
+        heads: int = 8,
+        out_heads: int | None = None,
+        **kwargs,
+    ):
         _check_common(num_layers, dropout, kwargs)
         if heads < 1 or hidden_channels % heads != 0:
-            raise ValueError(f"'hidden_channels' ({hidden_channels}) must be a multiple "
-                             f"of 'heads' ({heads}); e.g. 8 heads x 8 = 64")
+            raise ValueError(
+                f"'hidden_channels' ({hidden_channels}) must be a multiple of 'heads' ({heads}); e.g. 8 heads x 8 = 64"
+            )
         self.heads = heads
-        super().__init__(in_channels, hidden_channels, num_layers,
-                         out_channels=out_channels, dropout=dropout, heads=heads,
-                         out_heads=out_heads, **kwargs)
+        super().__init__(
+            in_channels,
+            hidden_channels,
+            num_layers,
+            out_channels=out_channels,
+            dropout=dropout,
+            heads=heads,
+            out_heads=out_heads,
+            **kwargs,
+        )
         self._setup(input_dropout)
 
     def init_conv(self, in_channels, out_channels, **kwargs):

@@ -1,8 +1,8 @@
 """Graph-free baseline: an MLP on node features (ignores ``edge_index``)."""
+
 from __future__ import annotations
 
 import weakref
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +10,6 @@ from torch import Tensor
 from torch_geometric.nn import MLP as PyGMLP
 
 from graphlearn import sparse
-
 
 _NZ_CACHE: dict = {}
 
@@ -75,9 +74,17 @@ class MLP(torch.nn.Module):
         **kwargs: passed to :class:`torch_geometric.nn.MLP` (``act`` ...).
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5,
-                 input_dropout: float = 0.0, norm: Optional[str] = None, **kwargs):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float = 0.0,
+        norm: str | None = None,
+        **kwargs,
+    ):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"'num_layers' must be >= 1 (got {num_layers})")
@@ -87,20 +94,26 @@ class MLP(torch.nn.Module):
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
         self.out_channels, self.num_layers = out_channels, num_layers
         self.input_dropout = float(input_dropout)
-        self.mlp = PyGMLP(in_channels=in_channels, hidden_channels=hidden_channels,
-                          out_channels=out_channels, num_layers=num_layers,
-                          dropout=dropout, norm=norm, **kwargs)
+        self.mlp = PyGMLP(
+            in_channels=in_channels,
+            hidden_channels=hidden_channels,
+            out_channels=out_channels,
+            num_layers=num_layers,
+            dropout=dropout,
+            norm=norm,
+            **kwargs,
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.mlp.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
         """``x`` ``[N, in_channels]`` -> logits ``[N, out_channels]``."""
         x = feature_dropout(x, self.input_dropout, self.training)
         return self.mlp(x)
 
-    def embed(self, x: Tensor, edge_index: Optional[Tensor] = None) -> Tensor:
+    def embed(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
         """Last hidden representation (input of the output layer)."""
         x = feature_dropout(x, self.input_dropout, self.training)
         if self.num_layers == 1:
@@ -108,5 +121,7 @@ class MLP(torch.nn.Module):
         return self.mlp(x, return_emb=True)[1]
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
-                f"{self.out_channels}, layers={self.num_layers})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
+            f"{self.out_channels}, layers={self.num_layers})"
+        )

@@ -6,9 +6,8 @@ then an MLP on those features (fast, and trivially mini-batchable).
 PyG's ``transforms.SIGN`` does the same but needs torch-sparse's
 ``SparseTensor``; here the product is a plain ``torch.sparse`` COO matmul.
 """
-from __future__ import annotations
 
-from typing import List
+from __future__ import annotations
 
 import torch
 from torch import Tensor
@@ -17,8 +16,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from .mlp import MLP
 
 
-def propagate(x: Tensor, edge_index: Tensor, K: int,
-              add_self_loops: bool = True) -> List[Tensor]:
+def propagate(x: Tensor, edge_index: Tensor, K: int, add_self_loops: bool = True) -> list[Tensor]:
     """``[X, ÂX, ..., Â^K X]`` with the symmetric GCN normalisation.
 
     Messages flow ``edge_index[0] -> edge_index[1]`` as in PyG. With
@@ -26,10 +24,8 @@ def propagate(x: Tensor, edge_index: Tensor, K: int,
     hop; without it its propagated features are zero.
     """
     n = x.size(0)
-    ei, w = gcn_norm(edge_index, None, n, add_self_loops=add_self_loops,
-                     dtype=x.dtype)
-    adj = torch.sparse_coo_tensor(ei.flip(0), w, (n, n),
-                                  check_invariants=True).coalesce()
+    ei, w = gcn_norm(edge_index, None, n, add_self_loops=add_self_loops, dtype=x.dtype)
+    adj = torch.sparse_coo_tensor(ei.flip(0), w, (n, n), check_invariants=True).coalesce()
     out = [x]
     for _ in range(K):
         out.append(torch.sparse.mm(adj, out[-1]))
@@ -60,10 +56,19 @@ class SIGN(torch.nn.Module):
         input_dropout (float): dropout on the propagated features. (default: ``0.0``)
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5, K: int = 2,
-                 concat: bool = True, add_self_loops: bool = True,
-                 input_dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        K: int = 2,
+        concat: bool = True,
+        add_self_loops: bool = True,
+        input_dropout: float = 0.0,
+        **kwargs,
+    ):
         super().__init__()
         if K < 0:
             raise ValueError(f"'K' (hops) must be >= 0 (got {K})")
@@ -71,9 +76,15 @@ class SIGN(torch.nn.Module):
         self.out_channels, self.num_layers = out_channels, num_layers
         self.K, self.concat, self.add_self_loops = K, concat, add_self_loops
         self.feature_channels = in_channels * (K + 1 if concat else 1)
-        self.mlp = MLP(self.feature_channels, hidden_channels, out_channels,
-                       num_layers=num_layers, dropout=dropout,
-                       input_dropout=input_dropout, **kwargs)
+        self.mlp = MLP(
+            self.feature_channels,
+            hidden_channels,
+            out_channels,
+            num_layers=num_layers,
+            dropout=dropout,
+            input_dropout=input_dropout,
+            **kwargs,
+        )
 
     def reset_parameters(self) -> None:
         self.mlp.reset_parameters()
@@ -82,16 +93,17 @@ class SIGN(torch.nn.Module):
     def preprocess(self, x: Tensor, edge_index: Tensor) -> Tensor:
         """Raw ``x`` ``[N, in_channels]`` -> ``[N, feature_channels]``."""
         if x.size(-1) != self.in_channels:
-            raise ValueError(f"preprocess expects raw features with {self.in_channels} "
-                             f"columns (got {x.size(-1)})")
+            raise ValueError(f"preprocess expects raw features with {self.in_channels} columns (got {x.size(-1)})")
         hops = propagate(x, edge_index, self.K, self.add_self_loops)
         return torch.cat(hops, dim=-1) if self.concat else hops[-1]
 
     def _check(self, x: Tensor) -> Tensor:
         if x.size(-1) != self.feature_channels:
-            raise ValueError(f"{self!r} expects the output of preprocess() with "
-                             f"{self.feature_channels} columns (got {x.size(-1)}); "
-                             f"call model.preprocess(x, edge_index) first")
+            raise ValueError(
+                f"{self!r} expects the output of preprocess() with "
+                f"{self.feature_channels} columns (got {x.size(-1)}); "
+                f"call model.preprocess(x, edge_index) first"
+            )
         return x
 
     def forward(self, x: Tensor, edge_index: Tensor = None) -> Tensor:
@@ -103,8 +115,10 @@ class SIGN(torch.nn.Module):
         return self.mlp.embed(self._check(x))
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
-                f"{self.out_channels}, layers={self.num_layers}, K={self.K})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
+            f"{self.out_channels}, layers={self.num_layers}, K={self.K})"
+        )
 
 
 class SGC(SIGN):
@@ -113,12 +127,28 @@ class SGC(SIGN):
     one layer. ``hidden_channels`` and ``num_layers`` are accepted for a
     uniform ``build_model`` call and ignored."""
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 1, dropout: float = 0.0, K: int = 2,
-                 add_self_loops: bool = True, **kwargs):
-        super().__init__(in_channels, out_channels, out_channels, num_layers=1,
-                         dropout=dropout, K=K, concat=False,
-                         add_self_loops=add_self_loops, **kwargs)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        K: int = 2,
+        add_self_loops: bool = True,
+        **kwargs,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            out_channels,
+            num_layers=1,
+            dropout=dropout,
+            K=K,
+            concat=False,
+            add_self_loops=add_self_loops,
+            **kwargs,
+        )
 
     def __repr__(self) -> str:
         return f"SGC({self.in_channels}, {self.out_channels}, K={self.K})"

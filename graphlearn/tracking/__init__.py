@@ -9,6 +9,7 @@ Default store: MLflow 3 refuses a bare ``file:`` store, so the embedded default 
 ``mlruns/mlflow.db`` with artifacts in ``mlruns/artifacts`` (both under the working directory).
 ``MLFLOW_TRACKING_URI`` (or ``configure(uri=...)``) points runs at a server instead.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,9 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import mlflow
 
@@ -112,10 +114,14 @@ def log_curve(curve: list[Mapping[str, float]], prefix: str = "", first_step: in
     if run is None:
         raise RuntimeError("log_curve needs an active MLflow run")
     now = int(time.time() * 1000)
-    metrics = [Metric(metric_name(f"{prefix}{k}"), float(v), now, first_step + i) for i, m in enumerate(curve) for k, v in m.items()]
+    metrics = [
+        Metric(metric_name(f"{prefix}{k}"), float(v), now, first_step + i)
+        for i, m in enumerate(curve)
+        for k, v in m.items()
+    ]
     client = mlflow.tracking.MlflowClient()
     for start in range(0, len(metrics), 1000):
-        client.log_batch(run.info.run_id, metrics=metrics[start:start + 1000])
+        client.log_batch(run.info.run_id, metrics=metrics[start : start + 1000])
 
 
 def _log_file(writer, artifact_path: str) -> None:
@@ -131,6 +137,7 @@ def log_json(obj: Any, artifact_path: str) -> None:
     def write(path):
         with open(path, "w") as f:
             json.dump(obj, f, indent=2, default=str)
+
     _log_file(write, artifact_path)
 
 
@@ -154,15 +161,18 @@ def log_torch_model(model, name: str, input_example, pip_requirements: list[str]
     size to 1. Load with ``mlflow.pyfunc.load_model(uri).predict(features)`` or ``mlflow.pytorch.load_model``.
     """
     if getattr(input_example, "ndim", 0) < 1 or len(input_example) < 2:
-        raise ValueError(f"input_example needs a batch of at least 2 rows (got shape "
-                         f"{getattr(input_example, 'shape', None)}): torch.export would fix the batch size")
-    import torch  # noqa: PLC0415
+        raise ValueError(
+            f"input_example needs a batch of at least 2 rows (got shape "
+            f"{getattr(input_example, 'shape', None)}): torch.export would fix the batch size"
+        )
     import mlflow.pytorch  # noqa: PLC0415
+    import torch  # noqa: PLC0415
 
     if pip_requirements is None:
         pip_requirements = [f"torch=={torch.__version__.split('+')[0]}"]
-    info = mlflow.pytorch.log_model(model, name=name, input_example=input_example,
-                                    serialization_format="pt2", pip_requirements=pip_requirements)
+    info = mlflow.pytorch.log_model(
+        model, name=name, input_example=input_example, serialization_format="pt2", pip_requirements=pip_requirements
+    )
     return info.model_uri
 
 
@@ -176,6 +186,17 @@ def download_artifact(run_id: str, path: str, dst: str | os.PathLike | None = No
 
 
 __all__ = [
-    "configure", "default_store", "parent_run", "child_run", "log_metrics", "log_curve", "log_json", "log_text",
-    "log_figure", "log_file", "log_torch_model", "artifact_uri", "download_artifact",
+    "configure",
+    "default_store",
+    "parent_run",
+    "child_run",
+    "log_metrics",
+    "log_curve",
+    "log_json",
+    "log_text",
+    "log_figure",
+    "log_file",
+    "log_torch_model",
+    "artifact_uri",
+    "download_artifact",
 ]

@@ -1,4 +1,5 @@
 """benchmarks/coldbrew_inference.py end to end on a tiny synthetic graph (seconds, no data files)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,14 +25,37 @@ def test_writes_results_with_positive_timings(tmp_path):
     data = dc_sbm(240, num_classes=3, avg_degree=6, num_features=16, seed=0)
     data.name = "dc-sbm"
     out = tmp_path / "inference"
-    argv = ["--epochs", "3", "--patience", "3", "--repeats", "1", "--latency-nodes", "12", "--ratio", "0.5",
-            "--output", str(out), "--no-progress"]
+    argv = [
+        "--epochs",
+        "3",
+        "--patience",
+        "3",
+        "--repeats",
+        "1",
+        "--latency-nodes",
+        "12",
+        "--ratio",
+        "0.5",
+        "--output",
+        str(out),
+        "--no-progress",
+    ]
     assert bench.main(argv, data=data) == 0
     assert torch.get_num_threads() == 1
 
     res = json.loads(out.with_name("inference.json").read_text())
-    for key in ("command", "date_utc", "hardware", "torch", "threads", "dataset", "modes", "speedup_over_teacher",
-                "checks", "train_seconds"):
+    for key in (
+        "command",
+        "date_utc",
+        "hardware",
+        "torch",
+        "threads",
+        "dataset",
+        "modes",
+        "speedup_over_teacher",
+        "checks",
+        "train_seconds",
+    ):
         assert key in res
     assert res["threads"] == 1 and "--ratio 0.5" in res["command"]
     n_new = res["dataset"]["new_nodes"]

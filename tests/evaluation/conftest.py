@@ -1,4 +1,5 @@
 """Fixtures for the evaluation tests: a small random graph and a scripted model."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,7 @@ def make_graph(n: int = 60, seed: int = 0) -> Data:
     masks[0][perm[:20]] = True
     masks[1][perm[20:35]] = True
     masks[2][perm[35:]] = True
-    return Data(x=x, y=y, edge_index=ei, train_mask=masks[0], val_mask=masks[1],
-                test_mask=masks[2])
+    return Data(x=x, y=y, edge_index=ei, train_mask=masks[0], val_mask=masks[1], test_mask=masks[2])
 
 
 @pytest.fixture

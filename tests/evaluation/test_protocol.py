@@ -1,4 +1,5 @@
 """The seeded OGB protocol (graphlearn.evaluation.protocol)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,8 +70,14 @@ def test_patience_stops_early(graph, scripted):
 def test_on_epoch_called_for_every_epoch(graph):
     calls = []
     data = ColdStartSplit(seed=0)(graph)
-    run_protocol(lambda: build_model("mlp", 8, 16, 3), data, runs=2, epochs=4,
-                 on_epoch=lambda r, e, m: calls.append((r, e, m)), progress=False)
+    run_protocol(
+        lambda: build_model("mlp", 8, 16, 3),
+        data,
+        runs=2,
+        epochs=4,
+        on_epoch=lambda r, e, m: calls.append((r, e, m)),
+        progress=False,
+    )
     assert [(r, e) for r, e, _ in calls] == [(r, e) for r in range(2) for e in range(1, 5)]
     keys = set(calls[0][2])
     assert {"loss", "train", "val", "overall"} <= keys
@@ -93,8 +100,7 @@ def test_deterministic(graph, name):
 
 def test_learns_and_reports_groups(graph):
     data = ColdStartSplit(head=0.2, tail=0.2, isolated=0.2, seed=0)(graph)
-    res = run_protocol(lambda: build_model("mlp", 8, 16, 3), data, runs=2, epochs=40,
-                       lr=0.05, progress=False)
+    res = run_protocol(lambda: build_model("mlp", 8, 16, 3), data, runs=2, epochs=40, lr=0.05, progress=False)
     assert set(res.groups) <= {"overall", "head", "tail", "isolated"}
     assert res.summary()["overall"]["mean"] > 60  # features carry the label
     assert len(res.wall_time) == 2 and all(t > 0 for t in res.wall_time)

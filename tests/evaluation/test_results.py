@@ -1,4 +1,5 @@
 """Results JSON, tables and plots (graphlearn.evaluation.results / plots)."""
+
 from __future__ import annotations
 
 import copy
@@ -9,10 +10,15 @@ import matplotlib
 import numpy as np
 import pytest
 
-from graphlearn.evaluation import (ProtocolResult, ResultsValidationError, format_table,
-                                   make_results, to_markdown, validate_results)
-from graphlearn.evaluation.plots import (degree_buckets, plot_accuracy_by_degree,
-                                         plot_group_accuracy)
+from graphlearn.evaluation import (
+    ProtocolResult,
+    ResultsValidationError,
+    format_table,
+    make_results,
+    to_markdown,
+    validate_results,
+)
+from graphlearn.evaluation.plots import degree_buckets, plot_accuracy_by_degree, plot_group_accuracy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -24,8 +30,9 @@ def cell(values):
 
 @pytest.fixture
 def results():
-    res = ProtocolResult(per_run=[{"overall": 81.0, "head": 90.0, "tail": 70.0},
-                                 {"overall": 82.0, "head": 91.0, "tail": 72.0}])
+    res = ProtocolResult(
+        per_run=[{"overall": 81.0, "head": 90.0, "tail": 70.0}, {"overall": 82.0, "head": 91.0, "tail": 72.0}]
+    )
     mlp = {"overall": cell([58.0, 60.0]), "isolated": cell([57.0, 59.0])}
     return make_results("cora", "coldstart", None, {"gcn": res, "mlp": mlp})
 
@@ -37,8 +44,9 @@ def test_make_results_shape(results):
     assert gcn == {"mean": 81.5, "std": pytest.approx(math.sqrt(0.5)), "values": [81.0, 82.0]}
     assert json.loads(json.dumps(results)) == results
     validate_results(json.loads(json.dumps(results)))
-    with_extra = make_results("cora", "standard", "abc", {"gcn": results["results"]["gcn"]},
-                              extra={"split": {"seed": 0}})
+    with_extra = make_results(
+        "cora", "standard", "abc", {"gcn": results["results"]["gcn"]}, extra={"split": {"seed": 0}}
+    )
     assert with_extra["extra"] == {"split": {"seed": 0}} and with_extra["run_id"] == "abc"
 
 
@@ -49,20 +57,23 @@ def test_summary_uses_sample_std_like_ogb():
     assert ProtocolResult(per_run=[{"overall": 80.0}]).summary()["overall"]["std"] == 0.0
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda r: r.pop("run_id"), "missing key"),
-    (lambda r: r.update(bogus=1), "unknown key"),
-    (lambda r: r.update(dataset=""), "dataset"),
-    (lambda r: r.update(run_id=5), "run_id"),
-    (lambda r: r.update(results={}), "non-empty"),
-    (lambda r: r["results"]["gcn"]["overall"].update(std=-1.0), "std"),
-    (lambda r: r["results"]["gcn"]["overall"].update(mean=float("nan")), "finite"),
-    (lambda r: r["results"]["gcn"]["overall"].update(values=[]), "values"),
-    (lambda r: r["results"]["gcn"]["overall"].update(values=[1.0, "x"]), r"values'\]\[1\]"),
-    (lambda r: r["results"]["gcn"]["overall"].update(mean=10.0), "not the mean"),
-    (lambda r: r["results"]["gcn"]["overall"].pop("std"), "exactly the keys"),
-    (lambda r: r["results"]["gcn"].update(head=[1, 2]), "head"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda r: r.pop("run_id"), "missing key"),
+        (lambda r: r.update(bogus=1), "unknown key"),
+        (lambda r: r.update(dataset=""), "dataset"),
+        (lambda r: r.update(run_id=5), "run_id"),
+        (lambda r: r.update(results={}), "non-empty"),
+        (lambda r: r["results"]["gcn"]["overall"].update(std=-1.0), "std"),
+        (lambda r: r["results"]["gcn"]["overall"].update(mean=float("nan")), "finite"),
+        (lambda r: r["results"]["gcn"]["overall"].update(values=[]), "values"),
+        (lambda r: r["results"]["gcn"]["overall"].update(values=[1.0, "x"]), r"values'\]\[1\]"),
+        (lambda r: r["results"]["gcn"]["overall"].update(mean=10.0), "not the mean"),
+        (lambda r: r["results"]["gcn"]["overall"].pop("std"), "exactly the keys"),
+        (lambda r: r["results"]["gcn"].update(head=[1, 2]), "head"),
+    ],
+)
 def test_validate_rejects_malformed(results, mutate, match):
     bad = copy.deepcopy(results)
     mutate(bad)

@@ -1,4 +1,5 @@
 """Cold Brew library: teacher, virtual neighbours, student, GLNN, FCR, model IO, run."""
+
 from __future__ import annotations
 
 import math
@@ -10,12 +11,24 @@ from torch_geometric.utils import to_undirected
 
 from graphlearn import sparse
 from graphlearn.data.splits import ColdStartSplit, stratified_split
-from graphlearn.methods.coldbrew import (FORMAT_VERSION, ColdBrewConfig, ColdBrewStudent,
-                                         ColdBrewTeacher, IncompatibleModelError,
-                                         MLPClassifier, feature_contribution_ratio, kd_loss,
-                                         label_propagation, load, run_coldbrew, save,
-                                         train_glnn, train_teacher, virtual_neighbors)
-from graphlearn.methods.coldbrew import model_io
+from graphlearn.methods.coldbrew import (
+    FORMAT_VERSION,
+    ColdBrewConfig,
+    ColdBrewStudent,
+    ColdBrewTeacher,
+    IncompatibleModelError,
+    MLPClassifier,
+    feature_contribution_ratio,
+    kd_loss,
+    label_propagation,
+    load,
+    model_io,
+    run_coldbrew,
+    save,
+    train_glnn,
+    train_teacher,
+    virtual_neighbors,
+)
 from graphlearn.methods.coldbrew.training import seed_everything
 
 FAST = dict(epochs=30, patience=None)
@@ -50,15 +63,14 @@ def cold_graph() -> Data:
 def fitted_student(data: Data, **kwargs) -> ColdBrewStudent:
     seed_everything(0)
     teacher = ColdBrewTeacher(data.x.size(1), 16, 3, data.num_nodes, se_layers=(0,))
-    train_teacher(teacher, data.x, data.edge_index, data.y, data.train_mask,
-                  data.val_mask, **FAST)
+    train_teacher(teacher, data.x, data.edge_index, data.y, data.train_mask, data.val_mask, **FAST)
     emb = teacher.embed(data.x, data.edge_index)
     cand = torch.zeros(data.num_nodes, dtype=torch.bool)
     cand[data.edge_index[0]] = True
-    student = ColdBrewStudent(data.x.size(1), emb.size(1), 3, hidden_channels=32, k=3,
-                              **kwargs)
-    student.history = student.fit(data.x, data.y, emb, train_mask=data.train_mask,
-                                  val_mask=data.val_mask, candidate_mask=cand, **FAST)
+    student = ColdBrewStudent(data.x.size(1), emb.size(1), 3, hidden_channels=32, k=3, **kwargs)
+    student.history = student.fit(
+        data.x, data.y, emb, train_mask=data.train_mask, val_mask=data.val_mask, candidate_mask=cand, **FAST
+    )
     return student
 
 
@@ -105,8 +117,7 @@ def test_teacher_without_se_equals_pyg_layers(conv, graph):
     from torch_geometric.nn import GCNConv, SAGEConv  # noqa: PLC0415
 
     torch.manual_seed(0)
-    model = ColdBrewTeacher(8, 16, 3, graph.num_nodes, num_layers=2, conv=conv, se_layers=(),
-                            dropout=0.0).eval()
+    model = ColdBrewTeacher(8, 16, 3, graph.num_nodes, num_layers=2, conv=conv, se_layers=(), dropout=0.0).eval()
     layers = [GCNConv(8, 16), GCNConv(16, 3)] if conv == "gcn" else [SAGEConv(8, 16), SAGEConv(16, 3)]
     for layer, ours in zip(layers, model.convs):
         layer.load_state_dict(ours.state_dict())
@@ -130,8 +141,7 @@ def test_teacher_without_se_equals_pyg_layers(conv, graph):
 def test_teacher_on_graph_without_edges(conv, graph):
     empty = torch.empty(2, 0, dtype=torch.long)
     model = ColdBrewTeacher(8, 16, 3, graph.num_nodes, conv=conv, se_layers=(0, 1))
-    history = train_teacher(model, graph.x, empty, graph.y, graph.train_mask,
-                            graph.val_mask, epochs=5, patience=None)
+    history = train_teacher(model, graph.x, empty, graph.y, graph.train_mask, graph.val_mask, epochs=5, patience=None)
     out = model(graph.x, empty)
     assert out.shape == (graph.num_nodes, 3) and bool(torch.isfinite(out).all())
     assert history["epochs_run"] == 5
@@ -143,8 +153,7 @@ def test_teacher_validates_inputs(graph):
     with pytest.raises(ValueError, match=r"se_layers \[2\]"):
         ColdBrewTeacher(8, 16, 3, 10, num_layers=2, se_layers=(2,))
     model = ColdBrewTeacher(8, 16, 3, graph.num_nodes + 1)
-    with pytest.raises(ValueError, match=f"{graph.num_nodes + 1} nodes but x has "
-                                         f"{graph.num_nodes} rows"):
+    with pytest.raises(ValueError, match=f"{graph.num_nodes + 1} nodes but x has {graph.num_nodes} rows"):
         model(graph.x, graph.edge_index)
 
 
@@ -153,8 +162,9 @@ def test_teacher_training_is_deterministic(graph):
     for _ in range(2):
         seed_everything(3)
         model = ColdBrewTeacher(8, 16, 3, graph.num_nodes)
-        train_teacher(model, graph.x, graph.edge_index, graph.y, graph.train_mask,
-                      graph.val_mask, epochs=10, patience=None)
+        train_teacher(
+            model, graph.x, graph.edge_index, graph.y, graph.train_mask, graph.val_mask, epochs=10, patience=None
+        )
         outs.append(model(graph.x, graph.edge_index))
     assert torch.equal(outs[0], outs[1])
 
@@ -166,8 +176,7 @@ CANDIDATES = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 def test_virtual_neighbors_hand_example(backend):
     query = torch.tensor([[2.0, 1.0]])  # inner products: 2, 1, 3, -2
-    vn = virtual_neighbors(query, CANDIDATES, k=2, temperature=1.0, metric="ip",
-                           backend=backend)
+    vn = virtual_neighbors(query, CANDIDATES, k=2, temperature=1.0, metric="ip", backend=backend)
     assert vn.index.tolist() == [[2, 0]]
     e = math.e
     assert torch.allclose(vn.weight, torch.tensor([[e / (1 + e), 1 / (1 + e)]]))
@@ -188,16 +197,13 @@ def test_virtual_neighbors_exclude_self_and_backends_agree():
     # each candidate queried with itself: its own row must not come back
     exclude = torch.arange(50)
     for metric in ("ip", "cos", "l2"):
-        a = virtual_neighbors(cand, cand, k=4, metric=metric, exclude=exclude,
-                              backend="torch")
-        b = virtual_neighbors(cand, cand, k=4, metric=metric, exclude=exclude,
-                              backend="faiss")
+        a = virtual_neighbors(cand, cand, k=4, metric=metric, exclude=exclude, backend="torch")
+        b = virtual_neighbors(cand, cand, k=4, metric=metric, exclude=exclude, backend="faiss")
         assert not bool((a.index == exclude.view(-1, 1)).any())
         assert torch.equal(a.index, b.index)
         assert torch.allclose(a.weight, b.weight, atol=1e-5)
     # with -1 (no exclusion) the plain top-k is returned
-    none = virtual_neighbors(cand, cand, k=4, metric="l2",
-                             exclude=torch.full((50,), -1))
+    none = virtual_neighbors(cand, cand, k=4, metric="l2", exclude=torch.full((50,), -1))
     assert torch.equal(none.index, virtual_neighbors(cand, cand, k=4, metric="l2").index)
 
 
@@ -213,12 +219,12 @@ def test_virtual_neighbors_sparse_queries_match_dense(metric, backend, monkeypat
     cand = torch.rand(25, 40, generator=gen)
     exclude = torch.arange(30) % 25
     dense = virtual_neighbors(feats, cand, k=3, metric=metric, exclude=exclude, backend=backend)
-    csr = virtual_neighbors(feats.to_sparse_csr(), cand, k=3, metric=metric, exclude=exclude,
-                            backend=backend)
+    csr = virtual_neighbors(feats.to_sparse_csr(), cand, k=3, metric=metric, exclude=exclude, backend=backend)
     assert torch.equal(dense.index, csr.index)
     assert torch.allclose(dense.weight, csr.weight, atol=1e-5)
-    assert torch.allclose(sparse.normalize_rows(feats.to_sparse_csr()).to_dense(),
-                          torch.nn.functional.normalize(feats, dim=-1))
+    assert torch.allclose(
+        sparse.normalize_rows(feats.to_sparse_csr()).to_dense(), torch.nn.functional.normalize(feats, dim=-1)
+    )
 
 
 def test_virtual_neighbors_errors():
@@ -260,11 +266,16 @@ def test_student_cross_fitting_runs(cold_graph):
     student = fitted_student(cold_graph, metric="l2")
     seed_everything(0)
     hist = ColdBrewStudent(8, student.embed_channels, 3, hidden_channels=16, k=2).fit(
-        cold_graph.x, cold_graph.y, student.teacher_embeddings,
-        train_mask=cold_graph.train_mask, val_mask=cold_graph.val_mask,
-        candidate_mask=torch.isin(torch.arange(cold_graph.num_nodes),
-                                  student.candidate_index),
-        mlp1_folds=3, epochs=5, patience=None)
+        cold_graph.x,
+        cold_graph.y,
+        student.teacher_embeddings,
+        train_mask=cold_graph.train_mask,
+        val_mask=cold_graph.val_mask,
+        candidate_mask=torch.isin(torch.arange(cold_graph.num_nodes), student.candidate_index),
+        mlp1_folds=3,
+        epochs=5,
+        patience=None,
+    )
     assert {"fold0", "fold1", "fold2"} <= set(hist["mlp1"])
 
 
@@ -276,8 +287,7 @@ def test_student_predicts_unseen_nodes_without_edges(cold_graph):
     assert torch.equal(pred, student.predict(new))  # no state changed
     assert student.embed(new).shape == (7, student.embed_channels)
     # a new node with real edges: neighbor_mix=0 ignores them, > 0 uses them
-    edges = torch.tensor([[0, 0], [int(student.candidate_index[0]),
-                                   int(student.candidate_index[1])]])
+    edges = torch.tensor([[0, 0], [int(student.candidate_index[0]), int(student.candidate_index[1])]])
     base = student.logits(new)
     assert torch.allclose(student.logits(new, edges, neighbor_mix=0.0), base)
     mixed = student.logits(new, edges, neighbor_mix=1.0)
@@ -290,18 +300,21 @@ def test_student_rejects_bad_features(cold_graph):
     student = fitted_student(cold_graph)
     with pytest.raises(ValueError, match="width 5 but the model was trained on width 8"):
         student.predict(torch.zeros(2, 5))
-    with pytest.raises(ValueError, match="torch.float64 but the model was trained on "
-                                         "torch.float32"):
+    with pytest.raises(ValueError, match="torch.float64 but the model was trained on torch.float32"):
         student.predict(torch.zeros(2, 8, dtype=torch.float64))
     bad = torch.zeros(3, 8)
     bad[1, 2] = float("nan")
     with pytest.raises(ValueError, match=r"NaN/inf in 1 row\(s\), first row 1: \[nan\]"):
         student.embed(bad)
     with pytest.raises(ValueError, match="candidate set is empty"):
-        student.set_teacher(student.teacher_embeddings,
-                            torch.zeros(student.teacher_embeddings.size(0), dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"self_index must be int64 \[2\] with values in "
-                                         r"\[-1, 59\]"):
+        student.set_teacher(
+            student.teacher_embeddings, torch.zeros(student.teacher_embeddings.size(0), dtype=torch.bool)
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"self_index must be int64 \[2\] with values in "
+        r"\[-1, 59\]",
+    ):
         student.predict(torch.zeros(2, 8), self_index=torch.tensor([0, 60]))
     fresh = ColdBrewStudent(8, 4, 3)
     with pytest.raises(RuntimeError, match="call fit"):
@@ -314,22 +327,32 @@ def test_kd_loss_and_glnn(cold_graph):
     assert kd_loss(t, t, temperature=2.0).abs().item() < 1e-6
     assert kd_loss(torch.zeros(5, 3), t).item() > 0
     seed_everything(0)
-    model, history = train_glnn(cold_graph.x, cold_graph.y, t.new_zeros(60, 3).normal_(),
-                                train_mask=cold_graph.train_mask,
-                                val_mask=cold_graph.val_mask, lam=0.5, temperature=2.0,
-                                hidden_channels=16, **FAST)
+    model, history = train_glnn(
+        cold_graph.x,
+        cold_graph.y,
+        t.new_zeros(60, 3).normal_(),
+        train_mask=cold_graph.train_mask,
+        val_mask=cold_graph.val_mask,
+        lam=0.5,
+        temperature=2.0,
+        hidden_channels=16,
+        **FAST,
+    )
     assert isinstance(model, MLPClassifier) and model(cold_graph.x).shape == (60, 3)
     assert history["curve"][-1]["loss"] < history["curve"][0]["loss"]
 
 
-@pytest.mark.parametrize("mlp, lp, gnn, expected", [
-    (60.0, 70.0, 80.0, 100 * 10 / 30),          # GNN above both: features' share
-    (0.6, 0.7, 0.8, 100 * 10 / 30),             # fractions work the same
-    (85.0, 70.0, 80.0, 100 + 100 * 5 / 15),      # GNN below MLP: > 100
-    (60.0, 85.0, 80.0, -100 * 5 / 25),           # GNN below LP: < 0
-    (80.0, 70.0, 80.0, 100.0),                   # GNN == MLP
-    (60.0, 80.0, 80.0, 0.0),                     # GNN == LP
-])
+@pytest.mark.parametrize(
+    "mlp, lp, gnn, expected",
+    [
+        (60.0, 70.0, 80.0, 100 * 10 / 30),  # GNN above both: features' share
+        (0.6, 0.7, 0.8, 100 * 10 / 30),  # fractions work the same
+        (85.0, 70.0, 80.0, 100 + 100 * 5 / 15),  # GNN below MLP: > 100
+        (60.0, 85.0, 80.0, -100 * 5 / 25),  # GNN below LP: < 0
+        (80.0, 70.0, 80.0, 100.0),  # GNN == MLP
+        (60.0, 80.0, 80.0, 0.0),  # GNN == LP
+    ],
+)
 def test_feature_contribution_ratio(mlp, lp, gnn, expected):
     assert feature_contribution_ratio(mlp, lp, gnn) == pytest.approx(expected)
 
@@ -346,7 +369,7 @@ def test_feature_contribution_ratio_undefined():
 def test_label_propagation(tiny_graph):
     out = label_propagation(tiny_graph.y, tiny_graph.edge_index, tiny_graph.train_mask)
     assert out.shape == (10, 3)
-    assert float(out[9].abs().sum()) == 0.0       # isolated: nothing reaches it
+    assert float(out[9].abs().sum()) == 0.0  # isolated: nothing reaches it
     assert out[:5].argmax(-1).tolist() == tiny_graph.y[:5].tolist()
 
 
@@ -364,8 +387,7 @@ def test_save_load_round_trip(cold_graph, tmp_path):
     teacher = ColdBrewTeacher(8, 16, 3, 60, se_layers=(0, 1), conv="sage").eval()
     loaded = load(save(teacher, tmp_path / "teacher.pt"))
     assert loaded.se_layers == (0, 1) and loaded.conv == "sage"
-    assert torch.equal(loaded(cold_graph.x, cold_graph.edge_index),
-                       teacher(cold_graph.x, cold_graph.edge_index))
+    assert torch.equal(loaded(cold_graph.x, cold_graph.edge_index), teacher(cold_graph.x, cold_graph.edge_index))
     header = model_io.read_header(tmp_path / "teacher.pt")
     assert header["format_version"] == FORMAT_VERSION
     assert header["graphlearn_version"] and header["model_class"] == "ColdBrewTeacher"
@@ -374,9 +396,9 @@ def test_save_load_round_trip(cold_graph, tmp_path):
 def test_load_rejects_other_format_version(tmp_path, monkeypatch):
     path = save(MLPClassifier(8, 4, 3), tmp_path / "mlp.pt")
     monkeypatch.setattr(model_io, "FORMAT_VERSION", FORMAT_VERSION + 1)
-    with pytest.raises(IncompatibleModelError,
-                       match=f"format version {FORMAT_VERSION} .*reads format version "
-                             f"{FORMAT_VERSION + 1}"):
+    with pytest.raises(
+        IncompatibleModelError, match=f"format version {FORMAT_VERSION} .*reads format version {FORMAT_VERSION + 1}"
+    ):
         load(path)
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a graphlearn Cold Brew model file"):
@@ -400,14 +422,20 @@ def test_config_rejects_unknown_keys_and_values():
 
 
 def test_run_coldbrew(cold_graph):
-    cfg = ColdBrewConfig(teacher_hidden=16, student_hidden=16, k=3, mlp1_folds=2,
-                         epochs=15, patience=None, lp_layers=5)
+    cfg = ColdBrewConfig(teacher_hidden=16, student_hidden=16, k=3, mlp1_folds=2, epochs=15, patience=None, lp_layers=5)
     seen = set()
-    out = run_coldbrew(cold_graph, cfg, seed=1,
-                       on_epoch=lambda stage, epoch, metrics: seen.add(stage))
+    out = run_coldbrew(cold_graph, cfg, seed=1, on_epoch=lambda stage, epoch, metrics: seen.add(stage))
     assert set(out["models"]) == {"GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew"}
-    assert seen == {"GNN", "GNN+SE", "MLP", "GLNN", "ColdBrew/mlp1", "ColdBrew/mlp1_fold0",
-                    "ColdBrew/mlp1_fold1", "ColdBrew/mlp2"}
+    assert seen == {
+        "GNN",
+        "GNN+SE",
+        "MLP",
+        "GLNN",
+        "ColdBrew/mlp1",
+        "ColdBrew/mlp1_fold0",
+        "ColdBrew/mlp1_fold1",
+        "ColdBrew/mlp2",
+    }
     for name, res in out["models"].items():
         assert res["pred"].shape == (60,) and res["pred"].dtype == torch.int64
         assert set(res["acc"]) == {"overall", "head", "tail", "isolated"}
@@ -428,8 +456,7 @@ def test_sparse_feature_path_trains_and_predicts_like_dense(cold_graph, monkeypa
     data.x = torch.relu(data.x - 1.5)  # mostly zeros, like bag-of-words
     monkeypatch.setattr(sparse.model_input, "__defaults__", (0.5, 0))
     assert sparse.model_input(data.x).layout == torch.sparse_csr
-    out = run_coldbrew(data, ColdBrewConfig(epochs=20, patience=None, k=3, student_hidden=16,
-                                            teacher_hidden=8), seed=0)
+    out = run_coldbrew(data, ColdBrewConfig(epochs=20, patience=None, k=3, student_hidden=16, teacher_hidden=8), seed=0)
     student = out["trained"]["ColdBrew"]
     sparse_logits = student.logits(data.x)
     monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, sparse.MIN_ELEMENTS))
@@ -455,8 +482,11 @@ def test_student_teacher_choice(cold_graph):
     assert _pick_teacher("auto", models) == "GNN"
     assert _pick_teacher("auto", {"GNN+SE": {"val_acc": 75.0}, "GNN": {"val_acc": 75.0}}) == "GNN+SE"
     assert _pick_teacher("GNN+SE", models) == "GNN+SE"
-    out = run_coldbrew(cold_graph, ColdBrewConfig(epochs=10, patience=None, k=3, student_teacher="GNN",
-                                                  models=("GNN", "ColdBrew")), seed=0)
+    out = run_coldbrew(
+        cold_graph,
+        ColdBrewConfig(epochs=10, patience=None, k=3, student_teacher="GNN", models=("GNN", "ColdBrew")),
+        seed=0,
+    )
     assert out["student_teacher"] == "GNN" and set(out["models"]) == {"GNN", "ColdBrew"}
     with pytest.raises(ValueError, match=r"needs its teacher \(GNN\+SE\)"):
         ColdBrewConfig(student_teacher="GNN+SE", models=("GNN", "ColdBrew"))

@@ -1,4 +1,5 @@
 """Tests of the GIANT-style neighbourhood-prediction pretrainer on tiny graphs (fast, CPU, no data files)."""
+
 import json
 
 import numpy as np
@@ -7,12 +8,32 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import Data
 
-from graphlearn.methods.giant import (GiantConfig, adjacency, build_label_tree, candidate_blocks,
-                                      linear_neighbourhood_features, load_encoder, load_features, level_targets,
-                                      pifa_embeddings, pretrain, propagated_features, save_encoder, save_features)
+from graphlearn.methods.giant import (
+    GiantConfig,
+    adjacency,
+    build_label_tree,
+    candidate_blocks,
+    level_targets,
+    linear_neighbourhood_features,
+    load_encoder,
+    load_features,
+    pifa_embeddings,
+    pretrain,
+    propagated_features,
+    save_encoder,
+    save_features,
+)
 
-FAST = {"epochs": 1, "hidden_channels": 16, "out_channels": 8, "batch_size": 16, "branching": 2,
-        "max_leaf_size": 4, "topk": 2, "progress": False}
+FAST = {
+    "epochs": 1,
+    "hidden_channels": 16,
+    "out_channels": 8,
+    "batch_size": 16,
+    "branching": 2,
+    "max_leaf_size": 4,
+    "topk": 2,
+    "progress": False,
+}
 
 
 def _undirected(edges, n):
@@ -68,7 +89,7 @@ def test_tree_groups_similar_labels():
     assert tree.level_depths == [2]
     a = tree.assignments(0)
     # each planted group of 16 ends up alone in one cluster
-    assert all(len(set(a[i * 16:(i + 1) * 16])) == 1 for i in range(4)) and len(set(a)) == 4
+    assert all(len(set(a[i * 16 : (i + 1) * 16])) == 1 for i in range(4)) and len(set(a)) == 4
 
 
 def test_tree_bad_inputs():
@@ -100,13 +121,15 @@ def test_pifa_sums_neighbours_and_falls_back_for_isolated():
 def test_level_targets_match_hand_computed_example():
     # path 0-1-2-3 plus edge 3-4; labels 0,1 | 2,3 | 4,5 would be 3 clusters, use a 2-level tree by hand
     from graphlearn.methods.giant.label_tree import LabelTree
+
     tree = LabelTree(leaf_codes=np.array([0, 0, 1, 1, 2, 3]), depth=2, level_depths=[1, 2])
     adj = adjacency(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), 6)
     y0, y1 = level_targets(adj, tree)
     # level 0 clusters: {0,1,2,3} -> 0, {4,5} -> 1
     expected0 = np.array([[1, 0], [1, 0], [1, 0], [1, 1], [1, 0], [0, 0]], np.float32)
-    expected1 = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]],
-                         np.float32)
+    expected1 = np.array(
+        [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], np.float32
+    )
     np.testing.assert_array_equal(y0.toarray(), expected0)
     np.testing.assert_array_equal(y1.toarray(), expected1)
     # same as the definition binarize(A C_l)
@@ -131,6 +154,7 @@ def _expand(rows, parents, labels, branching):
 
 def test_candidates_contain_children_of_topk_and_true_parents():
     from graphlearn.methods.giant.label_tree import LabelTree
+
     # 16 labels, level 0: 4 clusters, level 1: 16 clusters (B = 4)
     tree = LabelTree(leaf_codes=np.arange(16), depth=4, level_depths=[2, 4])
     edges = torch.tensor([[0, 0, 5], [1, 9, 6]])  # node 0 -> labels 1 (cluster 0) and 9 (cluster 2)
@@ -156,12 +180,14 @@ def test_candidates_contain_children_of_topk_and_true_parents():
 
 def test_candidate_cap_bounds_a_hub():
     from graphlearn.methods.giant.label_tree import LabelTree
+
     tree = LabelTree(leaf_codes=np.arange(64), depth=6, level_depths=[2, 6])  # B = 16
     edges = torch.stack([torch.zeros(40, dtype=torch.long), torch.arange(1, 41)])  # hub 0, parents {0, 1, 2}
     y0, y1 = level_targets(adjacency(edges, 64), tree)
     nodes = np.array([0, 5])  # node 5 has one neighbour: parent 0
-    rows, parents, labels = candidate_blocks(nodes, y0, y1, 16, np.array([[3, 0], [3, 0]]), "tfn+man",
-                                             max_candidates=32, rng=np.random.default_rng(0))
+    rows, parents, labels = candidate_blocks(
+        nodes, y0, y1, 16, np.array([[3, 0], [3, 0]]), "tfn+man", max_candidates=32, rng=np.random.default_rng(0)
+    )
     assert (rows == 0).sum() == 2 and set(parents[rows == 0]) <= {0, 1, 2, 3}  # 32 // 16 blocks kept
     assert (rows == 1).sum() == 2 and set(parents[rows == 1]) == {0, 3}  # under the cap: untouched
     kept = labels[rows == 0].reshape(-1, 16)

@@ -1,4 +1,5 @@
 """GRDA: the graph discriminator's loss, domain-subgraph sampling, a tiny end-to-end run and every bad input."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,10 +12,24 @@ import numpy as np
 import pytest
 import torch
 
-from graphlearn.data.grda import (DomainDataset, GRDAInputError, check_adjacency, load_grda, load_user_domains,
-                                  read_edge_list, _embedding_table)
-from graphlearn.methods.grda import (AdaptConfig, build_method, fit, graph_reconstruction_loss,
-                                     sample_domain_subgraph, spectral_embedding, subgraph_pairs)
+from graphlearn.data.grda import (
+    DomainDataset,
+    GRDAInputError,
+    _embedding_table,
+    check_adjacency,
+    load_grda,
+    load_user_domains,
+    read_edge_list,
+)
+from graphlearn.methods.grda import (
+    AdaptConfig,
+    build_method,
+    fit,
+    graph_reconstruction_loss,
+    sample_domain_subgraph,
+    spectral_embedding,
+    subgraph_pairs,
+)
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -25,8 +40,15 @@ def path_adjacency(n: int) -> np.ndarray:
     return a
 
 
-def write_user_csv(tmp_path, *, domains=("a", "b", "c", "d"), per=12, edges="source,target\na,b\nb,c\nc,d\n",
-                   regression=False, rows=None):
+def write_user_csv(
+    tmp_path,
+    *,
+    domains=("a", "b", "c", "d"),
+    per=12,
+    edges="source,target\na,b\nb,c\nc,d\n",
+    regression=False,
+    rows=None,
+):
     rng = np.random.default_rng(0)
     lines = ["domain,f0,f1,label"]
     for k, d in enumerate(domains):
@@ -46,8 +68,16 @@ def tiny_dataset(task="classification") -> DomainDataset:
     d, per = 4, 10
     x = rng.normal(size=(d * per, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64) if task == "classification" else x[:, :2].astype(np.float32)
-    return DomainDataset(name="tiny", x=x, y=y, domain=np.repeat(np.arange(d), per), adjacency=path_adjacency(d),
-                         domain_ids=list("abcd"), source=np.array([True, True, False, False]), task=task)
+    return DomainDataset(
+        name="tiny",
+        x=x,
+        y=y,
+        domain=np.repeat(np.arange(d), per),
+        adjacency=path_adjacency(d),
+        domain_ids=list("abcd"),
+        source=np.array([True, True, False, False]),
+        task=task,
+    )
 
 
 # ---------------------------------------------------------------------------------- reconstruction loss
@@ -57,8 +87,8 @@ def test_reconstruction_loss_matches_hand_computation():
     d = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     u, v = (torch.as_tensor(t) for t in subgraph_pairs(np.arange(3)))
     # logits: d0.d1 = 0 (label 0), d0.d2 = 1 (label 1), d1.d2 = 1 (label 1)
-    non_edge = math.log(2.0)                 # -log(1 - sigmoid(0))
-    edge = math.log(1.0 + math.exp(-1.0))    # -log(sigmoid(1))
+    non_edge = math.log(2.0)  # -log(1 - sigmoid(0))
+    edge = math.log(1.0 + math.exp(-1.0))  # -log(sigmoid(1))
     balanced = 0.5 * (edge + non_edge)
     plain = (2 * edge + non_edge) / 3
     assert graph_reconstruction_loss(d, a, u, v).item() == pytest.approx(balanced, abs=1e-6)
@@ -68,7 +98,7 @@ def test_reconstruction_loss_matches_hand_computation():
 
 
 def test_reconstruction_loss_is_minimised_when_codes_reproduce_the_graph():
-    a = torch.from_numpy(path_adjacency(3))   # 0-1-2, non-edge 0-2
+    a = torch.from_numpy(path_adjacency(3))  # 0-1-2, non-edge 0-2
     u, v = (torch.as_tensor(t) for t in subgraph_pairs(np.arange(3)))
     base = torch.tensor([[1.0, 2.0], [1.0, 0.0], [1.0, -2.0]])  # products: +1 (edge), +1 (edge), -3 (non-edge)
     losses = [graph_reconstruction_loss(s * base, a, u, v).item() for s in (0.0, 1.0, 2.0, 4.0)]
@@ -183,11 +213,30 @@ def test_pipeline_end_to_end_results_shape(tmp_path, monkeypatch):
     data, graph = write_user_csv(tmp_path)
     parser = argparse.ArgumentParser()
     adapt.add_arguments(parser)
-    args = parser.parse_args([
-        "--dataset", str(data), "--domain-graph", str(graph), "--source-domains", "a,b", "--seeds", "2",
-        "--epochs", "3", "--hidden", "8", "--batch-size", "4", "--sample-v", "3", "--json", "--no-progress",
-        "--out", str(tmp_path / "out"),
-    ])
+    args = parser.parse_args(
+        [
+            "--dataset",
+            str(data),
+            "--domain-graph",
+            str(graph),
+            "--source-domains",
+            "a,b",
+            "--seeds",
+            "2",
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "--batch-size",
+            "4",
+            "--sample-v",
+            "3",
+            "--json",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     res = adapt.run(args)
     assert set(res) >= {"dataset", "protocol", "metric", "run_id", "results"}
     assert res["protocol"] == "grda" and res["metric"] == "acc" and res["run_id"] == "parent-run-id"
@@ -199,7 +248,8 @@ def test_pipeline_end_to_end_results_shape(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "results.json").exists() and (tmp_path / "out" / "domain_graph.png").exists()
     # one nested run per model and seed, per-epoch curves from step 1, the domain-graph figure
     assert [c[1] for c in fake.calls if c[0] == "child"] == [
-        f"{m}/seed={s}" for m in ("grda", "dann", "source-only") for s in (0, 1)]
+        f"{m}/seed={s}" for m in ("grda", "dann", "source-only") for s in (0, 1)
+    ]
     assert len(fake.curves) == 6 and all(first == 1 and len(c) == 3 for first, c in fake.curves)
     assert ("log_figure", "plots/domain_graph.png") in fake.calls
     # the printed table: overall/source per model, then one row per domain with its role and each model's mean
@@ -207,7 +257,7 @@ def test_pipeline_end_to_end_results_shape(tmp_path, monkeypatch):
     lines = text.splitlines()
     start = lines.index("per domain (acc, mean over seeds)")
     assert lines[start + 1].split() == ["domain", "role", "grda", "dann", "source-only"]
-    rows = {ln.split()[0]: ln.split()[1:] for ln in lines[start + 3:]}
+    rows = {ln.split()[0]: ln.split()[1:] for ln in lines[start + 3 :]}
     assert {d: r[0] for d, r in rows.items()} == {"a": "source", "b": "source", "c": "target", "d": "target"}
     assert float(rows["c"][1]) == pytest.approx(res["results"]["grda"]["domain:c"]["mean"], abs=0.01)
 
@@ -259,8 +309,9 @@ def test_mismatched_feature_widths_are_named(tmp_path):
 def test_npz_loader_refuses_pickled_object_arrays(tmp_path):
     _, graph = write_user_csv(tmp_path)
     npz = tmp_path / "evil.npz"
-    np.savez(npz, x=np.array([[0.0, 1.0]] * 4, dtype=object), y=np.zeros(4, np.int64),
-             domain=np.array(["a", "b", "c", "d"]))
+    np.savez(
+        npz, x=np.array([[0.0, 1.0]] * 4, dtype=object), y=np.zeros(4, np.int64), domain=np.array(["a", "b", "c", "d"])
+    )
     with pytest.raises(GRDAInputError, match="pickled object array"):
         load_user_domains(npz, graph, ["a"])
 
@@ -271,8 +322,12 @@ def test_npz_and_parquet_user_formats(tmp_path):
 
     df = pd.read_csv(data)
     df.to_parquet(tmp_path / "samples.parquet")
-    np.savez(tmp_path / "samples.npz", x=df[["f0", "f1"]].to_numpy(np.float32), y=df["label"].to_numpy(),
-             domain=df["domain"].to_numpy(dtype=str))
+    np.savez(
+        tmp_path / "samples.npz",
+        x=df[["f0", "f1"]].to_numpy(np.float32),
+        y=df["label"].to_numpy(),
+        domain=df["domain"].to_numpy(dtype=str),
+    )
     for path in (data, tmp_path / "samples.parquet", tmp_path / "samples.npz"):
         ds = load_user_domains(path, graph, ["a", "b"])
         assert ds.task == "regression" and ds.y.shape == (48, 1) and ds.domain_ids == ["a", "b", "c", "d"]
@@ -306,15 +361,16 @@ def test_real_loaders(shared_data):
 # ------------------------------------------------------------------------------- official-code emulation flags
 def test_paired_batches_share_positions_across_domains():
     from graphlearn.methods.grda.trainer import _epoch_indices
+
     pools = [np.arange(10) + 100 * k for k in range(3)]
     idx = _epoch_indices(pools, steps=3, batch=5, rng=np.random.default_rng(0), paired=True)
     pos = idx % 100
     assert idx.shape == (3, 15)
-    assert (pos == pos[0]).all()                     # slot b of every domain: the same within-domain position
-    assert sorted(pos[0, :10]) == list(range(10))    # each epoch-permutation covers every position once
+    assert (pos == pos[0]).all()  # slot b of every domain: the same within-domain position
+    assert sorted(pos[0, :10]) == list(range(10))  # each epoch-permutation covers every position once
     free = _epoch_indices(pools, steps=3, batch=5, rng=np.random.default_rng(0), paired=False) % 100
     assert not (free == free[0]).all()
-    uneven = [np.arange(4), np.arange(10) + 100]     # a shorter pool wraps around
+    uneven = [np.arange(4), np.arange(10) + 100]  # a shorter pool wraps around
     idx = _epoch_indices(uneven, steps=2, batch=5, rng=np.random.default_rng(1), paired=True)
     np.testing.assert_array_equal(idx[0], (idx[1] - 100) % 4)
 

@@ -1,4 +1,5 @@
 """Baseline models (graphlearn.models)."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GCNConv
 from torch_geometric.utils import to_undirected
 
-from graphlearn.models import (DEFAULT_HPARAMS, GAT, MODELS, SIGN, build_model,
-                               default_hparams, propagate, split_hparams)
+from graphlearn.models import DEFAULT_HPARAMS, GAT, MODELS, build_model, default_hparams, propagate, split_hparams
 from graphlearn.models.mlp import feature_dropout
 
 N, F_IN, C = 12, 6, 3
@@ -18,8 +18,9 @@ N, F_IN, C = 12, 6, 3
 def graph() -> Data:
     torch.manual_seed(0)
     pairs = torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7, 8, 0], [1, 2, 3, 4, 5, 6, 7, 8, 9, 5]])
-    return Data(x=torch.randn(N, F_IN), edge_index=to_undirected(pairs, num_nodes=N),
-                y=torch.randint(0, C, (N,)))  # nodes 10, 11 have no edge
+    return Data(
+        x=torch.randn(N, F_IN), edge_index=to_undirected(pairs, num_nodes=N), y=torch.randint(0, C, (N,))
+    )  # nodes 10, 11 have no edge
 
 
 def make(name: str, **kw):

@@ -1,4 +1,5 @@
 """End-to-end: the CLI on small graphs, tracked into a temporary MLflow store."""
+
 import json
 
 import mlflow
@@ -18,12 +19,27 @@ def workdir(tmp_path, monkeypatch):
 
 def _json_out(capsys):
     out = capsys.readouterr().out
-    return json.loads(out[out.index("{"):])
+    return json.loads(out[out.index("{") :])
 
 
 def test_train_json_shape_runs_and_artifacts(workdir, capsys):
-    rc = main(["train", "--dataset", "synthetic:400", "--model", "mlp,gcn", "--runs", "2", "--epochs", "15",
-               "--json", "--no-progress", "--out", str(workdir / "out")])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "synthetic:400",
+            "--model",
+            "mlp,gcn",
+            "--runs",
+            "2",
+            "--epochs",
+            "15",
+            "--json",
+            "--no-progress",
+            "--out",
+            str(workdir / "out"),
+        ]
+    )
     assert rc == 0
     results = _json_out(capsys)
     validate_results(results)
@@ -36,21 +52,39 @@ def test_train_json_shape_runs_and_artifacts(workdir, capsys):
     assert (workdir / "mlruns" / "mlflow.db").exists()
     client = mlflow.tracking.MlflowClient()
     parent = client.get_run(results["run_id"])
-    children = client.search_runs([parent.info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     assert len(children) == 4
     assert len(client.get_metric_history(children[0].info.run_id, "val")) == 15
     arts = {a.path for a in client.list_artifacts(parent.info.run_id, "results")}
-    assert {"results/results.json", "results/results.md", "results/accuracy_by_degree.png",
-            "results/accuracy_by_group.png"} <= arts
-    assert {a.path for a in client.list_artifacts(parent.info.run_id, "split")} == {"split/split.npz",
-                                                                                     "split/split.json"}
+    assert {
+        "results/results.json",
+        "results/results.md",
+        "results/accuracy_by_degree.png",
+        "results/accuracy_by_group.png",
+    } <= arts
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "split")} == {
+        "split/split.npz",
+        "split/split.json",
+    }
     assert json.loads((workdir / "out" / "results.json").read_text()) == results
 
 
 def test_train_same_seed_same_numbers(workdir, capsys):
-    args = ["train", "--dataset", "synthetic:300", "--model", "gcn", "--runs", "1", "--epochs", "10",
-            "--json", "--no-progress"]
+    args = [
+        "train",
+        "--dataset",
+        "synthetic:300",
+        "--model",
+        "gcn",
+        "--runs",
+        "1",
+        "--epochs",
+        "10",
+        "--json",
+        "--no-progress",
+    ]
     main(args)
     first = _json_out(capsys)
     main(args)
@@ -58,11 +92,14 @@ def test_train_same_seed_same_numbers(workdir, capsys):
     assert first["results"] == second["results"] and first["run_id"] != second["run_id"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--dataset", "nosuch"], "nosuch"),
-    (["train", "--dataset", "synthetic:300", "--model", "gcn,transformer"], "transformer"),
-    (["train", "--dataset", "user:only-one-file.csv"], "user:<edges file>:<nodes file>"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--dataset", "nosuch"], "nosuch"),
+        (["train", "--dataset", "synthetic:300", "--model", "gcn,transformer"], "transformer"),
+        (["train", "--dataset", "user:only-one-file.csv"], "user:<edges file>:<nodes file>"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(workdir, capsys, argv, message):
     assert main(argv + ["--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -89,9 +126,27 @@ def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsy
 
     from graphlearn.methods.coldbrew import load
 
-    rc = main(["coldbrew", "--dataset", "synthetic:300", "--runs", "2", "--json", "--no-progress",
-               "--set", "epochs=15", "--set", "k=5", "--set", "student_hidden=16", "--set", "teacher_hidden=16",
-               "--out", str(workdir / "out")])
+    rc = main(
+        [
+            "coldbrew",
+            "--dataset",
+            "synthetic:300",
+            "--runs",
+            "2",
+            "--json",
+            "--no-progress",
+            "--set",
+            "epochs=15",
+            "--set",
+            "k=5",
+            "--set",
+            "student_hidden=16",
+            "--set",
+            "teacher_hidden=16",
+            "--out",
+            str(workdir / "out"),
+        ]
+    )
     assert rc == 0
     results = _json_out(capsys)
     validate_results(results)
@@ -102,8 +157,9 @@ def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsy
         assert len(groups["isolated"]["values"]) == 2
     client = mlflow.tracking.MlflowClient()
     parent = client.get_run(results["run_id"])
-    children = client.search_runs([parent.info.experiment_id],
-                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     assert len(children) == 2
     assert client.get_metric_history(children[0].info.run_id, "ColdBrew/mlp2.val_acc")
     assert "results/accuracy_by_degree.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "results")}

@@ -1,4 +1,5 @@
 """The library never imports MLflow: only pipelines/ open runs (STYLE.md, issue 2)."""
+
 import ast
 from pathlib import Path
 
@@ -19,7 +20,8 @@ def _imports(path: Path) -> set[str]:
 
 def test_only_tracking_imports_mlflow():
     offenders = [
-        str(p.relative_to(PKG)) for p in PKG.rglob("*.py")
+        str(p.relative_to(PKG))
+        for p in PKG.rglob("*.py")
         if "mlflow" in _imports(p) and p.relative_to(PKG).parts[0] != "tracking"
     ]
     assert offenders == [], f"library modules import mlflow: {offenders}"

@@ -35,7 +35,8 @@ def test_parent_and_nested_runs_with_artifacts(store):
     assert run.data.params["model.hidden"] == "16"
     assert json.loads(run.data.params["models"]) == ["gcn", "mlp"]
     children = client.search_runs(
-        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     assert len(children) == 2
     history = client.get_metric_history(children[0].info.run_id, "val_acc")
     assert [m.step for m in history] == [0, 1, 2]

@@ -11,6 +11,7 @@ and the GLNN baseline (`Zhang et al., ICLR 2022 <https://arxiv.org/abs/2110.0872
 
 See ``docs/coldbrew.md``.
 """
+
 from .fcr import feature_contribution_ratio, label_propagation
 from .glnn import MLPClassifier, kd_loss, train_glnn, train_mlp
 from .model_io import FORMAT_VERSION, IncompatibleModelError, load, save
@@ -20,9 +21,23 @@ from .student import ColdBrewServing, ColdBrewStudent
 from .teacher import ColdBrewTeacher, train_teacher
 
 __all__ = [
-    "ColdBrewTeacher", "train_teacher", "ColdBrewStudent", "ColdBrewServing", "virtual_neighbors",
-    "VirtualNeighbors", "MLPClassifier", "kd_loss", "train_glnn", "train_mlp",
-    "feature_contribution_ratio", "label_propagation", "save", "load",
-    "IncompatibleModelError", "FORMAT_VERSION", "ColdBrewConfig", "run_coldbrew",
+    "ColdBrewTeacher",
+    "train_teacher",
+    "ColdBrewStudent",
+    "ColdBrewServing",
+    "virtual_neighbors",
+    "VirtualNeighbors",
+    "MLPClassifier",
+    "kd_loss",
+    "train_glnn",
+    "train_mlp",
+    "feature_contribution_ratio",
+    "label_propagation",
+    "save",
+    "load",
+    "IncompatibleModelError",
+    "FORMAT_VERSION",
+    "ColdBrewConfig",
+    "run_coldbrew",
     "MODELS",
 ]

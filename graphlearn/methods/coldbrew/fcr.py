@@ -1,5 +1,6 @@
 """Feature Contribution Ratio (Cold Brew, Eq. 5) and the label-propagation
 baseline it needs."""
+
 from __future__ import annotations
 
 import math
@@ -41,11 +42,11 @@ def feature_contribution_ratio(acc_mlp: float, acc_lp: float, acc_gnn: float) ->
             raise ValueError(f"{name} must be finite (got {v})")
     d_m, d_l = abs(z_g - z_m), abs(z_g - z_l)
     if z_m > z_g and z_l > z_g:
-        raise ValueError(f"FCR is undefined when the GNN ({z_g}) is below both the "
-                         f"MLP ({z_m}) and label propagation ({z_l})")
+        raise ValueError(
+            f"FCR is undefined when the GNN ({z_g}) is below both the MLP ({z_m}) and label propagation ({z_l})"
+        )
     if d_m + d_l == 0:
-        raise ValueError(f"FCR is undefined when MLP, LP and GNN accuracies are all "
-                         f"equal ({z_g})")
+        raise ValueError(f"FCR is undefined when MLP, LP and GNN accuracies are all equal ({z_g})")
     if z_m > z_g:
         return 100.0 * (1.0 + d_m / (d_m + d_l))
     if z_l > z_g:
@@ -54,9 +55,9 @@ def feature_contribution_ratio(acc_mlp: float, acc_lp: float, acc_gnn: float) ->
 
 
 @torch.no_grad()
-def label_propagation(y: Tensor, edge_index: Tensor, train_mask: Tensor,
-                      num_classes: int = None, num_layers: int = 50,
-                      alpha: float = 0.5) -> Tensor:
+def label_propagation(
+    y: Tensor, edge_index: Tensor, train_mask: Tensor, num_classes: int = None, num_layers: int = 50, alpha: float = 0.5
+) -> Tensor:
     r"""Label propagation (`Zhu & Ghahramani, 2002`; PyG
     :class:`~torch_geometric.nn.models.LabelPropagation`) from the training
     labels: :math:`Y \leftarrow \alpha \hat{A} Y + (1 - \alpha) Y_0`,
@@ -75,8 +76,7 @@ def label_propagation(y: Tensor, edge_index: Tensor, train_mask: Tensor,
         training node keeps an all-zero row (its argmax is class 0).
     """
     if train_mask.dtype != torch.bool or train_mask.shape != y.shape:
-        raise ValueError(f"train_mask must be bool {list(y.shape)} "
-                         f"(got {train_mask.dtype} {list(train_mask.shape)})")
+        raise ValueError(f"train_mask must be bool {list(y.shape)} (got {train_mask.dtype} {list(train_mask.shape)})")
     if int(train_mask.sum()) == 0:
         raise ValueError("train_mask selects no node to propagate from")
     if num_classes is None:

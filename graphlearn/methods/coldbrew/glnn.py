@@ -1,8 +1,7 @@
 """GLNN baseline: an MLP distilled from a GNN's soft labels (`Zhang et al.,
 ICLR 2022 <https://arxiv.org/abs/2110.08727>`_; PyG ``examples/glnn.py``)."""
-from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
@@ -10,18 +9,24 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
 from graphlearn import sparse
+
 from .training import EpochCallback, fit
 
 
-def kd_loss(student_logits: Tensor, teacher_logits: Tensor,
-            temperature: float = 1.0) -> Tensor:
+def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:
     r""":math:`T^2 \cdot \mathrm{KL}(\mathrm{softmax}(t/T) \,\|\,
     \mathrm{softmax}(s/T))`, averaged over nodes (Hinton et al., 2015)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0 (got {temperature})")
-    return F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
-                    F.log_softmax(teacher_logits / temperature, dim=-1),
-                    reduction="batchmean", log_target=True) * temperature ** 2
+    return (
+        F.kl_div(
+            F.log_softmax(student_logits / temperature, dim=-1),
+            F.log_softmax(teacher_logits / temperature, dim=-1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * temperature**2
+    )
 
 
 class MLPClassifier(nn.Module):
@@ -36,39 +41,60 @@ class MLPClassifier(nn.Module):
         dropout (float): dropout after hidden layers. (default: ``0.5``)
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5):
+    def __init__(
+        self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2, dropout: float = 0.5
+    ):
         super().__init__()
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
         self.out_channels, self.num_layers, self.dropout = out_channels, num_layers, dropout
-        self.mlp = MLP([in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels],
-                       dropout=dropout, norm=None)
+        self.mlp = MLP(
+            [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels], dropout=dropout, norm=None
+        )
 
     @property
-    def hparams(self) -> Dict:
-        return {"in_channels": self.in_channels, "hidden_channels": self.hidden_channels,
-                "out_channels": self.out_channels, "num_layers": self.num_layers,
-                "dropout": self.dropout}
+    def hparams(self) -> dict:
+        return {
+            "in_channels": self.in_channels,
+            "hidden_channels": self.hidden_channels,
+            "out_channels": self.out_channels,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+        }
 
     def reset_parameters(self) -> None:
         self.mlp.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
         return self.mlp(x)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
-                f"{self.out_channels}, layers={self.num_layers})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
+            f"{self.out_channels}, layers={self.num_layers})"
+        )
 
 
-def train_glnn(x: Tensor, y: Tensor, teacher_logits: Optional[Tensor], *,
-               train_mask: Tensor, val_mask: Tensor, kd_mask: Optional[Tensor] = None,
-               num_classes: Optional[int] = None, lam: float = 0.5,
-               temperature: float = 1.0, hidden_channels: int = 256,
-               num_layers: int = 2, dropout: float = 0.5, epochs: int = 500,
-               lr: float = 0.01, weight_decay: float = 5e-4,
-               patience: Optional[int] = 100, stage: str = "GLNN",
-               on_epoch: Optional[EpochCallback] = None) -> Tuple[MLPClassifier, Dict]:
+def train_glnn(
+    x: Tensor,
+    y: Tensor,
+    teacher_logits: Tensor | None,
+    *,
+    train_mask: Tensor,
+    val_mask: Tensor,
+    kd_mask: Tensor | None = None,
+    num_classes: int | None = None,
+    lam: float = 0.5,
+    temperature: float = 1.0,
+    hidden_channels: int = 256,
+    num_layers: int = 2,
+    dropout: float = 0.5,
+    epochs: int = 500,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    patience: int | None = 100,
+    stage: str = "GLNN",
+    on_epoch: EpochCallback | None = None,
+) -> tuple[MLPClassifier, dict]:
     r"""Train an :class:`MLPClassifier` with
     :math:`\lambda\,\mathrm{CE}(\text{train labels}) + (1-\lambda)\,
     \mathrm{KD}(\text{teacher}, T)` (GLNN's loss, :func:`kd_loss` on
@@ -97,15 +123,13 @@ def train_glnn(x: Tensor, y: Tensor, teacher_logits: Optional[Tensor], *,
     if teacher_logits is None and lam < 1.0:
         lam = 1.0  # nothing to distil: the plain MLP
     if teacher_logits is not None and teacher_logits.size(0) != x.size(0):
-        raise ValueError(f"teacher_logits has {teacher_logits.size(0)} rows, x has "
-                         f"{x.size(0)}")
+        raise ValueError(f"teacher_logits has {teacher_logits.size(0)} rows, x has {x.size(0)}")
     if int(train_mask.sum()) == 0:
         raise ValueError("train_mask selects no node")
     kd_mask = torch.ones_like(train_mask) if kd_mask is None else kd_mask
     if num_classes is None:
         num_classes = teacher_logits.size(1) if teacher_logits is not None else int(y.max()) + 1
-    model = MLPClassifier(x.size(1), hidden_channels, num_classes, num_layers=num_layers,
-                          dropout=dropout).to(x.device)
+    model = MLPClassifier(x.size(1), hidden_channels, num_classes, num_layers=num_layers, dropout=dropout).to(x.device)
 
     # Forward only the rows a loss or the selection reads (the dense [N, F]
     # product dominates the cost of an epoch).
@@ -126,21 +150,28 @@ def train_glnn(x: Tensor, y: Tensor, teacher_logits: Optional[Tensor], *,
             loss = loss + (1 - lam) * kd_loss(out[pos[kd_idx]], t_kd, temperature)
         return loss
 
-    def score_fn() -> Dict[str, float]:
+    def score_fn() -> dict[str, float]:
         out = model(x_eval)
         n_tr = train_idx.numel()
         train_acc = 100.0 * float((out[:n_tr].argmax(-1) == y_train).float().mean())
-        val = (100.0 * float((out[n_tr:].argmax(-1) == y[val_idx]).float().mean())
-               if val_idx.numel() else float("nan"))
+        val = 100.0 * float((out[n_tr:].argmax(-1) == y[val_idx]).float().mean()) if val_idx.numel() else float("nan")
         return {"train_acc": train_acc, "val_acc": val, "score": val}
 
-    history = fit(model, loss_fn, score_fn,
-                  params=[{"params": model.parameters(), "weight_decay": weight_decay}],
-                  epochs=epochs, lr=lr, patience=patience, stage=stage, on_epoch=on_epoch)
+    history = fit(
+        model,
+        loss_fn,
+        score_fn,
+        params=[{"params": model.parameters(), "weight_decay": weight_decay}],
+        epochs=epochs,
+        lr=lr,
+        patience=patience,
+        stage=stage,
+        on_epoch=on_epoch,
+    )
     return model, history
 
 
-def train_mlp(x: Tensor, y: Tensor, **kwargs) -> Tuple[MLPClassifier, Dict]:
+def train_mlp(x: Tensor, y: Tensor, **kwargs) -> tuple[MLPClassifier, dict]:
     """The MLP baseline: :func:`train_glnn` without a teacher."""
     kwargs.setdefault("stage", "MLP")
     return train_glnn(x, y, None, **kwargs)

@@ -1,8 +1,9 @@
 """Virtual neighbours: the top-K candidate embeddings nearest to a query,
 softmax-weighted (Cold Brew, Eq. 4)."""
+
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -20,8 +21,8 @@ _CHUNK = 4096
 
 
 class VirtualNeighbors(NamedTuple):
-    index: Tensor      # int64 [n, k], rows of the candidate matrix, best first
-    weight: Tensor     # float [n, k], softmax(score / temperature), rows sum to 1
+    index: Tensor  # int64 [n, k], rows of the candidate matrix, best first
+    weight: Tensor  # float [n, k], softmax(score / temperature), rows sum to 1
     aggregate: Tensor  # float [n, d], sum_k weight * candidates[index]
 
 
@@ -36,7 +37,7 @@ def _search_torch(queries: Tensor, candidates: Tensor, k: int, metric: str):
         return _search_sparse(queries, candidates, k, metric)
     scores, index = [], []
     for start in range(0, queries.size(0), _CHUNK):
-        s, i = _scores(queries[start:start + _CHUNK], candidates, metric).topk(k, dim=-1)
+        s, i = _scores(queries[start : start + _CHUNK], candidates, metric).topk(k, dim=-1)
         scores.append(s)
         index.append(i)
     return torch.cat(scores), torch.cat(index)
@@ -68,8 +69,7 @@ def _search_faiss(queries: Tensor, candidates: Tensor, k: int, metric: str):
         queries = queries.to_dense()
     cand = np.ascontiguousarray(candidates.detach().cpu().numpy(), dtype=np.float32)
     qry = np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32)
-    index = faiss.IndexFlatL2(cand.shape[1]) if metric == "l2" else \
-        faiss.IndexFlatIP(cand.shape[1])
+    index = faiss.IndexFlatL2(cand.shape[1]) if metric == "l2" else faiss.IndexFlatIP(cand.shape[1])
     index.add(cand)
     scores, ids = index.search(qry, k)
     scores = torch.from_numpy(scores).to(queries)
@@ -78,11 +78,17 @@ def _search_faiss(queries: Tensor, candidates: Tensor, k: int, metric: str):
     return scores, torch.from_numpy(ids).long().to(queries.device)
 
 
-def virtual_neighbors(queries: Tensor, candidates: Tensor, k: int, *,
-                      temperature: float = 1.0, metric: str = "ip",
-                      exclude: Optional[Tensor] = None,
-                      backend: str = "auto",
-                      values: Optional[Tensor] = None) -> VirtualNeighbors:
+def virtual_neighbors(
+    queries: Tensor,
+    candidates: Tensor,
+    k: int,
+    *,
+    temperature: float = 1.0,
+    metric: str = "ip",
+    exclude: Tensor | None = None,
+    backend: str = "auto",
+    values: Tensor | None = None,
+) -> VirtualNeighbors:
     r"""Top-``k`` virtual neighbours of every query among ``candidates``.
 
     The score of candidate :math:`j` for query :math:`q` is the inner product
@@ -115,34 +121,36 @@ def virtual_neighbors(queries: Tensor, candidates: Tensor, k: int, *,
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
     if candidates.dim() != 2 or candidates.size(0) == 0:
-        raise ValueError(f"the candidate set is empty (candidates shape "
-                         f"{list(candidates.shape)}); virtual neighbours need at "
-                         f"least one node with a neighbourhood")
+        raise ValueError(
+            f"the candidate set is empty (candidates shape "
+            f"{list(candidates.shape)}); virtual neighbours need at "
+            f"least one node with a neighbourhood"
+        )
     if queries.dim() != 2 or queries.size(1) != candidates.size(1):
-        raise ValueError(f"queries must have shape [n, {candidates.size(1)}] "
-                         f"(got {list(queries.shape)})")
+        raise ValueError(f"queries must have shape [n, {candidates.size(1)}] (got {list(queries.shape)})")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0 (got {temperature})")
     extra = 1 if exclude is not None else 0
     num_candidates = candidates.size(0)
     if not 1 <= k <= num_candidates - extra:
         what = f"{num_candidates} candidates" + (" minus the excluded self" if extra else "")
-        raise ValueError(f"K={k} neighbours requested but only "
-                         f"{num_candidates - extra} available ({what}); "
-                         f"use 1 <= K <= {num_candidates - extra}")
+        raise ValueError(
+            f"K={k} neighbours requested but only "
+            f"{num_candidates - extra} available ({what}); "
+            f"use 1 <= K <= {num_candidates - extra}"
+        )
     if values is not None and (values.dim() != 2 or values.size(0) != candidates.size(0)):
-        raise ValueError(f"values must have one row per candidate, [{candidates.size(0)}, d] "
-                         f"(got {list(values.shape)})")
+        raise ValueError(
+            f"values must have one row per candidate, [{candidates.size(0)}, d] (got {list(values.shape)})"
+        )
     if exclude is not None and exclude.shape != (queries.size(0),):
-        raise ValueError(f"exclude must have shape [{queries.size(0)}] "
-                         f"(got {list(exclude.shape)})")
+        raise ValueError(f"exclude must have shape [{queries.size(0)}] (got {list(exclude.shape)})")
 
     keys = candidates
     if metric == "cos":
         queries = sparse.normalize_rows(queries)
         keys = torch.nn.functional.normalize(candidates, dim=-1)
-    use_faiss = backend == "faiss" or (backend == "auto"
-                                       and num_candidates >= FAISS_MIN_CANDIDATES)
+    use_faiss = backend == "faiss" or (backend == "auto" and num_candidates >= FAISS_MIN_CANDIDATES)
     search = _search_faiss if use_faiss else _search_torch
     scores, index = search(queries, keys, k + extra, metric)
 

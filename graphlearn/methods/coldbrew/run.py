@@ -4,11 +4,13 @@
 returns predictions and per-group accuracies; the pipeline
 (``pipelines/coldbrew.py``) loops over seeds, logs and aggregates.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -36,43 +38,43 @@ class ColdBrewConfig:
     # Which models to train: a subset of MODELS. "GNN" is the teacher without
     # structural embedding, "GNN+SE" the Cold Brew teacher; ColdBrew needs
     # GNN+SE, GLNN needs GNN, FCR needs MLP, LP and GNN.
-    models: Tuple[str, ...] = MODELS
+    models: tuple[str, ...] = MODELS
     # --- teacher GNNs
-    conv: str = "gcn"                 # "gcn" or "sage"
-    teacher_hidden: int = 64          # hidden width
-    teacher_layers: int = 2           # number of graph convolutions
+    conv: str = "gcn"  # "gcn" or "sage"
+    teacher_hidden: int = 64  # hidden width
+    teacher_layers: int = 2  # number of graph convolutions
     teacher_dropout: float = 0.5
-    se_layers: Tuple[int, ...] = (0,)  # layers with a structural embedding (GNN+SE)
-    se_weight: float = 1e-3           # coefficient of the SE penalty (mean squared row norm)
+    se_layers: tuple[int, ...] = (0,)  # layers with a structural embedding (GNN+SE)
+    se_weight: float = 1e-3  # coefficient of the SE penalty (mean squared row norm)
     teacher_lr: float = 0.01
     teacher_weight_decay: float = 5e-4
     # --- student (MLP1 + virtual neighbours + MLP2). Defaults chosen on Cora
     # validation accuracy (docs/coldbrew.md); the paper's own setting is
     # query="embedding", metric="ip", k=3, temperature=1, kd_weight=0, mlp1_folds=0.
     student_hidden: int = 256
-    student_layers: int = 2           # layers per MLP
+    student_layers: int = 2  # layers per MLP
     student_dropout: float = 0.5
-    k: int = 50                       # virtual neighbours per node
-    temperature: float = 0.1          # softmax temperature of the neighbour weights
-    metric: str = "cos"               # neighbour score: "ip", "cos" or "l2"
-    query: str = "features"           # search space: "embedding" (paper) or "features"
-    kd_weight: float = 10.0           # weight of distillation from the teacher in MLP2's loss
+    k: int = 50  # virtual neighbours per node
+    temperature: float = 0.1  # softmax temperature of the neighbour weights
+    metric: str = "cos"  # neighbour score: "ip", "cos" or "l2"
+    query: str = "features"  # search space: "embedding" (paper) or "features"
+    kd_weight: float = 10.0  # weight of distillation from the teacher in MLP2's loss
     # Which teacher the student distils: "GNN+SE" (the paper), "GNN" (SE off), or
     # "auto": the one with the higher validation accuracy (ties: GNN+SE). Whether
     # the structural embedding helps is a hyper-parameter choice made on validation.
     student_teacher: str = "auto"
-    mlp1_folds: int = 0               # cross-fitting folds for MLP2's inputs (0: off)
+    mlp1_folds: int = 0  # cross-fitting folds for MLP2's inputs (0: off)
     student_lr: float = 0.01
     student_weight_decay: float = 5e-4
     # --- MLP baseline and GLNN (same MLP shape as the student's)
-    glnn_lambda: float = 0.0          # weight of the label loss (1 - lambda: teacher)
+    glnn_lambda: float = 0.0  # weight of the label loss (1 - lambda: teacher)
     glnn_temperature: float = 1.0
     # --- label propagation (for FCR)
     lp_layers: int = 50
     lp_alpha: float = 0.5
     # --- every model
-    epochs: int = 500                 # maximum epochs per model
-    patience: Optional[int] = 50      # early stopping on validation (None: off)
+    epochs: int = 500  # maximum epochs per model
+    patience: int | None = 50  # early stopping on validation (None: off)
 
     def __post_init__(self):
         self.models = tuple(self.models)
@@ -81,16 +83,24 @@ class ColdBrewConfig:
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
         if self.student_teacher not in STUDENT_TEACHERS:
-            raise ValueError(f"unknown student_teacher {self.student_teacher!r}; choose one of "
-                             f"{list(STUDENT_TEACHERS)}")
+            raise ValueError(
+                f"unknown student_teacher {self.student_teacher!r}; choose one of {list(STUDENT_TEACHERS)}"
+            )
         if self.conv not in CONVS:
             raise ValueError(f"unknown conv {self.conv!r}; choose one of {list(CONVS)}")
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; choose one of {list(METRICS)}")
         if self.query not in QUERIES:
             raise ValueError(f"unknown query {self.query!r}; choose one of {list(QUERIES)}")
-        for name in ("teacher_hidden", "teacher_layers", "student_hidden",
-                     "student_layers", "k", "epochs", "lp_layers"):
+        for name in (
+            "teacher_hidden",
+            "teacher_layers",
+            "student_hidden",
+            "student_layers",
+            "k",
+            "epochs",
+            "lp_layers",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.mlp1_folds == 1 or self.mlp1_folds < 0:
@@ -98,16 +108,17 @@ class ColdBrewConfig:
         if not 0.0 <= self.glnn_lambda <= 1.0:
             raise ValueError(f"glnn_lambda must be in [0, 1] (got {self.glnn_lambda})")
         if not self.se_layers:
-            raise ValueError("se_layers is empty: GNN+SE would equal GNN; use "
-                             "models without 'GNN+SE' instead")
-        needs = {"GLNN": ("GNN",), "ColdBrew": {"auto": ("GNN+SE", "GNN"), "GNN+SE": ("GNN+SE",),
-                                                 "GNN": ("GNN",)}[self.student_teacher]}
+            raise ValueError("se_layers is empty: GNN+SE would equal GNN; use models without 'GNN+SE' instead")
+        needs = {
+            "GLNN": ("GNN",),
+            "ColdBrew": {"auto": ("GNN+SE", "GNN"), "GNN+SE": ("GNN+SE",), "GNN": ("GNN",)}[self.student_teacher],
+        }
         for model, teachers in needs.items():
             if model in self.models and not set(teachers) & set(self.models):
                 raise ValueError(f"model {model!r} needs its teacher ({' or '.join(teachers)}) in models")
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ColdBrewConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> ColdBrewConfig:
         """Build from a (JSON/CLI) dict; an unknown key raises ``ValueError``
         listing the valid keys."""
         names = [f.name for f in dataclasses.fields(cls)]
@@ -116,16 +127,17 @@ class ColdBrewConfig:
             raise ValueError(f"unknown ColdBrewConfig key(s) {unknown}; valid keys: {names}")
         return cls(**dict(values))
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _scores(data: Data, pred: Tensor, groups: Dict[str, Tensor]) -> Dict[str, float]:
+def _scores(data: Data, pred: Tensor, groups: dict[str, Tensor]) -> dict[str, float]:
     return {g: accuracy(data.y, pred, m) for g, m in groups.items()}
 
 
-def run_coldbrew(data: Data, config: Optional[ColdBrewConfig] = None, seed: int = 0,
-                 on_epoch: Optional[EpochCallback] = None) -> Dict[str, Any]:
+def run_coldbrew(
+    data: Data, config: ColdBrewConfig | None = None, seed: int = 0, on_epoch: EpochCallback | None = None
+) -> dict[str, Any]:
     """Train the models of ``config.models`` on one split and evaluate them.
 
     ``data`` follows the graph contract (docs/design.md) after
@@ -168,40 +180,65 @@ def run_coldbrew(data: Data, config: Optional[ColdBrewConfig] = None, seed: int 
     # (Still not a perfect proxy: validation nodes keep their edges, so their
     # neighbours' teacher embeddings were computed with them.)
     fit_mask = has_neighbourhood & ~val_mask
-    models: Dict[str, Dict[str, Any]] = {}
-    logits: Dict[str, Tensor] = {}
-    trained: Dict[str, torch.nn.Module] = {}
+    models: dict[str, dict[str, Any]] = {}
+    logits: dict[str, Tensor] = {}
+    trained: dict[str, torch.nn.Module] = {}
 
-    def record(name: str, out: Tensor, history: Optional[Dict]) -> None:
+    def record(name: str, out: Tensor, history: dict | None) -> None:
         pred = out.argmax(-1) if out.dim() == 2 else out
         logits[name] = out
-        models[name] = {"pred": pred.cpu(), "acc": _scores(data, pred, groups),
-                        "val_acc": accuracy(y, pred, val_mask) if bool(val_mask.any())
-                        else float("nan"),
-                        "best_epoch": history["best_epoch"] if history else None}
+        models[name] = {
+            "pred": pred.cpu(),
+            "acc": _scores(data, pred, groups),
+            "val_acc": accuracy(y, pred, val_mask) if bool(val_mask.any()) else float("nan"),
+            "best_epoch": history["best_epoch"] if history else None,
+        }
 
-    def teacher(name: str, se_layers: Tuple[int, ...]) -> ColdBrewTeacher:
+    def teacher(name: str, se_layers: tuple[int, ...]) -> ColdBrewTeacher:
         seed_everything(stage_seed(seed, name))
-        model = ColdBrewTeacher(x.size(1), config.teacher_hidden, num_classes,
-                                data.num_nodes, num_layers=config.teacher_layers,
-                                conv=config.conv, se_layers=se_layers,
-                                dropout=config.teacher_dropout).to(x.device)
-        history = train_teacher(model, x, edge_index, y, train_mask, val_mask,
-                                epochs=config.epochs, lr=config.teacher_lr,
-                                weight_decay=config.teacher_weight_decay,
-                                se_weight=config.se_weight, patience=config.patience,
-                                stage=name, on_epoch=on_epoch)
+        model = ColdBrewTeacher(
+            x.size(1),
+            config.teacher_hidden,
+            num_classes,
+            data.num_nodes,
+            num_layers=config.teacher_layers,
+            conv=config.conv,
+            se_layers=se_layers,
+            dropout=config.teacher_dropout,
+        ).to(x.device)
+        history = train_teacher(
+            model,
+            x,
+            edge_index,
+            y,
+            train_mask,
+            val_mask,
+            epochs=config.epochs,
+            lr=config.teacher_lr,
+            weight_decay=config.teacher_weight_decay,
+            se_weight=config.se_weight,
+            patience=config.patience,
+            stage=name,
+            on_epoch=on_epoch,
+        )
         with torch.no_grad():
             record(name, model(x, edge_index), history)
         trained[name] = model
         return model
 
-    mlp_kwargs = dict(train_mask=train_mask, val_mask=val_mask, num_classes=num_classes,
-                      hidden_channels=config.student_hidden,
-                      num_layers=config.student_layers, dropout=config.student_dropout,
-                      epochs=config.epochs, lr=config.student_lr,
-                      weight_decay=config.student_weight_decay, patience=config.patience,
-                      on_epoch=on_epoch)
+    mlp_kwargs = dict(
+        train_mask=train_mask,
+        val_mask=val_mask,
+        num_classes=num_classes,
+        hidden_channels=config.student_hidden,
+        num_layers=config.student_layers,
+        dropout=config.student_dropout,
+        epochs=config.epochs,
+        lr=config.student_lr,
+        weight_decay=config.student_weight_decay,
+        patience=config.patience,
+        on_epoch=on_epoch,
+    )
 
     if "GNN" in config.models:
         teacher("GNN", ())
@@ -217,39 +254,65 @@ def run_coldbrew(data: Data, config: Optional[ColdBrewConfig] = None, seed: int 
 
     if "GLNN" in config.models:
         seed_everything(stage_seed(seed, "GLNN"))
-        glnn, history = train_glnn(x, y, logits["GNN"], kd_mask=fit_mask,
-                                   lam=config.glnn_lambda,
-                                   temperature=config.glnn_temperature, stage="GLNN",
-                                   **mlp_kwargs)
+        glnn, history = train_glnn(
+            x,
+            y,
+            logits["GNN"],
+            kd_mask=fit_mask,
+            lam=config.glnn_lambda,
+            temperature=config.glnn_temperature,
+            stage="GLNN",
+            **mlp_kwargs,
+        )
         with torch.no_grad():
             record("GLNN", glnn(x), history)
         trained["GLNN"] = glnn
 
     if "LP" in config.models:
-        record("LP", label_propagation(y, edge_index, train_mask, num_classes,
-                                       num_layers=config.lp_layers,
-                                       alpha=config.lp_alpha), None)
+        record(
+            "LP",
+            label_propagation(
+                y, edge_index, train_mask, num_classes, num_layers=config.lp_layers, alpha=config.lp_alpha
+            ),
+            None,
+        )
 
     student_teacher = None
     if "ColdBrew" in config.models:
         student_teacher = _pick_teacher(config.student_teacher, models)
         teacher_model = trained[student_teacher]
         seed_everything(stage_seed(seed, "ColdBrew"))
-        student = ColdBrewStudent(x.size(1), teacher_model.embed_channels, num_classes,
-                                  hidden_channels=config.student_hidden,
-                                  num_layers=config.student_layers,
-                                  dropout=config.student_dropout, k=config.k,
-                                  temperature=config.temperature,
-                                  metric=config.metric, query=config.query).to(x.device)
-        history = student.fit(x, y, teacher_model.embed(x, edge_index), train_mask=train_mask,
-                              val_mask=val_mask, candidate_mask=has_neighbourhood,
-                              regress_mask=fit_mask, teacher_logits=logits[student_teacher],
-                              kd_mask=fit_mask, kd_weight=config.kd_weight,
-                              mlp1_folds=config.mlp1_folds,
-                              epochs=config.epochs, lr=config.student_lr,
-                              weight_decay=config.student_weight_decay,
-                              patience=config.patience, stage="ColdBrew",
-                              on_epoch=on_epoch)
+        student = ColdBrewStudent(
+            x.size(1),
+            teacher_model.embed_channels,
+            num_classes,
+            hidden_channels=config.student_hidden,
+            num_layers=config.student_layers,
+            dropout=config.student_dropout,
+            k=config.k,
+            temperature=config.temperature,
+            metric=config.metric,
+            query=config.query,
+        ).to(x.device)
+        history = student.fit(
+            x,
+            y,
+            teacher_model.embed(x, edge_index),
+            train_mask=train_mask,
+            val_mask=val_mask,
+            candidate_mask=has_neighbourhood,
+            regress_mask=fit_mask,
+            teacher_logits=logits[student_teacher],
+            kd_mask=fit_mask,
+            kd_weight=config.kd_weight,
+            mlp1_folds=config.mlp1_folds,
+            epochs=config.epochs,
+            lr=config.student_lr,
+            weight_decay=config.student_weight_decay,
+            patience=config.patience,
+            stage="ColdBrew",
+            on_epoch=on_epoch,
+        )
         # Every node is predicted from its features; nodes of the training
         # graph are kept out of their own virtual neighbours.
         out = student.logits(x, self_index=torch.arange(data.num_nodes, device=x.device))
@@ -259,16 +322,22 @@ def run_coldbrew(data: Data, config: Optional[ColdBrewConfig] = None, seed: int 
     fcr = None
     if {"MLP", "LP", "GNN"} <= set(models):
         try:
-            fcr = feature_contribution_ratio(models["MLP"]["acc"]["overall"],
-                                             models["LP"]["acc"]["overall"],
-                                             models["GNN"]["acc"]["overall"])
+            fcr = feature_contribution_ratio(
+                models["MLP"]["acc"]["overall"], models["LP"]["acc"]["overall"], models["GNN"]["acc"]["overall"]
+            )
         except ValueError:
             fcr = None
-    return {"seed": seed, "config": config.to_dict(), "fcr": fcr, "models": models,
-            "trained": trained, "student_teacher": student_teacher}
+    return {
+        "seed": seed,
+        "config": config.to_dict(),
+        "fcr": fcr,
+        "models": models,
+        "trained": trained,
+        "student_teacher": student_teacher,
+    }
 
 
-def _pick_teacher(choice: str, models: Mapping[str, Dict[str, Any]]) -> str:
+def _pick_teacher(choice: str, models: Mapping[str, dict[str, Any]]) -> str:
     """The student's teacher: ``choice``, or for ``"auto"`` the trained one of
     GNN+SE / GNN with the higher validation accuracy (ties go to GNN+SE)."""
     if choice != "auto":

@@ -1,8 +1,8 @@
 """Cold Brew student: an MLP that needs no edges at inference time."""
+
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -10,56 +10,72 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
 from graphlearn import sparse
+
 from .glnn import kd_loss
 from .neighbors import METRICS, virtual_neighbors
-
-QUERIES = ("embedding", "features")
 from .training import EpochCallback, fit
 
+QUERIES = ("embedding", "features")
 
-def check_features(x: Tensor, in_channels: int, dtype: torch.dtype,
-                   what: str = "features") -> None:
+
+def check_features(x: Tensor, in_channels: int, dtype: torch.dtype, what: str = "features") -> None:
     """Raise a ``ValueError`` naming the offending value unless ``x`` is a
     finite ``[n, in_channels]`` tensor of ``dtype``."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{what} must be a torch.Tensor (got {type(x).__name__})")
     if x.dim() != 2:
-        raise ValueError(f"{what} must be 2-D [n, {in_channels}] (got shape "
-                         f"{list(x.shape)})")
+        raise ValueError(f"{what} must be 2-D [n, {in_channels}] (got shape {list(x.shape)})")
     if x.size(1) != in_channels:
-        raise ValueError(f"{what} have width {x.size(1)} but the model was trained "
-                         f"on width {in_channels}")
+        raise ValueError(f"{what} have width {x.size(1)} but the model was trained on width {in_channels}")
     if x.dtype != dtype:
-        raise ValueError(f"{what} have dtype {x.dtype} but the model was trained on "
-                         f"{dtype}; convert with .to({dtype})")
+        raise ValueError(f"{what} have dtype {x.dtype} but the model was trained on {dtype}; convert with .to({dtype})")
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         rows = bad.any(dim=1).nonzero().view(-1)
-        raise ValueError(f"{what} contain NaN/inf in {rows.numel()} row(s), first "
-                         f"row {int(rows[0])}: {x[rows[0]][bad[rows[0]]][:3].tolist()}")
+        raise ValueError(
+            f"{what} contain NaN/inf in {rows.numel()} row(s), first "
+            f"row {int(rows[0])}: {x[rows[0]][bad[rows[0]]][:3].tolist()}"
+        )
 
 
-def _fit_regressor(mlp: nn.Module, regress_mask: Tensor, *, x: Tensor, target: Tensor,
-                   monitor: Tensor, epochs: int, lr: float, weight_decay: float,
-                   patience: Optional[int], stage: str,
-                   on_epoch: Optional[EpochCallback]) -> Dict:
+def _fit_regressor(
+    mlp: nn.Module,
+    regress_mask: Tensor,
+    *,
+    x: Tensor,
+    target: Tensor,
+    monitor: Tensor,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+    patience: int | None,
+    stage: str,
+    on_epoch: EpochCallback | None,
+) -> dict:
     """MSE regression of ``target`` from ``x`` on ``regress_mask``; the epoch
     with the lowest MSE on ``monitor`` (else on ``regress_mask``) is kept."""
     x_fit, t_fit = sparse.take_rows(x, regress_mask), target[regress_mask]
-    x_mon, t_mon = ((sparse.take_rows(x, monitor), target[monitor]) if bool(monitor.any())
-                    else (x_fit, t_fit))
+    x_mon, t_mon = (sparse.take_rows(x, monitor), target[monitor]) if bool(monitor.any()) else (x_fit, t_fit)
     key = "val_mse" if bool(monitor.any()) else "train_mse"
 
     def loss_fn() -> Tensor:
         return F.mse_loss(mlp(x_fit), t_fit)
 
-    def score_fn() -> Dict[str, float]:
+    def score_fn() -> dict[str, float]:
         mse = float(F.mse_loss(mlp(x_mon), t_mon))
         return {key: mse, "score": -mse}
 
-    return fit(mlp, loss_fn, score_fn,
-               params=[{"params": mlp.parameters(), "weight_decay": weight_decay}],
-               epochs=epochs, lr=lr, patience=patience, stage=stage, on_epoch=on_epoch)
+    return fit(
+        mlp,
+        loss_fn,
+        score_fn,
+        params=[{"params": mlp.parameters(), "weight_decay": weight_decay}],
+        epochs=epochs,
+        lr=lr,
+        patience=patience,
+        stage=stage,
+        on_epoch=on_epoch,
+    )
 
 
 class ColdBrewStudent(nn.Module):
@@ -107,10 +123,19 @@ class ColdBrewStudent(nn.Module):
             (default: ``"embedding"``)
     """
 
-    def __init__(self, in_channels: int, embed_channels: int, out_channels: int,
-                 hidden_channels: int = 256, num_layers: int = 2,
-                 dropout: float = 0.5, k: int = 8, temperature: float = 1.0,
-                 metric: str = "ip", query: str = "embedding"):
+    def __init__(
+        self,
+        in_channels: int,
+        embed_channels: int,
+        out_channels: int,
+        hidden_channels: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        k: int = 8,
+        temperature: float = 1.0,
+        metric: str = "ip",
+        query: str = "embedding",
+    ):
         super().__init__()
         if query not in QUERIES:
             raise ValueError(f"unknown query {query!r}; choose one of {list(QUERIES)}")
@@ -127,8 +152,7 @@ class ColdBrewStudent(nn.Module):
 
         hidden = [hidden_channels] * (num_layers - 1)
         self.mlp1 = MLP([in_channels, *hidden, embed_channels], dropout=dropout, norm=None)
-        self.mlp2 = MLP([in_channels + 2 * embed_channels, *hidden, out_channels],
-                        dropout=dropout, norm=None)
+        self.mlp2 = MLP([in_channels + 2 * embed_channels, *hidden, out_channels], dropout=dropout, norm=None)
         # Set by set_teacher(); sized on load by _load_from_state_dict.
         self.register_buffer("teacher_embeddings", torch.empty(0, embed_channels))
         self.register_buffer("candidate_index", torch.empty(0, dtype=torch.long))
@@ -139,12 +163,19 @@ class ColdBrewStudent(nn.Module):
         self.reset_parameters()
 
     @property
-    def hparams(self) -> Dict:
-        return {"in_channels": self.in_channels, "embed_channels": self.embed_channels,
-                "out_channels": self.out_channels,
-                "hidden_channels": self.hidden_channels, "num_layers": self.num_layers,
-                "dropout": self.dropout, "k": self.k, "temperature": self.temperature,
-                "metric": self.metric, "query": self.query}
+    def hparams(self) -> dict:
+        return {
+            "in_channels": self.in_channels,
+            "embed_channels": self.embed_channels,
+            "out_channels": self.out_channels,
+            "hidden_channels": self.hidden_channels,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "k": self.k,
+            "temperature": self.temperature,
+            "metric": self.metric,
+            "query": self.query,
+        }
 
     def reset_parameters(self) -> None:
         self.mlp1.reset_parameters()
@@ -159,43 +190,45 @@ class ColdBrewStudent(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------ teacher side
-    def set_teacher(self, teacher_embeddings: Tensor, candidate_mask: Tensor,
-                    features: Optional[Tensor] = None) -> None:
+    def set_teacher(self, teacher_embeddings: Tensor, candidate_mask: Tensor, features: Tensor | None = None) -> None:
         """Store the teacher embeddings of the training graph's ``N`` nodes and
         which of them are candidates (nodes with a neighbourhood); with
         ``query="features"`` also the ``[N, F]`` features (only the
         candidates' rows are kept)."""
         if teacher_embeddings.dim() != 2 or teacher_embeddings.size(1) != self.embed_channels:
-            raise ValueError(f"teacher_embeddings must have shape [N, "
-                             f"{self.embed_channels}] (got {list(teacher_embeddings.shape)})")
+            raise ValueError(
+                f"teacher_embeddings must have shape [N, {self.embed_channels}] (got {list(teacher_embeddings.shape)})"
+            )
         if candidate_mask.shape != (teacher_embeddings.size(0),):
-            raise ValueError(f"candidate_mask must have shape [{teacher_embeddings.size(0)}] "
-                             f"(got {list(candidate_mask.shape)})")
+            raise ValueError(
+                f"candidate_mask must have shape [{teacher_embeddings.size(0)}] (got {list(candidate_mask.shape)})"
+            )
         index = candidate_mask.nonzero().view(-1)
         if index.numel() == 0:
-            raise ValueError("the candidate set is empty: no node has a neighbourhood "
-                             "(candidate_mask is all False)")
+            raise ValueError("the candidate set is empty: no node has a neighbourhood (candidate_mask is all False)")
         if self.query == "features":
             if features is None or features.shape != (candidate_mask.numel(), self.in_channels):
-                raise ValueError(f"query='features' needs the [{candidate_mask.numel()}, "
-                                 f"{self.in_channels}] features of the training graph "
-                                 f"(got {None if features is None else list(features.shape)})")
+                raise ValueError(
+                    f"query='features' needs the [{candidate_mask.numel()}, "
+                    f"{self.in_channels}] features of the training graph "
+                    f"(got {None if features is None else list(features.shape)})"
+                )
             self.candidate_features = features[index].detach().clone()
         cand = teacher_embeddings[index]
         self._cache = None
         self.teacher_embeddings = teacher_embeddings.detach().clone()
         self.candidate_index = index
         self.emb_mean = cand.mean(0)
-        self.emb_std = cand.std(0, unbiased=False).clamp_min(1e-6) if index.numel() > 1 \
-            else torch.ones_like(self.emb_mean)
+        self.emb_std = (
+            cand.std(0, unbiased=False).clamp_min(1e-6) if index.numel() > 1 else torch.ones_like(self.emb_mean)
+        )
 
     def _standardise(self, emb: Tensor) -> Tensor:
         return (emb - self.emb_mean) / self.emb_std
 
     def _require_teacher(self) -> None:
         if self.candidate_index.numel() == 0:
-            raise RuntimeError("the student has no teacher embeddings: call fit() or "
-                               "set_teacher() first")
+            raise RuntimeError("the student has no teacher embeddings: call fit() or set_teacher() first")
 
     def _search_space(self):
         """``(standardised candidate embeddings, search keys, search metric)``,
@@ -215,30 +248,30 @@ class ColdBrewStudent(nn.Module):
         self._cache = None
         return super()._apply(fn, *args, **kwargs)
 
-    def _aggregate(self, x: Tensor, z: Tensor,
-                   self_index: Optional[Tensor] = None) -> Tensor:
+    def _aggregate(self, x: Tensor, z: Tensor, self_index: Tensor | None = None) -> Tensor:
         cand, keys, metric = self._search_space()
         exclude = None
         if self_index is not None:
             n_graph = self.teacher_embeddings.size(0)
-            if self_index.shape != (x.size(0),) or (self_index.numel() and (
-                    int(self_index.max()) >= n_graph or int(self_index.min()) < -1)):
-                raise ValueError(f"self_index must be int64 [{x.size(0)}] with values in "
-                                 f"[-1, {n_graph - 1}] (got shape {list(self_index.shape)})")
+            if self_index.shape != (x.size(0),) or (
+                self_index.numel() and (int(self_index.max()) >= n_graph or int(self_index.min()) < -1)
+            ):
+                raise ValueError(
+                    f"self_index must be int64 [{x.size(0)}] with values in "
+                    f"[-1, {n_graph - 1}] (got shape {list(self_index.shape)})"
+                )
             # training-graph node id -> candidate row (or -1)
-            pos = torch.full((self.teacher_embeddings.size(0),), -1, dtype=torch.long,
-                             device=z.device)
-            pos[self.candidate_index] = torch.arange(self.candidate_index.numel(),
-                                                     device=z.device)
-            exclude = torch.where(self_index >= 0, pos[self_index.clamp_min(0)],
-                                  torch.full_like(self_index, -1))
+            pos = torch.full((self.teacher_embeddings.size(0),), -1, dtype=torch.long, device=z.device)
+            pos[self.candidate_index] = torch.arange(self.candidate_index.numel(), device=z.device)
+            exclude = torch.where(self_index >= 0, pos[self_index.clamp_min(0)], torch.full_like(self_index, -1))
         # "features": neighbours by feature similarity, their teacher embeddings averaged
         # (bag-of-words features are searched as a CSR matrix: exact, nnz x candidates).
         query = sparse.model_input(x) if self.query == "features" else z
         if self.metric == "cos":
             query = sparse.normalize_rows(query)
-        return virtual_neighbors(query, keys, self.k, temperature=self.temperature,
-                                 metric=metric, exclude=exclude, values=cand).aggregate
+        return virtual_neighbors(
+            query, keys, self.k, temperature=self.temperature, metric=metric, exclude=exclude, values=cand
+        ).aggregate
 
     # --------------------------------------------------------------- inference
     def _check_x(self, x: Tensor) -> None:
@@ -253,8 +286,9 @@ class ColdBrewStudent(nn.Module):
         self.eval()
         return self.mlp1(features) * self.emb_std + self.emb_mean
 
-    def _inputs(self, x: Tensor, self_index: Optional[Tensor] = None,
-                edge_index: Optional[Tensor] = None, neighbor_mix: float = 0.5) -> List[Tensor]:
+    def _inputs(
+        self, x: Tensor, self_index: Tensor | None = None, edge_index: Tensor | None = None, neighbor_mix: float = 0.5
+    ) -> list[Tensor]:
         """MLP2's input as its blocks ``[features, aggregate, MLP1 embedding]`` (see
         :func:`graphlearn.sparse.mlp_forward`)."""
         xm = sparse.model_input(x)
@@ -264,27 +298,29 @@ class ColdBrewStudent(nn.Module):
             agg = self._mix_real(agg, edge_index, neighbor_mix)
         return [xm, agg, z]
 
-    def _mlp2(self, parts: List[Tensor]) -> Tensor:
+    def _mlp2(self, parts: list[Tensor]) -> Tensor:
         return sparse.mlp_forward(self.mlp2, parts)
 
     def _mix_real(self, agg: Tensor, edge_index: Tensor, mix: float) -> Tensor:
         n, num_nodes = agg.size(0), self.teacher_embeddings.size(0)
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
-            raise ValueError(f"edge_index must have shape [2, E] (got "
-                             f"{list(edge_index.shape)})")
+            raise ValueError(f"edge_index must have shape [2, E] (got {list(edge_index.shape)})")
         src, dst = edge_index
         if int(src.min()) < 0 or int(src.max()) >= n:
-            raise ValueError(f"edge_index[0] must index the {n} new nodes (rows of "
-                             f"features); got values in [{int(src.min())}, {int(src.max())}]")
+            raise ValueError(
+                f"edge_index[0] must index the {n} new nodes (rows of "
+                f"features); got values in [{int(src.min())}, {int(src.max())}]"
+            )
         if int(dst.min()) < 0 or int(dst.max()) >= num_nodes:
-            raise ValueError(f"edge_index[1] must index the {num_nodes} training-graph "
-                             f"nodes; got values in [{int(dst.min())}, {int(dst.max())}]")
+            raise ValueError(
+                f"edge_index[1] must index the {num_nodes} training-graph "
+                f"nodes; got values in [{int(dst.min())}, {int(dst.max())}]"
+            )
         if not 0.0 <= mix <= 1.0:
             raise ValueError(f"neighbor_mix must be in [0, 1] (got {mix})")
         real = self._standardise(self.teacher_embeddings[dst])
         total = torch.zeros_like(agg).index_add_(0, src, real)
-        count = torch.zeros(n, device=agg.device).index_add_(
-            0, src, torch.ones_like(src, dtype=agg.dtype))
+        count = torch.zeros(n, device=agg.device).index_add_(0, src, torch.ones_like(src, dtype=agg.dtype))
         has = count > 0
         mean = total[has] / count[has].unsqueeze(-1)
         agg = agg.clone()
@@ -292,8 +328,13 @@ class ColdBrewStudent(nn.Module):
         return agg
 
     @torch.no_grad()
-    def logits(self, features: Tensor, edge_index: Optional[Tensor] = None,
-               neighbor_mix: float = 0.5, self_index: Optional[Tensor] = None) -> Tensor:
+    def logits(
+        self,
+        features: Tensor,
+        edge_index: Tensor | None = None,
+        neighbor_mix: float = 0.5,
+        self_index: Tensor | None = None,
+    ) -> Tensor:
         """Class logits ``[n, out_channels]`` for nodes given by their features.
 
         No retraining and no edges are needed. When some new nodes do have
@@ -310,8 +351,13 @@ class ColdBrewStudent(nn.Module):
         self.eval()
         return self._mlp2(self._inputs(features, self_index, edge_index, neighbor_mix))
 
-    def predict(self, features: Tensor, edge_index: Optional[Tensor] = None,
-                neighbor_mix: float = 0.5, self_index: Optional[Tensor] = None) -> Tensor:
+    def predict(
+        self,
+        features: Tensor,
+        edge_index: Tensor | None = None,
+        neighbor_mix: float = 0.5,
+        self_index: Tensor | None = None,
+    ) -> Tensor:
         """Predicted class (int64 ``[n]``); arguments as in :meth:`logits`."""
         return self.logits(features, edge_index, neighbor_mix, self_index).argmax(-1)
 
@@ -326,14 +372,28 @@ class ColdBrewStudent(nn.Module):
         return ColdBrewServing(self).eval()
 
     # ----------------------------------------------------------------- training
-    def fit(self, x: Tensor, y: Tensor, teacher_embeddings: Tensor, *,
-            train_mask: Tensor, val_mask: Tensor, candidate_mask: Tensor,
-            regress_mask: Optional[Tensor] = None,
-            teacher_logits: Optional[Tensor] = None, kd_mask: Optional[Tensor] = None,
-            kd_weight: float = 0.0, kd_temperature: float = 1.0, mlp1_folds: int = 0,
-            epochs: int = 500, lr: float = 0.01, weight_decay: float = 5e-4,
-            patience: Optional[int] = 100, stage: str = "ColdBrew",
-            on_epoch: Optional[EpochCallback] = None) -> Dict[str, Dict]:
+    def fit(
+        self,
+        x: Tensor,
+        y: Tensor,
+        teacher_embeddings: Tensor,
+        *,
+        train_mask: Tensor,
+        val_mask: Tensor,
+        candidate_mask: Tensor,
+        regress_mask: Tensor | None = None,
+        teacher_logits: Tensor | None = None,
+        kd_mask: Tensor | None = None,
+        kd_weight: float = 0.0,
+        kd_temperature: float = 1.0,
+        mlp1_folds: int = 0,
+        epochs: int = 500,
+        lr: float = 0.01,
+        weight_decay: float = 5e-4,
+        patience: int | None = 100,
+        stage: str = "ColdBrew",
+        on_epoch: EpochCallback | None = None,
+    ) -> dict[str, dict]:
         """Train MLP1, then MLP2, on the ``N`` nodes of the training graph.
 
         Args:
@@ -367,14 +427,11 @@ class ColdBrewStudent(nn.Module):
         """
         self._check_x(x)
         n = x.size(0)
-        for name, m in (("train_mask", train_mask), ("val_mask", val_mask),
-                        ("candidate_mask", candidate_mask)):
+        for name, m in (("train_mask", train_mask), ("val_mask", val_mask), ("candidate_mask", candidate_mask)):
             if m.shape != (n,) or m.dtype != torch.bool:
-                raise ValueError(f"{name} must be bool [{n}] (got {m.dtype} "
-                                 f"{list(m.shape)})")
+                raise ValueError(f"{name} must be bool [{n}] (got {m.dtype} {list(m.shape)})")
         if teacher_embeddings.size(0) != n:
-            raise ValueError(f"teacher_embeddings has {teacher_embeddings.size(0)} rows, "
-                             f"x has {n}")
+            raise ValueError(f"teacher_embeddings has {teacher_embeddings.size(0)} rows, x has {n}")
         if int(train_mask.sum()) == 0:
             raise ValueError("train_mask selects no node")
         if kd_weight > 0 and teacher_logits is None:
@@ -387,8 +444,16 @@ class ColdBrewStudent(nn.Module):
         monitor = candidate_mask & val_mask
         target = self._standardise(teacher_embeddings)
         xm = sparse.model_input(x)  # CSR for bag-of-words features: same values, faster
-        fit1 = dict(x=xm, target=target, monitor=monitor, epochs=epochs, lr=lr,
-                    weight_decay=weight_decay, patience=patience, on_epoch=on_epoch)
+        fit1 = dict(
+            x=xm,
+            target=target,
+            monitor=monitor,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            patience=patience,
+            on_epoch=on_epoch,
+        )
         h1 = _fit_regressor(self.mlp1, regress_mask, stage=f"{stage}/mlp1", **fit1)
 
         # MLP1 is frozen: MLP2's inputs are computed once.
@@ -406,15 +471,14 @@ class ColdBrewStudent(nn.Module):
                 fold_mask[held] = False
                 mlp = copy.deepcopy(self.mlp1)
                 mlp.reset_parameters()
-                h1[f"fold{f}"] = _fit_regressor(mlp, fold_mask,
-                                                stage=f"{stage}/mlp1_fold{f}", **fit1)
+                h1[f"fold{f}"] = _fit_regressor(mlp, fold_mask, stage=f"{stage}/mlp1_fold{f}", **fit1)
                 with torch.no_grad():
                     z[held] = mlp(sparse.take_rows(xm, held))
         with torch.no_grad():
             agg = self._aggregate(xm, z, self_index=torch.arange(n, device=x.device))
             inputs = [xm, agg, z]  # kept as blocks: see sparse.mlp_forward
 
-        def rows(mask: Tensor) -> List[Tensor]:
+        def rows(mask: Tensor) -> list[Tensor]:
             return [sparse.take_rows(part, mask) for part in inputs]
 
         train_in, y_train = rows(train_mask), y[train_mask]
@@ -426,28 +490,38 @@ class ColdBrewStudent(nn.Module):
         def mlp2_loss() -> Tensor:
             loss = F.cross_entropy(self._mlp2(train_in), y_train)
             if kd_weight > 0:
-                loss = loss + kd_weight * kd_loss(self._mlp2(kd_in), kd_target,
-                                                  kd_temperature)
+                loss = loss + kd_weight * kd_loss(self._mlp2(kd_in), kd_target, kd_temperature)
             return loss
 
-        def mlp2_score() -> Dict[str, float]:
-            train_acc = 100.0 * float((self._mlp2(train_in).argmax(-1) == y_train)
-                                      .float().mean())
-            val = (100.0 * float((self._mlp2(val_in).argmax(-1) == y_val).float().mean())
-                   if y_val.numel() else float("nan"))
+        def mlp2_score() -> dict[str, float]:
+            train_acc = 100.0 * float((self._mlp2(train_in).argmax(-1) == y_train).float().mean())
+            val = (
+                100.0 * float((self._mlp2(val_in).argmax(-1) == y_val).float().mean())
+                if y_val.numel()
+                else float("nan")
+            )
             return {"train_acc": train_acc, "val_acc": val, "score": val}
 
-        h2 = fit(self.mlp2, mlp2_loss, mlp2_score,
-                 params=[{"params": self.mlp2.parameters(), "weight_decay": weight_decay}],
-                 epochs=epochs, lr=lr, patience=patience, stage=f"{stage}/mlp2",
-                 on_epoch=on_epoch)
+        h2 = fit(
+            self.mlp2,
+            mlp2_loss,
+            mlp2_score,
+            params=[{"params": self.mlp2.parameters(), "weight_decay": weight_decay}],
+            epochs=epochs,
+            lr=lr,
+            patience=patience,
+            stage=f"{stage}/mlp2",
+            on_epoch=on_epoch,
+        )
         self.eval()
         return {"mlp1": h1, "mlp2": h2}
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-                f"embed={self.embed_channels}, k={self.k}, metric={self.metric}, "
-                f"query={self.query})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+            f"embed={self.embed_channels}, k={self.k}, metric={self.metric}, "
+            f"query={self.query})"
+        )
 
 
 class ColdBrewServing(nn.Module):

@@ -1,8 +1,9 @@
 """Cold Brew teacher: a GCN / GraphSAGE whose layers may carry a learnable
 per-node structural embedding (SE)."""
+
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,7 @@ from torch_geometric.nn import GCNConv, SAGEConv
 
 from graphlearn import sparse
 from graphlearn.models.gnn import sage_conv_transform_first
+
 from .training import EpochCallback, fit, masked_accuracy
 
 CONVS = ("gcn", "sage")
@@ -64,9 +66,17 @@ class ColdBrewTeacher(nn.Module):
         - embed: -> ``[N, hidden_channels * (num_layers - 1) + out_channels]``
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_nodes: int, num_layers: int = 2, conv: str = "gcn",
-                 se_layers: Sequence[int] = (0,), dropout: float = 0.5):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_nodes: int,
+        num_layers: int = 2,
+        conv: str = "gcn",
+        se_layers: Sequence[int] = (0,),
+        dropout: float = 0.5,
+    ):
         super().__init__()
         if conv not in CONVS:
             raise ValueError(f"unknown conv {conv!r}; choose one of {list(CONVS)}")
@@ -75,11 +85,9 @@ class ColdBrewTeacher(nn.Module):
         se_layers = tuple(sorted({int(layer) for layer in se_layers}))
         bad = [layer for layer in se_layers if not 0 <= layer < num_layers]
         if bad:
-            raise ValueError(f"se_layers {bad} out of range for num_layers="
-                             f"{num_layers} (valid: 0..{num_layers - 1})")
+            raise ValueError(f"se_layers {bad} out of range for num_layers={num_layers} (valid: 0..{num_layers - 1})")
         if se_layers and num_nodes < 1:
-            raise ValueError(f"num_nodes must be >= 1 with se_layers={se_layers} "
-                             f"(got {num_nodes})")
+            raise ValueError(f"num_nodes must be >= 1 with se_layers={se_layers} (got {num_nodes})")
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.out_channels = out_channels
@@ -94,24 +102,27 @@ class ColdBrewTeacher(nn.Module):
         if conv == "gcn":
             # Only the layers' parameters are used (see layer_outputs); the
             # normalisation is in the propagation operator, hence normalize=False.
-            self.convs = nn.ModuleList(GCNConv(a, b, normalize=False)
-                                       for a, b in zip(dims[:-1], dims[1:]))
+            self.convs = nn.ModuleList(GCNConv(a, b, normalize=False) for a, b in zip(dims[:-1], dims[1:]))
         else:
-            self.convs = nn.ModuleList(SAGEConv(a, b, aggr="mean")
-                                       for a, b in zip(dims[:-1], dims[1:]))
-        self.se = nn.ParameterDict({
-            str(layer): nn.Parameter(torch.zeros(num_nodes, dims[layer + 1]))
-            for layer in se_layers})
+            self.convs = nn.ModuleList(SAGEConv(a, b, aggr="mean") for a, b in zip(dims[:-1], dims[1:]))
+        self.se = nn.ParameterDict(
+            {str(layer): nn.Parameter(torch.zeros(num_nodes, dims[layer + 1])) for layer in se_layers}
+        )
         self.reset_parameters()
 
     @property
-    def hparams(self) -> Dict:
+    def hparams(self) -> dict:
         """Constructor arguments (saved with the model, see ``model_io``)."""
-        return {"in_channels": self.in_channels,
-                "hidden_channels": self.hidden_channels,
-                "out_channels": self.out_channels, "num_nodes": self.num_nodes,
-                "num_layers": self.num_layers, "conv": self.conv,
-                "se_layers": list(self.se_layers), "dropout": self.dropout}
+        return {
+            "in_channels": self.in_channels,
+            "hidden_channels": self.hidden_channels,
+            "out_channels": self.out_channels,
+            "num_nodes": self.num_nodes,
+            "num_layers": self.num_layers,
+            "conv": self.conv,
+            "se_layers": list(self.se_layers),
+            "dropout": self.dropout,
+        }
 
     @property
     def embed_channels(self) -> int:
@@ -124,11 +135,10 @@ class ColdBrewTeacher(nn.Module):
         for emb in self.se.values():
             nn.init.zeros_(emb)
 
-    def parameter_groups(self, weight_decay: float) -> List[Dict]:
+    def parameter_groups(self, weight_decay: float) -> list[dict]:
         """Optimizer groups: weight decay on the convolutions, none on ``E``
         (it has its own penalty)."""
-        groups = [{"params": list(self.convs.parameters()),
-                   "weight_decay": weight_decay}]
+        groups = [{"params": list(self.convs.parameters()), "weight_decay": weight_decay}]
         if self.se_layers:
             groups.append({"params": list(self.se.parameters()), "weight_decay": 0.0})
         return groups
@@ -143,29 +153,27 @@ class ColdBrewTeacher(nn.Module):
 
     def _check(self, x: Tensor, graph: Tensor) -> None:
         if x.dim() != 2 or x.size(1) != self.in_channels:
-            raise ValueError(f"x must have shape [N, {self.in_channels}] "
-                             f"(got {list(x.shape)})")
+            raise ValueError(f"x must have shape [N, {self.in_channels}] (got {list(x.shape)})")
         if self.se_layers and x.size(0) != self.num_nodes:
-            raise ValueError(f"this teacher has structural embeddings for "
-                             f"{self.num_nodes} nodes but x has {x.size(0)} rows")
+            raise ValueError(
+                f"this teacher has structural embeddings for {self.num_nodes} nodes but x has {x.size(0)} rows"
+            )
         if sparse.is_sparse(graph):
             if graph.shape != (x.size(0), x.size(0)):
-                raise ValueError(f"the propagation operator must be [N, N] = [{x.size(0)}, "
-                                 f"{x.size(0)}] (got {list(graph.shape)})")
+                raise ValueError(
+                    f"the propagation operator must be [N, N] = [{x.size(0)}, {x.size(0)}] (got {list(graph.shape)})"
+                )
         elif graph.dim() != 2 or graph.size(0) != 2:
-            raise ValueError(f"edge_index must have shape [2, E] "
-                             f"(got {list(graph.shape)})")
+            raise ValueError(f"edge_index must have shape [2, E] (got {list(graph.shape)})")
 
-    def operator(self, edge_index: Tensor, num_nodes: int,
-                 dtype: Optional[torch.dtype] = None) -> Tensor:
+    def operator(self, edge_index: Tensor, num_nodes: int, dtype: torch.dtype | None = None) -> Tensor:
         """This teacher's propagation operator for ``edge_index`` as a CSR ``[N, N]`` matrix
         (:func:`graphlearn.sparse.propagation_matrix`: GCN normalisation with self-loops for ``gcn``,
         the neighbour mean for ``sage``). Build it once and pass it instead of ``edge_index`` to
         :meth:`forward` / :meth:`embed` when the graph is fixed (training)."""
-        return sparse.propagation_matrix(edge_index, num_nodes,
-                                         "gcn" if self.conv == "gcn" else "mean", dtype=dtype)
+        return sparse.propagation_matrix(edge_index, num_nodes, "gcn" if self.conv == "gcn" else "mean", dtype=dtype)
 
-    def layer_outputs(self, x: Tensor, edge_index: Tensor) -> List[Tensor]:
+    def layer_outputs(self, x: Tensor, edge_index: Tensor) -> list[Tensor]:
         """Pre-activation output of every layer (the last one is the logits).
         ``edge_index`` is ``[2, E]`` or the CSR matrix of :meth:`operator`."""
         self._check(x, edge_index)
@@ -207,17 +215,29 @@ class ColdBrewTeacher(nn.Module):
             self.train(was_training)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
-                f"{self.out_channels}, conv={self.conv}, layers={self.num_layers}, "
-                f"se_layers={self.se_layers})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
+            f"{self.out_channels}, conv={self.conv}, layers={self.num_layers}, "
+            f"se_layers={self.se_layers})"
+        )
 
 
-def train_teacher(teacher: ColdBrewTeacher, x: Tensor, edge_index: Tensor, y: Tensor,
-                  train_mask: Tensor, val_mask: Tensor, *, epochs: int = 500,
-                  lr: float = 0.01, weight_decay: float = 5e-4,
-                  se_weight: float = 1e-3, patience: Optional[int] = 100,
-                  stage: str = "teacher",
-                  on_epoch: Optional[EpochCallback] = None) -> Dict:
+def train_teacher(
+    teacher: ColdBrewTeacher,
+    x: Tensor,
+    edge_index: Tensor,
+    y: Tensor,
+    train_mask: Tensor,
+    val_mask: Tensor,
+    *,
+    epochs: int = 500,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    se_weight: float = 1e-3,
+    patience: int | None = 100,
+    stage: str = "teacher",
+    on_epoch: EpochCallback | None = None,
+) -> dict:
     """Full-batch training with cross-entropy on ``train_mask`` plus
     ``se_weight * teacher.se_penalty()``; the epoch with the best validation
     accuracy is kept (the teacher is left in eval mode).
@@ -234,11 +254,19 @@ def train_teacher(teacher: ColdBrewTeacher, x: Tensor, edge_index: Tensor, y: Te
         loss = F.cross_entropy(out[train_mask], y[train_mask])
         return loss + se_weight * teacher.se_penalty()
 
-    def score_fn() -> Dict[str, float]:
+    def score_fn() -> dict[str, float]:
         out = teacher(x, edge_index)
         val = masked_accuracy(out, y, val_mask)
-        return {"train_acc": masked_accuracy(out, y, train_mask), "val_acc": val,
-                "score": val}
+        return {"train_acc": masked_accuracy(out, y, train_mask), "val_acc": val, "score": val}
 
-    return fit(teacher, loss_fn, score_fn, params=teacher.parameter_groups(weight_decay),
-               epochs=epochs, lr=lr, patience=patience, stage=stage, on_epoch=on_epoch)
+    return fit(
+        teacher,
+        loss_fn,
+        score_fn,
+        params=teacher.parameter_groups(weight_decay),
+        epochs=epochs,
+        lr=lr,
+        patience=patience,
+        stage=stage,
+        on_epoch=on_epoch,
+    )

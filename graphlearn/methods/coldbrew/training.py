@@ -4,12 +4,13 @@ Written by hand rather than with :func:`graphlearn.evaluation.run_protocol`
 because every Cold Brew stage has its own loss (CE + SE penalty, MSE to the
 teacher, CE + KD) while that protocol trains with plain cross-entropy.
 """
+
 from __future__ import annotations
 
 import copy
 import random
 import zlib
-from typing import Callable, Dict, Iterable, List, Optional
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from torch import Tensor
 # on_epoch(stage, epoch, metrics): how a pipeline logs without this library
 # importing mlflow. ``stage`` names the model being trained (e.g. "GCN",
 # "ColdBrew/mlp1"), ``epoch`` counts from 0.
-EpochCallback = Callable[[str, int, Dict[str, float]], None]
+EpochCallback = Callable[[str, int, dict[str, float]], None]
 
 
 def seed_everything(seed: int) -> None:
@@ -45,10 +46,18 @@ def masked_accuracy(logits: Tensor, y: Tensor, mask: Tensor) -> float:
     return 100.0 * float((logits[mask].argmax(-1) == y[mask]).sum()) / n
 
 
-def fit(model: torch.nn.Module, loss_fn: Callable[[], Tensor],
-        score_fn: Callable[[], Dict[str, float]], *, params: Iterable,
-        epochs: int, lr: float, patience: Optional[int] = None,
-        stage: str = "model", on_epoch: Optional[EpochCallback] = None) -> Dict:
+def fit(
+    model: torch.nn.Module,
+    loss_fn: Callable[[], Tensor],
+    score_fn: Callable[[], dict[str, float]],
+    *,
+    params: Iterable,
+    epochs: int,
+    lr: float,
+    patience: int | None = None,
+    stage: str = "model",
+    on_epoch: EpochCallback | None = None,
+) -> dict:
     """Train ``model`` full-batch with Adam; keep the best-scoring state.
 
     Args:
@@ -73,7 +82,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable[[], Tensor],
         raise ValueError(f"epochs must be >= 1 (got {epochs})")
     optimizer = torch.optim.Adam(params, lr=lr)
     best_score, best_epoch, best_state = -float("inf"), -1, None
-    curve: List[Dict[str, float]] = []
+    curve: list[dict[str, float]] = []
     for epoch in range(epochs):
         model.train()
         optimizer.zero_grad()
@@ -95,5 +104,4 @@ def fit(model: torch.nn.Module, loss_fn: Callable[[], Tensor],
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return {"best_epoch": best_epoch, "best_score": best_score,
-            "epochs_run": len(curve), "curve": curve}
+    return {"best_epoch": best_epoch, "best_score": best_score, "epochs_run": len(curve), "curve": curve}

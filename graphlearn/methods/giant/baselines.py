@@ -7,6 +7,7 @@
   cluster scores ``X W_l`` are the embedding. Like the pretrained encoder it needs only a node's own features.
   Dense ``[F, K_l]`` weights: meant for small graphs (``K_l`` up to a few thousand).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,9 +32,15 @@ def propagated_features(x: Tensor, edge_index: Tensor, hops: int = 2) -> Tensor:
     return torch.from_numpy(np.asarray(out, dtype=np.float32))
 
 
-def linear_neighbourhood_features(x: Tensor, edge_index: Tensor, tree: LabelTree | None = None,
-                                  alpha: float = 1.0, branching: int = 16, max_leaf_size: int = 32,
-                                  seed: int = 0) -> Tensor:
+def linear_neighbourhood_features(
+    x: Tensor,
+    edge_index: Tensor,
+    tree: LabelTree | None = None,
+    alpha: float = 1.0,
+    branching: int = 16,
+    max_leaf_size: int = 32,
+    seed: int = 0,
+) -> Tensor:
     """Concatenated ridge predictions ``[X W_0, ..., X W_L]`` of the per-level neighbourhood targets.
 
     Args:

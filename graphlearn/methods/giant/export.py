@@ -6,6 +6,7 @@ written to a temporary name in the same folder and renamed, so a reader never se
 paths only: the pipeline resolves ``pretrained:<run id>`` through MLflow to a path before calling
 :func:`load_features`.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ def save_features(path: str | os.PathLike, features: Tensor | np.ndarray, meta: 
         path = path / FEATURES_FILE
     if path.suffix != ".npz":
         raise ValueError(f"features are saved as .npz, got {path.name!r}")
-    arr = np.ascontiguousarray(features.detach().cpu().numpy() if isinstance(features, Tensor) else features,
-                               dtype=np.float32)
+    arr = np.ascontiguousarray(
+        features.detach().cpu().numpy() if isinstance(features, Tensor) else features, dtype=np.float32
+    )
     if arr.ndim != 2:
         raise ValueError(f"features must be 2-D [N, D], got shape {arr.shape}")
     if not np.isfinite(arr).all():
@@ -73,18 +75,27 @@ def load_features(path: str | os.PathLike) -> tuple[Tensor, dict]:
             raise ValueError(f"{path} has no 'features' array (keys: {sorted(f.files)})")
         arr = f["features"].astype(np.float32, copy=False)
         meta = json.loads(str(f["meta_json"])) if "meta_json" in f else {}
-    if (arr.ndim != 2 or meta.get("num_nodes", arr.shape[0]) != arr.shape[0]
-            or meta.get("dim", arr.shape[1]) != arr.shape[1]):
-        raise ValueError(f"{path}: features of shape {arr.shape} disagree with meta num_nodes={meta.get('num_nodes')}, "
-                         f"dim={meta.get('dim')}")
+    if (
+        arr.ndim != 2
+        or meta.get("num_nodes", arr.shape[0]) != arr.shape[0]
+        or meta.get("dim", arr.shape[1]) != arr.shape[1]
+    ):
+        raise ValueError(
+            f"{path}: features of shape {arr.shape} disagree with meta num_nodes={meta.get('num_nodes')}, "
+            f"dim={meta.get('dim')}"
+        )
     return torch.from_numpy(arr), meta
 
 
 def save_encoder(path: str | os.PathLike, result) -> Path:
     """Save a :class:`~.trainer.PretrainResult`'s encoder (state dict + config) to ``path`` (``.pt``)."""
     path = Path(path)
-    payload = {"state_dict": result.encoder.state_dict(), "config": result.config.to_dict(),
-               "in_channels": result.in_channels, "meta": result.meta()}
+    payload = {
+        "state_dict": result.encoder.state_dict(),
+        "config": result.config.to_dict(),
+        "in_channels": result.in_channels,
+        "meta": result.meta(),
+    }
     _atomic_write(path, lambda fh: torch.save(payload, fh))
     return path
 
@@ -96,7 +107,8 @@ def load_encoder(path: str | os.PathLike):
 
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     cfg = GiantConfig.from_dict(payload["config"])
-    enc = MLPEncoder(payload["in_channels"], cfg.hidden_channels, cfg.out_channels, cfg.num_layers, cfg.dropout,
-                     cfg.input_dropout)
+    enc = MLPEncoder(
+        payload["in_channels"], cfg.hidden_channels, cfg.out_channels, cfg.num_layers, cfg.dropout, cfg.input_dropout
+    )
     enc.load_state_dict(payload["state_dict"])
     return enc.eval(), cfg

@@ -16,6 +16,7 @@ sort of a ``(cluster, score)`` key. That vectorises the whole level in torch (``
 Clusters are numbered heap-style: the children of binary cluster ``c`` are ``2c`` and ``2c + 1``. Hence the
 cluster of a label at binary depth ``t`` is ``leaf_code >> (d - t)`` and children are contiguous ranges.
 """
+
 from __future__ import annotations
 
 import math
@@ -115,8 +116,9 @@ class LabelTree:
     def cluster_matrix(self, level: int) -> sp.csr_matrix:
         """Binary ``C_l`` of shape ``[L, K_l]``: ``C[ℓ, c] = 1`` iff label ``ℓ`` is in cluster ``c``."""
         a = self.assignments(level)
-        return sp.csr_matrix((np.ones(a.size, np.float32), a, np.arange(a.size + 1)),
-                             shape=(a.size, self.num_clusters(level)))
+        return sp.csr_matrix(
+            (np.ones(a.size, np.float32), a, np.arange(a.size + 1)), shape=(a.size, self.num_clusters(level))
+        )
 
     def cluster_sizes(self, level: int) -> np.ndarray:
         return np.bincount(self.assignments(level), minlength=self.num_clusters(level))
@@ -142,8 +144,9 @@ class LabelTree:
         """Binary ``[K_{l-1}, K_l]`` parent-to-child matrix."""
         ch = self.children(level)
         k_prev, b = ch.shape
-        return sp.csr_matrix((np.ones(ch.size, np.float32), ch.ravel(), np.arange(0, ch.size + 1, b)),
-                             shape=(k_prev, ch.size))
+        return sp.csr_matrix(
+            (np.ones(ch.size, np.float32), ch.ravel(), np.arange(0, ch.size + 1, b)), shape=(k_prev, ch.size)
+        )
 
     def __repr__(self) -> str:
         sizes = [self.num_clusters(level) for level in range(self.num_levels)]
@@ -158,8 +161,15 @@ def _rowwise_dot(emb: torch.Tensor, directions: torch.Tensor, codes: torch.Tenso
     return out
 
 
-def _split_level(emb: torch.Tensor, codes: torch.Tensor, num_parents: int, iters: int, spherical: bool,
-                 gen: torch.Generator, tol: float = 1e-2) -> torch.Tensor:
+def _split_level(
+    emb: torch.Tensor,
+    codes: torch.Tensor,
+    num_parents: int,
+    iters: int,
+    spherical: bool,
+    gen: torch.Generator,
+    tol: float = 1e-2,
+) -> torch.Tensor:
     """One balanced 2-means split of every cluster of one binary depth at once. Returns child codes.
 
     Stops after ``iters`` iterations or once at most a fraction ``tol`` of the labels changed side.
@@ -194,9 +204,15 @@ def _split_level(emb: torch.Tensor, codes: torch.Tensor, num_parents: int, iters
     return new
 
 
-def build_label_tree(emb: np.ndarray | torch.Tensor, branching: int = 16, max_leaf_size: int = 32,
-                     kmeans_iters: int = 10, spherical: bool = True, seed: int = 0,
-                     progress: bool = False) -> LabelTree:
+def build_label_tree(
+    emb: np.ndarray | torch.Tensor,
+    branching: int = 16,
+    max_leaf_size: int = 32,
+    kmeans_iters: int = 10,
+    spherical: bool = True,
+    seed: int = 0,
+    progress: bool = False,
+) -> LabelTree:
     """Cluster labels into a ``B``-ary tree by recursive balanced 2-means (PECOS ``HierarchicalKMeans``).
 
     Binary depth ``d = max(1, ceil(log2(L / max_leaf_size)))``; every split halves a cluster (sizes differ by at most
@@ -231,8 +247,10 @@ def build_label_tree(emb: np.ndarray | torch.Tensor, branching: int = 16, max_le
         raise ValueError(f"label embeddings hold non-finite values (rows {rows}...)")
     depth = max(1, math.ceil(math.log2(n / max_leaf_size)))
     if (1 << depth) > n:
-        raise ValueError(f"a tree of depth {depth} has {1 << depth} leaf clusters but only {n} labels "
-                         f"(max_leaf_size={max_leaf_size} too small); empty clusters would follow")
+        raise ValueError(
+            f"a tree of depth {depth} has {1 << depth} leaf clusters but only {n} labels "
+            f"(max_leaf_size={max_leaf_size} too small); empty clusters would follow"
+        )
     step = int(math.log2(branching))
     level_depths = list(range(depth, 0, -step))[::-1]
     if len(level_depths) > 1 and level_depths[0] < step:
@@ -242,6 +260,7 @@ def build_label_tree(emb: np.ndarray | torch.Tensor, branching: int = 16, max_le
     depths = range(depth)
     if progress:
         from tqdm.auto import tqdm
+
         depths = tqdm(depths, desc="label tree", unit="depth")
     for t in depths:
         codes = _split_level(e, codes, 1 << t, kmeans_iters, spherical, gen)
@@ -260,8 +279,9 @@ def level_targets(adj: sp.csr_matrix, tree: LabelTree) -> list[sp.csr_matrix]:
     out = []
     for level in range(tree.num_levels):
         cols = tree.assignments(level)[adj.indices]
-        y = sp.csr_matrix((np.ones(cols.size, np.float32), cols, adj.indptr.copy()),
-                          shape=(adj.shape[0], tree.num_clusters(level)))
+        y = sp.csr_matrix(
+            (np.ones(cols.size, np.float32), cols, adj.indptr.copy()), shape=(adj.shape[0], tree.num_clusters(level))
+        )
         y.sum_duplicates()
         y.data[:] = 1.0
         out.append(y)

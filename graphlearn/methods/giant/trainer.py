@@ -13,14 +13,15 @@ Chien et al., "Node Feature Extraction by Self-Supervised Multi-scale Neighborho
 Isolated nodes (no neighbours) have no positive at any level; they are not training instances (only negative loss
 would be left, which carries no neighbourhood signal). They, and unseen nodes, are still embedded from their features.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,7 +91,7 @@ class GiantConfig:
             raise ValueError(f"max_degree must be >= 1 or None, got {self.max_degree}")
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "GiantConfig":
+    def from_dict(cls, d: dict | None) -> GiantConfig:
         d = dict(d or {})
         valid = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - valid)
@@ -135,16 +136,24 @@ class PretrainResult:
             raise ValueError(f"encoder expects {self.in_channels} input features, got {x_in.shape[1]}")
         was_training = self.encoder.training
         self.encoder.eval()
-        out = torch.cat([self.encoder(x_in[s:s + batch_size]) for s in range(0, x_in.shape[0], batch_size)])
+        out = torch.cat([self.encoder(x_in[s : s + batch_size]) for s in range(0, x_in.shape[0], batch_size)])
         self.encoder.train(was_training)
         return out
 
     def meta(self, dataset: str | None = None) -> dict:
         """JSON-able description stored next to exported features."""
-        return {"method": "giant", "dataset": dataset, "seed": self.seed, "num_nodes": self.num_nodes,
-                "dim": self.dim, "in_channels": self.in_channels, "config": self.config.to_dict(),
-                "tree": [self.tree.num_clusters(level) for level in range(self.tree.num_levels)],
-                "level_metrics": self.level_metrics, "timings": self.timings}
+        return {
+            "method": "giant",
+            "dataset": dataset,
+            "seed": self.seed,
+            "num_nodes": self.num_nodes,
+            "dim": self.dim,
+            "in_channels": self.in_channels,
+            "config": self.config.to_dict(),
+            "tree": [self.tree.num_clusters(level) for level in range(self.tree.num_levels)],
+            "level_metrics": self.level_metrics,
+            "timings": self.timings,
+        }
 
 
 def _encoder_input(x: Tensor | None, texts, config: GiantConfig, nan_policy: str) -> Tensor:
@@ -157,8 +166,10 @@ def _encoder_input(x: Tensor | None, texts, config: GiantConfig, nan_policy: str
         if bad.any():
             if nan_policy == "error":
                 rows = torch.nonzero(bad).flatten()
-                raise ValueError(f"x has non-finite values in {rows.numel()} rows (first: {rows[:5].tolist()}); "
-                                 "impute them or pass nan_policy='zero'")
+                raise ValueError(
+                    f"x has non-finite values in {rows.numel()} rows (first: {rows[:5].tolist()}); "
+                    "impute them or pass nan_policy='zero'"
+                )
             x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         parts.append(x)
     if config.text:
@@ -172,9 +183,16 @@ def _encoder_input(x: Tensor | None, texts, config: GiantConfig, nan_policy: str
     return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
 
 
-def candidate_blocks(nodes: np.ndarray, y_prev: sp.csr_matrix, y_cur: sp.csr_matrix, branching: int,
-                     topk_prev: np.ndarray | None, scheme: str = "tfn+man", max_candidates: int | None = None,
-                     rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def candidate_blocks(
+    nodes: np.ndarray,
+    y_prev: sp.csr_matrix,
+    y_cur: sp.csr_matrix,
+    branching: int,
+    topk_prev: np.ndarray | None,
+    scheme: str = "tfn+man",
+    max_candidates: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate clusters of level ``l >= 1`` for a batch of nodes, as blocks of ``B`` siblings, with labels.
 
     The parents of node ``i`` are its true parents ``Y_{l-1}[i]`` (teacher forcing, ``tfn``; they hold every positive
@@ -236,23 +254,31 @@ def candidate_blocks(nodes: np.ndarray, y_prev: sp.csr_matrix, y_cur: sp.csr_mat
 def _batches(n: int, size: int, gen: torch.Generator | None):
     order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
     for s in range(0, n, size):
-        yield order[s:s + size]
+        yield order[s : s + size]
 
 
 @torch.no_grad()
-def _predict_topk(encoder, head: LevelHead, x: Tensor, nodes: Tensor, topk_prev: Tensor | None, branching: int,
-                  k: int, batch_size: int) -> Tensor:
+def _predict_topk(
+    encoder,
+    head: LevelHead,
+    x: Tensor,
+    nodes: Tensor,
+    topk_prev: Tensor | None,
+    branching: int,
+    k: int,
+    batch_size: int,
+) -> Tensor:
     """Beam step: top-``k`` clusters of one level for ``nodes`` (all clusters on level 0, else the children of
     ``topk_prev``). Returns int64 ``[n, k]``."""
     encoder.eval()
     out = []
     for s in range(0, nodes.numel(), batch_size):
-        z = encoder(x[nodes[s:s + batch_size]])
+        z = encoder(x[nodes[s : s + batch_size]])
         if topk_prev is None:
             scores = head(z)
             out.append(scores.topk(min(k, scores.shape[1]), dim=1).indices)
         else:
-            parents = topk_prev[s:s + batch_size]  # [b, k_prev]
+            parents = topk_prev[s : s + batch_size]  # [b, k_prev]
             b, kp = parents.shape
             rows = torch.arange(b).repeat_interleave(kp)
             scores = head.score_blocks(z, rows, parents.reshape(-1), branching).view(b, kp * branching)
@@ -266,12 +292,15 @@ def _precision_recall(pred: np.ndarray, y: sp.csr_matrix) -> dict:
     n, k = pred.shape
     hits = np.asarray(y[np.repeat(np.arange(n), k), pred.ravel()]).reshape(n, k).sum(1)
     npos = np.diff(y.indptr)
-    return {"precision_at_k": float(hits.mean() / k),
-            "recall_at_k": float(np.mean(hits / np.maximum(npos, 1)))}
+    return {"precision_at_k": float(hits.mean() / k), "recall_at_k": float(np.mean(hits / np.maximum(npos, 1)))}
 
 
-def pretrain(data, config: GiantConfig | dict | None = None, seed: int = 0,
-             on_epoch: Callable[[int, int, dict], None] | None = None) -> PretrainResult:
+def pretrain(
+    data,
+    config: GiantConfig | dict | None = None,
+    seed: int = 0,
+    on_epoch: Callable[[int, int, dict], None] | None = None,
+) -> PretrainResult:
     """Pretrain a node encoder by multi-scale neighbourhood prediction.
 
     Args:
@@ -321,8 +350,9 @@ def pretrain(data, config: GiantConfig | dict | None = None, seed: int = 0,
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    encoder = MLPEncoder(x.shape[1], cfg.hidden_channels, cfg.out_channels, cfg.num_layers, cfg.dropout,
-                         cfg.input_dropout)
+    encoder = MLPEncoder(
+        x.shape[1], cfg.hidden_channels, cfg.out_channels, cfg.num_layers, cfg.dropout, cfg.input_dropout
+    )
     loss_fn = LOSSES[cfg.loss]
     history, level_metrics = [], []
     head_prev, topk_prev, step = None, None, 0
@@ -332,8 +362,9 @@ def pretrain(data, config: GiantConfig | dict | None = None, seed: int = 0,
         branching = tree.branching(level) if level > 0 else None
         if level > 0:
             head.inherit(head_prev, torch.from_numpy(tree.parents(level)))
-        opt = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=cfg.lr,
-                                weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(
+            list(encoder.parameters()) + list(head.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
         y_cur, y_prev = ys[level], ys[level - 1] if level else None
         num_batches = math.ceil(train_nodes.numel() / cfg.batch_size)
         for epoch in range(cfg.epochs_at(level, tree.num_levels)):
@@ -341,6 +372,7 @@ def pretrain(data, config: GiantConfig | dict | None = None, seed: int = 0,
             batches = _batches(train_nodes.numel(), cfg.batch_size, gen)
             if cfg.progress:
                 from tqdm.auto import tqdm
+
                 batches = tqdm(batches, total=num_batches, desc=f"giant level {level} epoch {epoch}", leave=False)
             for pos in batches:
                 nodes = train_nodes[pos]
@@ -351,9 +383,15 @@ def pretrain(data, config: GiantConfig | dict | None = None, seed: int = 0,
                     pairs += target.numel()
                 else:
                     rows, parents, labels = candidate_blocks(
-                        nodes.numpy(), y_prev, y_cur, branching,
+                        nodes.numpy(),
+                        y_prev,
+                        y_cur,
+                        branching,
                         topk_prev[pos].numpy() if topk_prev is not None else None,
-                        cfg.negatives, cfg.max_candidates, rng)
+                        cfg.negatives,
+                        cfg.max_candidates,
+                        rng,
+                    )
                     logits = head.score_blocks(z, torch.from_numpy(rows), torch.from_numpy(parents), branching)
                     loss = loss_fn(logits, torch.from_numpy(labels))
                     pairs += labels.size
@@ -364,8 +402,12 @@ def pretrain(data, config: GiantConfig | dict | None = None, seed: int = 0,
                 total += loss.item() * nodes.numel()
                 if cfg.progress:
                     batches.set_postfix(loss=f"{loss.item():.3f}")
-            metrics = {"loss": total / train_nodes.numel(), "pairs_per_node": pairs / train_nodes.numel(),
-                       "step": step, "seconds": time.perf_counter() - t_epoch}
+            metrics = {
+                "loss": total / train_nodes.numel(),
+                "pairs_per_node": pairs / train_nodes.numel(),
+                "step": step,
+                "seconds": time.perf_counter() - t_epoch,
+            }
             history.append({"level": level, "epoch": epoch, **metrics})
             log.info("level %d epoch %d: %s", level, epoch, metrics)
             if on_epoch is not None:
@@ -379,8 +421,15 @@ def pretrain(data, config: GiantConfig | dict | None = None, seed: int = 0,
         prev = topk_prev[pos] if topk_prev is not None else None
         topk_prev = _predict_topk(encoder, head, x, train_nodes[pos], prev, branching, cfg.topk, 4 * cfg.batch_size)
         pr = _precision_recall(topk_prev.numpy(), y_cur[train_nodes[pos].numpy()])
-        level_metrics.append({"level": level, "clusters": tree.num_clusters(level), "k": int(topk_prev.shape[1]),
-                              "nodes": int(pos.numel()), **pr})
+        level_metrics.append(
+            {
+                "level": level,
+                "clusters": tree.num_clusters(level),
+                "k": int(topk_prev.shape[1]),
+                "nodes": int(pos.numel()),
+                **pr,
+            }
+        )
         log.info("level %d beam: %s", level, level_metrics[-1])
         head_prev = head
     timings["train"] = time.perf_counter() - t_train

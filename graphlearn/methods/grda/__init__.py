@@ -9,6 +9,7 @@ Quick use::
     result = fit("grda", ds, AdaptConfig(epochs=200), seed=0)
     print(result.overall)   # mean target-domain accuracy (%)
 """
+
 from .baselines import DANN, SourceOnly
 from .graph import graph_reconstruction_loss, sample_domain_subgraph, spectral_embedding, subgraph_pairs
 from .method import GRDA, AdaptationMethod
@@ -16,8 +17,24 @@ from .models import DomainClassifier, DomainEncoder, GradientReversal, GraphDisc
 from .trainer import METHODS, AdaptConfig, AdaptResult, build_method, domain_embedding, evaluate, fit
 
 __all__ = [
-    "AdaptConfig", "AdaptResult", "AdaptationMethod", "DANN", "DomainClassifier", "DomainEncoder", "GRDA",
-    "GradientReversal", "GraphDiscriminator", "METHODS", "Predictor", "SourceOnly", "build_method",
-    "domain_embedding", "evaluate", "fit", "graph_reconstruction_loss", "sample_domain_subgraph",
-    "spectral_embedding", "subgraph_pairs",
+    "AdaptConfig",
+    "AdaptResult",
+    "AdaptationMethod",
+    "DANN",
+    "DomainClassifier",
+    "DomainEncoder",
+    "GRDA",
+    "GradientReversal",
+    "GraphDiscriminator",
+    "METHODS",
+    "Predictor",
+    "SourceOnly",
+    "build_method",
+    "domain_embedding",
+    "evaluate",
+    "fit",
+    "graph_reconstruction_loss",
+    "sample_domain_subgraph",
+    "spectral_embedding",
+    "subgraph_pairs",
 ]

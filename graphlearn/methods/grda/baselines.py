@@ -5,6 +5,7 @@
   in the multi-domain form GRDA's paper compares against): the classifier minimises the domain cross-entropy,
   the encoder maximises it, which pushes every domain onto one distribution regardless of the graph.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,14 +26,19 @@ class DANN(AdaptationMethod):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reverse = GradientReversal(self.cfg.lambda_adv)
-        self.discriminator = DomainClassifier(self.cfg.hidden, len(self.embedding), self.cfg.disc_layers,
-                                              negative_slope=self.cfg.disc_negative_slope)
+        self.discriminator = DomainClassifier(
+            self.cfg.hidden, len(self.embedding), self.cfg.disc_layers, negative_slope=self.cfg.disc_negative_slope
+        )
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        self.opt = torch.optim.Adam([
-            {"params": list(self.encoder.parameters()) + list(self.predictor.parameters()), "lr": self.cfg.lr},
-            {"params": self.discriminator.parameters(), "lr": self.cfg.lr_d},
-        ], betas=(0.9, 0.999), weight_decay=self.cfg.weight_decay)
+        self.opt = torch.optim.Adam(
+            [
+                {"params": list(self.encoder.parameters()) + list(self.predictor.parameters()), "lr": self.cfg.lr},
+                {"params": self.discriminator.parameters(), "lr": self.cfg.lr_d},
+            ],
+            betas=(0.9, 0.999),
+            weight_decay=self.cfg.weight_decay,
+        )
         return [self.opt]
 
     def training_step(self, x: Tensor, y: Tensor, domain: Tensor) -> dict[str, float]:

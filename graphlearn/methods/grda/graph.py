@@ -5,6 +5,7 @@ domains ``i`` and ``j`` with discriminator codes ``d_i``, ``d_j`` the edge logit
 the binary cross-entropy against ``A_ij``. Pairs are drawn from a sampled *domain subgraph* every step, and the
 loss is balanced between edges and non-edges (sparse graphs would otherwise teach "no edge").
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ def spectral_embedding(adjacency: np.ndarray, dim: int = 2) -> np.ndarray:
     sym = np.eye(n) - inv_sqrt[:, None] * a * inv_sqrt[None, :]
     vals, vecs = np.linalg.eigh(sym)
     vecs = inv_sqrt[:, None] * vecs  # back to the random-walk (generalised) eigenvectors
-    keep = vecs[:, 1: 1 + dim]
+    keep = vecs[:, 1 : 1 + dim]
     if keep.shape[1] < dim:  # fewer domains than requested dimensions
         keep = np.pad(keep, ((0, 0), (0, dim - keep.shape[1])))
     std = keep.std(0)
@@ -82,10 +83,10 @@ def graph_reconstruction_loss(d: Tensor, adjacency: Tensor, u: Tensor, v: Tensor
     """
     if d.dim() == 2:
         d = d.unsqueeze(1)
-    logits = (d[u] * d[v]).sum(-1)                       # [P, B]
-    target = adjacency[u, v].to(logits.dtype)            # [P]
+    logits = (d[u] * d[v]).sum(-1)  # [P, B]
+    target = adjacency[u, v].to(logits.dtype)  # [P]
     loss = F.binary_cross_entropy_with_logits(logits, target[:, None].expand_as(logits), reduction="none")
-    loss = loss.mean(1)                                  # [P]
+    loss = loss.mean(1)  # [P]
     if not balanced:
         return loss.mean()
     edge = target > 0

@@ -4,6 +4,7 @@ Every method sees the same batches: ``x [D, B, F]``, ``y [D, B]`` (classes) or `
 ``domain [D, B]`` -- ``B`` samples from *each* of the ``D`` domains -- and uses only the rows of source domains for
 the task loss. Methods differ in their adversary only, so a baseline gap is the adversary's doing.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,17 @@ class AdaptationMethod(nn.Module):
 
     name = "source-only"
 
-    def __init__(self, in_channels: int, out_channels: int, embedding: Tensor, adjacency: Tensor, source: Tensor,
-                 task: str, cfg, rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        embedding: Tensor,
+        adjacency: Tensor,
+        source: Tensor,
+        task: str,
+        cfg,
+        rng: np.random.Generator | None = None,
+    ):
         super().__init__()
         self.task, self.cfg = task, cfg
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -92,8 +102,9 @@ class GRDA(AdaptationMethod):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.discriminator = GraphDiscriminator(self.cfg.hidden, self.cfg.disc_dim, self.cfg.disc_layers,
-                                                negative_slope=self.cfg.disc_negative_slope)
+        self.discriminator = GraphDiscriminator(
+            self.cfg.hidden, self.cfg.disc_dim, self.cfg.disc_layers, negative_slope=self.cfg.disc_negative_slope
+        )
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         opts = super().configure_optimizers()
@@ -121,7 +132,7 @@ class GRDA(AdaptationMethod):
         self.opt_d.zero_grad()
         loss_d.backward(retain_graph=True)
         self.opt.zero_grad()  # drops what loss_d left on the encoder/predictor
-        loss_e.backward()     # adds -lambda * dL_D to the discriminator's gradient
+        loss_e.backward()  # adds -lambda * dL_D to the discriminator's gradient
         self.opt_d.step()
         self.opt.step()
         return {"loss_pred": loss_pred.item(), "loss_d": loss_d.item(), "loss_adv": loss_d.item()}

@@ -10,6 +10,7 @@
 Shapes: every module maps the last dimension and keeps the leading ones, so ``[D, B, F]`` batches (domain x slot)
 and flat ``[N, F]`` batches both work.
 """
+
 from __future__ import annotations
 
 import torch
@@ -62,8 +63,9 @@ class DomainEncoder(nn.Module):
         dropout (float, optional): dropout inside the mixing MLP. (default: ``0.0``)
     """
 
-    def __init__(self, in_channels: int, embedding_dim: int, hidden_channels: int, num_layers: int = 3,
-                 dropout: float = 0.0):
+    def __init__(
+        self, in_channels: int, embedding_dim: int, hidden_channels: int, num_layers: int = 3, dropout: float = 0.0
+    ):
         super().__init__()
         self.in_channels, self.embedding_dim, self.hidden_channels = in_channels, embedding_dim, hidden_channels
         self.num_layers = num_layers
@@ -80,8 +82,10 @@ class DomainEncoder(nn.Module):
         return self.mix(torch.cat([self.x_net(x), self.u_net(u)], dim=-1))
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}+{self.embedding_dim}, {self.hidden_channels}, "
-                f"num_layers={self.num_layers})")
+        return (
+            f"{self.__class__.__name__}({self.in_channels}+{self.embedding_dim}, {self.hidden_channels}, "
+            f"num_layers={self.num_layers})"
+        )
 
 
 class _Head(nn.Module):
@@ -89,8 +93,14 @@ class _Head(nn.Module):
 
     negative_slope = 0.0
 
-    def __init__(self, hidden_channels: int, out_channels: int, num_layers: int = 3, dropout: float = 0.0,
-                 negative_slope: float | None = None):
+    def __init__(
+        self,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 3,
+        dropout: float = 0.0,
+        negative_slope: float | None = None,
+    ):
         super().__init__()
         self.hidden_channels, self.out_channels, self.num_layers = hidden_channels, out_channels, num_layers
         if negative_slope is not None:
@@ -117,8 +127,14 @@ class GraphDiscriminator(_Head):
 
     negative_slope = 0.2
 
-    def __init__(self, hidden_channels: int, out_channels: int = 2, num_layers: int = 4, dropout: float = 0.0,
-                 negative_slope: float | None = None):
+    def __init__(
+        self,
+        hidden_channels: int,
+        out_channels: int = 2,
+        num_layers: int = 4,
+        dropout: float = 0.0,
+        negative_slope: float | None = None,
+    ):
         super().__init__(hidden_channels, out_channels, num_layers, dropout, negative_slope)
 
 
@@ -127,8 +143,14 @@ class DomainClassifier(_Head):
 
     negative_slope = 0.2
 
-    def __init__(self, hidden_channels: int, num_domains: int, num_layers: int = 4, dropout: float = 0.0,
-                 negative_slope: float | None = None):
+    def __init__(
+        self,
+        hidden_channels: int,
+        num_domains: int,
+        num_layers: int = 4,
+        dropout: float = 0.0,
+        negative_slope: float | None = None,
+    ):
         super().__init__(hidden_channels, num_domains, num_layers, dropout, negative_slope)
 
 

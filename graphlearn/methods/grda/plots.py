@@ -1,13 +1,21 @@
 """Plot the domain graph with every domain coloured by a per-domain metric (matplotlib, Agg backend)."""
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 
-def plot_domain_graph(adjacency: np.ndarray, positions: np.ndarray, source: np.ndarray, domain_ids: Sequence[str],
-                      values_by_model: Mapping[str, Sequence[float]], metric: str, title: str = ""):
+def plot_domain_graph(
+    adjacency: np.ndarray,
+    positions: np.ndarray,
+    source: np.ndarray,
+    domain_ids: Sequence[str],
+    values_by_model: Mapping[str, Sequence[float]],
+    metric: str,
+    title: str = "",
+):
     """One panel per model: edges in grey, domains at ``positions`` coloured by ``values`` (accuracy: higher is
     better, green; MSE: lower is better, green too), sources drawn as squares, targets as circles.
 
@@ -33,9 +41,19 @@ def plot_domain_graph(adjacency: np.ndarray, positions: np.ndarray, source: np.n
             ax.plot(pos[[i, j], 0], pos[[i, j], 1], color="0.8", lw=0.6, zorder=1)
         sc = None
         for mask, marker in ((src, "s"), (~src, "o")):
-            sc = ax.scatter(pos[mask, 0], pos[mask, 1], c=vals[mask], cmap=cmap, vmin=vmin, vmax=vmax,
-                            marker=marker, s=150, edgecolors="k", linewidths=2.0 if marker == "s" else 0.6,
-                            zorder=2)
+            sc = ax.scatter(
+                pos[mask, 0],
+                pos[mask, 1],
+                c=vals[mask],
+                cmap=cmap,
+                vmin=vmin,
+                vmax=vmax,
+                marker=marker,
+                s=150,
+                edgecolors="k",
+                linewidths=2.0 if marker == "s" else 0.6,
+                zorder=2,
+            )
         if len(domain_ids) <= 64:
             for k, label in enumerate(domain_ids):
                 ax.annotate(str(label), pos[k], fontsize=6, ha="center", va="center", zorder=3)
