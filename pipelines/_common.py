@@ -3,6 +3,7 @@ and the results artifacts (JSON, Markdown, plots, split) written to disk and to 
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import logging
@@ -17,28 +18,31 @@ from torch_geometric.transforms import NormalizeFeatures
 
 from graphlearn import tracking
 from graphlearn.data import dc_sbm, load_dataset, load_user_graph
-from graphlearn.data.splits import ColdStartSplit, InductiveSplit, degree_groups, save_split
+from graphlearn.data.protocols import PROTOCOLS, apply_protocol, coldstart_seed  # noqa: F401 (the jobs' names)
+from graphlearn.data.splits import save_split
 from graphlearn.evaluation import format_table, to_markdown
 from graphlearn.evaluation.protocol import ProtocolResult
+from graphlearn.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("coldstart", "standard", "inductive")
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--runs 0`` is an error naming the value, not an empty table)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
-def add_common_arguments(parser, *, default_dataset: str = "cora", default_runs: int = 10) -> None:
-    parser.add_argument(
-        "--dataset",
-        default=default_dataset,
-        help="registry name (see `graphlearn datasets`), user:<edges>:<nodes> or synthetic:<nodes>",
-    )
+def add_job_arguments(parser, *, seed: bool = True) -> None:
+    """The flags every job takes: data root, tracking, threads, feature normalisation, output, progress."""
     parser.add_argument("--data-root", default=None, help="data root (default: $GRAPHLEARN_DATA, else ./data)")
-    parser.add_argument("--split", type=int, default=0, help="which standard split, for datasets with several")
-    parser.add_argument("--runs", type=int, default=default_runs, help="seeds (OGB protocol: 10)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed; run r uses seed + r")
-    parser.add_argument(
-        "--features", default=None, help="replace node features: a .npz/.pt file or pretrained:<mlflow run id>"
-    )
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help="first seed; run r uses seed + r")
     parser.add_argument(
         "--feature-norm",
         choices=("auto", "row", "none"),
@@ -47,7 +51,7 @@ def add_common_arguments(parser, *, default_dataset: str = "cora", default_runs:
         "in the GCN paper); auto: row for the Planetoid datasets only; never for --features",
     )
     parser.add_argument("--json", action="store_true", help="print the results JSON instead of the table")
-    parser.add_argument("--out", default=None, help="also write results.json/.md and plots into this folder")
+    parser.add_argument("--out", default=None, help="also write the results files into this folder")
     parser.add_argument(
         "--tracking-uri",
         default=None,
@@ -57,10 +61,38 @@ def add_common_arguments(parser, *, default_dataset: str = "cora", default_runs:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="torch intra-op threads (default: torch's; 1 is fastest for small graphs on a busy machine)",
     )
+
+
+def add_set_argument(parser, config_name: str, example: str) -> None:
+    """``--set KEY=VALUE`` (repeatable), parsed by :func:`graphlearn.config.parse_overrides`."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a {config_name} field (JSON value or plain text; repeatable), e.g. {example}",
+    )
+
+
+def add_common_arguments(parser, *, default_dataset: str = "cora", default_runs: int | None = 10) -> None:
+    """:func:`add_job_arguments` plus the graph dataset flags (and ``--runs`` unless ``default_runs`` is None)."""
+    parser.add_argument(
+        "--dataset",
+        default=default_dataset,
+        help="registry name (see `graphlearn datasets`), user:<edges>:<nodes> or synthetic:<nodes>",
+    )
+    parser.add_argument("--split", type=int, default=0, help="which standard split, for datasets with several")
+    if default_runs is not None:
+        parser.add_argument("--runs", type=positive_int, default=default_runs, help="seeds (OGB protocol: 10)")
+    parser.add_argument(
+        "--features", default=None, help="replace node features: a .npz/.pt file or pretrained:<mlflow run id>"
+    )
+    add_job_arguments(parser)
 
 
 def setup_threads(args) -> None:
@@ -102,51 +134,29 @@ def feature_norm(args) -> str:
     return norm
 
 
+def can_row_normalise(x, name: str) -> bool:
+    """Row sums of signed features are meaningless (PyG's transform would shift by the global minimum): warn and
+    keep them as given."""
+    if bool((x < 0).any()):
+        log.warning(
+            "--feature-norm row skipped: %s has negative feature values (min %.3g); features used as given",
+            name,
+            float(x.min()),
+        )
+        return False
+    return True
+
+
 def load_data(args):
     setup_threads(args)
     data = load_graph(args.dataset, root=args.data_root, split=args.split, seed=args.seed)
-    if feature_norm(args) == "row":
-        if bool((data.x < 0).any()):
-            # Row sums of signed features are meaningless (PyG's transform would shift by the global minimum).
-            log.warning(
-                "--feature-norm row skipped: %s has negative feature values (min %.3g); features used as given",
-                args.dataset,
-                float(data.x.min()),
-            )
-        else:
-            data = NormalizeFeatures()(copy.copy(data))
+    if feature_norm(args) == "row" and can_row_normalise(data.x, args.dataset):
+        data = NormalizeFeatures()(copy.copy(data))
     if args.features:
         from pipelines.features import resolve_features  # noqa: PLC0415  (only when asked)
 
         data = resolve_features(args.features, data)
     return data
-
-
-def coldstart_seed(data, seed: int, fixed: int | None = None) -> int:
-    """The cold-start split seed: pretrained features that held out a split's isolated edges fix it, else ``fixed``
-    (``--split-seed``) when given, else ``seed``."""
-    meta = getattr(data, "features_meta", None) or {}
-    held_out = meta.get("coldstart_split_seed")
-    if held_out is None:
-        return seed if fixed is None else int(fixed)
-    if fixed is not None and int(fixed) != int(held_out):
-        raise ValueError(
-            f"--split-seed {fixed} differs from the cold-start split seed {held_out} held out of "
-            f"pretraining for these features; the isolated nodes' edges would have been seen"
-        )
-    return int(held_out)
-
-
-def apply_protocol(data, protocol: str, seed: int = 0):
-    """The graph every model sees, with head/tail/isolated masks (see docs/protocols.md)."""
-    seed = coldstart_seed(data, seed) if protocol == "coldstart" else seed
-    if protocol == "coldstart":
-        return ColdStartSplit(seed=seed)(data)
-    if protocol == "standard":
-        return degree_groups(data, seed=seed)
-    if protocol == "inductive":
-        return InductiveSplit(seed=seed)(degree_groups(data, seed=seed))
-    raise ValueError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
 
 
 def merge_results(parts: list[ProtocolResult]) -> ProtocolResult:
@@ -162,13 +172,6 @@ def merge_results(parts: list[ProtocolResult]) -> ProtocolResult:
     return out
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_artifacts(
     results: dict, data, correct_by_model: Mapping[str, Any], out: str | None, *, tracked: bool = True
 ) -> Path:
@@ -177,8 +180,8 @@ def write_artifacts(
 
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="graphlearn-"))
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_text(folder / "results.json", json.dumps(results, indent=2) + "\n")
-    _atomic_text(folder / "results.md", to_markdown(results) + "\n")
+    atomic_write_text(folder / "results.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(folder / "results.md", to_markdown(results) + "\n")
     plot_group_accuracy(results, folder / "accuracy_by_group.png")
     if correct_by_model:
         plot_accuracy_by_degree(

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from graphlearn import tracking
+from graphlearn.config import parse_overrides
 from graphlearn.data.grda import DATASETS, DomainDataset, load_grda, load_user_domains
+from graphlearn.evaluation import summarize
 from graphlearn.evaluation.results import format_table, make_results, to_markdown
+from graphlearn.io import atomic_write, atomic_write_text
 from graphlearn.methods.grda import METHODS, AdaptConfig, fit
 from graphlearn.methods.grda.plots import plot_domain_graph
+from pipelines import _common
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,6 @@ def add_arguments(parser) -> None:
         help=f"one of {', '.join(DATASETS)}, or a user table (.npz/.csv/.parquet) with "
         "--domain-graph and --source-domains",
     )
-    parser.add_argument("--data-root", default=None, help="data root (default: $GRAPHLEARN_DATA, else ./data)")
     parser.add_argument("--domain-graph", default=None, help="user data: CSV edge list source,target[,weight]")
     parser.add_argument("--source-domains", default=None, help="user data: comma-separated source domain ids")
     parser.add_argument(
@@ -101,8 +102,9 @@ def add_arguments(parser) -> None:
         help="user data: integer labels -> classification under 'auto'",
     )
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, from {sorted(METHODS)}")
-    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (seed, seed+1, ...)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed")
+    parser.add_argument(
+        "--runs", "--seeds", dest="runs", type=_common.positive_int, default=5, help="seeds (seed, seed + 1, ...)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--lambda", dest="lambda_adv", type=float, default=None, help="adversary weight")
     parser.add_argument("--lr", type=float, default=None, help="encoder/predictor learning rate")
@@ -116,24 +118,8 @@ def add_arguments(parser) -> None:
         choices=("given", "spectral"),
         help="domain-node embedding fed to the encoder (given: the dataset's g_encode)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any AdaptConfig field (repeatable), e.g. --set disc_layers=6",
-    )
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    parser.add_argument("--json", action="store_true", help="print the results JSON instead of the table")
-    parser.add_argument("--out", default=None, help="also write results.json/.md and the plot into this folder")
-    parser.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)",
-    )
-    parser.add_argument("--experiment", default="graphlearn", help="MLflow experiment name")
-    parser.add_argument("--no-progress", action="store_true", help="no per-run progress lines on stderr")
+    _common.add_set_argument(parser, "AdaptConfig", "--set disc_layers=6")
+    _common.add_job_arguments(parser)
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -153,21 +139,6 @@ def load(args) -> DomainDataset:
     )
 
 
-def _parse_value(text: str):
-    """``--set`` value: bool (true/false), None (none/null), int, float, else the string itself."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def resolve_config(args, dataset: DomainDataset) -> dict:
     """Preset for the dataset, then flags, then ``--set`` overrides; unknown keys or models raise."""
     models = _csv(args.models) or []
@@ -176,19 +147,16 @@ def resolve_config(args, dataset: DomainDataset) -> dict:
         raise ValueError(f"unknown model(s) {unknown or args.models!r}; choose from {sorted(METHODS)}")
     hp = dict(PRESETS.get(args.dataset, PRESETS["user"]))
     hp.update({k: getattr(args, k) for k in FLAG_KEYS if getattr(args, k, None) is not None})
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        hp[key.strip()] = _parse_value(value.strip())
-    AdaptConfig.from_dict(hp)  # validates the keys
+    hp.update(parse_overrides(args.overrides))
+    AdaptConfig.from_dict(hp)  # validates keys, types and ranges
     return {
         "job": "adapt",
         "dataset": args.dataset,
         "protocol": PROTOCOL,
         "metric": dataset.metric,
         "models": models,
-        "seeds": [args.seed + i for i in range(args.seeds)],
+        "seeds": [args.seed + i for i in range(args.runs)],
+        "feature_norm": _common.feature_norm(args),
         "hparams": hp,
         "domains": {
             "n": dataset.num_domains,
@@ -201,11 +169,11 @@ def resolve_config(args, dataset: DomainDataset) -> dict:
 
 
 def summarise(runs: list, dataset: DomainDataset) -> dict:
-    """``{group: {mean, std, values}}`` over seeds: overall (targets), source, and one group per domain."""
+    """``{group: {mean, std, values}}`` over seeds: overall (targets), source, and one group per domain; ``std`` is
+    the sample standard deviation, as in every results JSON (:func:`graphlearn.evaluation.summarize`)."""
 
     def cell(values):
-        values = [float(v) for v in values]
-        return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+        return summarize([float(v) for v in values])
 
     out = {"overall": cell(r.overall for r in runs), "source": cell(r.source for r in runs)}
     for k, d in enumerate(dataset.domain_ids):
@@ -219,9 +187,9 @@ class _EpochLogger:
     def __init__(self, every: int = 50):
         self.every, self.buffer, self.first = every, [], 1
 
-    def __call__(self, epoch: int, metrics: dict) -> None:
+    def __call__(self, stage: str, epoch: int, metrics: dict) -> None:
         if not self.buffer:
-            self.first = epoch + 1  # step = epoch, 1-based as in `graphlearn train`
+            self.first = epoch  # step = epoch (1-based, graphlearn.training)
         self.buffer.append(metrics)
         if len(self.buffer) >= self.every:
             self.flush()
@@ -251,19 +219,12 @@ def _plot(results: dict, dataset: DomainDataset, title: str):
     )
 
 
-def _write(folder: Path, name: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, folder / name)
-
-
 def run(args) -> dict:
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _common.setup_threads(args)
     dataset = load(args)
+    if _common.feature_norm(args) == "row" and _common.can_row_normalise(dataset.x, dataset.name):
+        sums = dataset.x.sum(1, keepdims=True)
+        dataset.x = (dataset.x / np.where(sums == 0, 1, sums)).astype(dataset.x.dtype)
     config = resolve_config(args, dataset)
     cfg = AdaptConfig.from_dict(config["hparams"])
     tracking.configure(args.tracking_uri, args.experiment)
@@ -310,9 +271,9 @@ def run(args) -> dict:
         if args.out:
             folder = Path(args.out)
             folder.mkdir(parents=True, exist_ok=True)
-            _write(folder, "results.json", json.dumps(results, indent=2) + "\n")
-            _write(folder, "results.md", to_markdown(results) + "\n")
-            fig.savefig(folder / "domain_graph.png", dpi=120)
+            atomic_write_text(folder / "results.json", json.dumps(results, indent=2) + "\n")
+            atomic_write_text(folder / "results.md", to_markdown(results) + "\n")
+            atomic_write(folder / "domain_graph.png", lambda fh: fig.savefig(fh, format="png", dpi=120))
     print(json.dumps(results, indent=2) if args.json else _table(results))
     return results
 

@@ -11,7 +11,6 @@ each model's per-epoch curves (``<model>.<metric>`` with ``step=epoch``).
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections import defaultdict
@@ -22,7 +21,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from graphlearn import tracking
-from graphlearn.data.splits import ColdStartSplit, InductiveSplit, save_split
+from graphlearn.config import parse_overrides
+from graphlearn.data.protocols import apply_protocol
+from graphlearn.data.splits import save_split
 from graphlearn.evaluation import make_results, summarize
 from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew, save
 from pipelines import _common
@@ -41,13 +42,7 @@ def add_arguments(parser) -> None:
         default="coldstart,inductive",
         help="comma-separated: coldstart (Cold Brew head/tail/isolated), inductive (GLNN)",
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a ColdBrewConfig field (JSON value), e.g. --set k=16 --set se_layers=[0,1]",
-    )
+    _common.add_set_argument(parser, "ColdBrewConfig", "--set k=16 --set se_layers=[0,1]")
     parser.add_argument("--no-sage", action="store_true", help="skip the GraphSAGE baseline")
     parser.add_argument(
         "--split-seed",
@@ -56,27 +51,6 @@ def add_arguments(parser) -> None:
         help="one cold-start split for every run, drawn with this seed (default: run r draws its own, "
         "with seed + r; features pretrained with a held-out split fix it to that split)",
     )
-
-
-def parse_overrides(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-def _split(data, protocol: str, seed: int, split_seed: int | None = None):
-    if protocol == "coldstart":
-        return ColdStartSplit(seed=_common.coldstart_seed(data, seed, split_seed))(data)
-    if protocol == "inductive":
-        return InductiveSplit(seed=seed)(data)
-    raise ValueError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
 
 
 def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> dict:
@@ -127,7 +101,7 @@ def run(args) -> dict:
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown or not protocols:
         raise ValueError(f"unknown protocol(s) {unknown or args.protocols!r}; choose from {list(PROTOCOLS)}")
-    config = ColdBrewConfig.from_dict(parse_overrides(args.set))
+    config = ColdBrewConfig.from_dict(parse_overrides(args.overrides))
     data = _common.load_data(args)
     job_config = {
         "job": "coldbrew",
@@ -153,7 +127,7 @@ def run(args) -> dict:
             seed = args.seed + r
             with tracking.child_run(f"seed={seed}", {"seed": seed}):
                 for protocol in protocols:
-                    split = _split(data, protocol, seed, args.split_seed)
+                    split = apply_protocol(data, protocol, seed, args.split_seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
                     one = _one_seed(split, config, seed, with_sage=not args.no_sage)
                     acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
@@ -190,7 +164,7 @@ def run(args) -> dict:
             tracking.log_metrics({"fcr.mean": float(np.mean(fcrs))})
         for model, groups in summaries.items():
             tracking.log_metrics({f"{model}.{g}.{s}": c[s] for g, c in groups.items() for s in ("mean", "std")})
-        plot_data = last_cs if last_cs is not None else _split(data, "coldstart", args.seed, args.split_seed)
+        plot_data = last_cs if last_cs is not None else apply_protocol(data, "coldstart", args.seed, args.split_seed)
         # Each seed has its own split; the by-degree plot uses the original degree, which all seeds share.
         correct = {m: np.stack(v) for m, v in correct_cs.items()} if correct_cs else {}
         _common.write_artifacts(results, plot_data, correct, args.out)

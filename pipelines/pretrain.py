@@ -24,21 +24,18 @@ from pathlib import Path
 import mlflow
 
 from graphlearn import tracking
-from graphlearn.data.splits import ColdStartSplit
+from graphlearn.config import parse_overrides
+from graphlearn.data.protocols import apply_protocol
 from graphlearn.methods.giant import GiantConfig, pretrain
 from graphlearn.methods.giant.export import save_encoder, save_features
 from pipelines import _common
-from pipelines.coldbrew import parse_overrides
 from pipelines.features import ARTIFACT_DIR
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--dataset", default="cora", help="registry name, user:<edges>:<nodes> or synthetic:<n>")
-    parser.add_argument("--data-root", default=None, help="data root (default: $GRAPHLEARN_DATA, else ./data)")
-    parser.add_argument("--split", type=int, default=0, help="which standard split, for datasets with several")
-    parser.add_argument("--seed", type=int, default=0)
+    _common.add_common_arguments(parser, default_runs=None)
     parser.add_argument(
         "--holdout",
         choices=("coldstart", "none"),
@@ -46,43 +43,32 @@ def add_arguments(parser) -> None:
         help="coldstart: drop the isolated nodes' edges before pretraining; none: use every edge",
     )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the cold-start split held out")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a GiantConfig field (JSON value), e.g. --set epochs=5 --set branching=8",
-    )
-    parser.add_argument("--out", default=None, help="also write features.npz/.json and encoder.pt here")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary")
-    parser.add_argument("--tracking-uri", default=None)
-    parser.add_argument("--experiment", default="graphlearn")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.set_defaults(features=None)
+    _common.add_set_argument(parser, "GiantConfig", "--set epochs=5 --set branching=8")
 
 
 def run(args) -> dict:
-    overrides = parse_overrides(args.set)
+    overrides = parse_overrides(args.overrides)
     if args.no_progress:
         overrides.setdefault("progress", False)
     config = GiantConfig.from_dict(overrides)
     data = _common.load_data(args)
-    graph = ColdStartSplit(seed=args.split_seed)(data) if args.holdout == "coldstart" else data
+    graph = apply_protocol(data, "coldstart", seed=args.split_seed) if args.holdout == "coldstart" else data
     job = {
         "job": "pretrain",
         "dataset": args.dataset,
         "seed": args.seed,
         "holdout": args.holdout,
+        "features": args.features or "raw",
+        "feature_norm": _common.feature_norm(args),
         "split_seed": args.split_seed if args.holdout == "coldstart" else None,
         "giant": config.to_dict(),
     }
     tracking.configure(args.tracking_uri, args.experiment)
-    curves: dict[int, list] = defaultdict(list)
+    curves: dict[str, list] = defaultdict(list)
     with tracking.parent_run(f"pretrain:{args.dataset}", job, tags={"job": "pretrain"}) as run_:
-        result = pretrain(graph, config, seed=args.seed, on_epoch=lambda lvl, ep, m: curves[lvl].append(m))
-        for level, curve in curves.items():
-            tracking.log_curve([{k: v for k, v in m.items() if k != "step"} for m in curve], prefix=f"level{level}.")
+        result = pretrain(graph, config, seed=args.seed, on_epoch=lambda stage, ep, m: curves[stage].append(m))
+        for stage, curve in curves.items():
+            tracking.log_curve([{k: v for k, v in m.items() if k != "step"} for m in curve], prefix=f"{stage}.")
         for level, metrics in enumerate(result.level_metrics):
             tracking.log_metrics({f"level{level}.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         tracking.log_metrics({f"time.{k}": v for k, v in result.timings.items()})

@@ -7,8 +7,6 @@ Logging is a callback (``on_epoch``) so the library never imports MLflow.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,14 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
-from tqdm.auto import tqdm
 
 from .. import sparse
 from ..data.splits import group_masks
+from ..training import EpochCallback, deterministic, fit, seed_everything
 from .metrics import accuracy
 
 ModelFn = torch.nn.Module | Callable[[], torch.nn.Module]
-OnEpoch = Callable[[int, int, dict[str, float]], None]
 
 
 def summarize(values: list[float]) -> dict[str, Any]:
@@ -77,28 +74,6 @@ class ProtocolResult:
         return f"ProtocolResult(runs={len(self.per_run)}, {cells})"
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and, if present, CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-@contextlib.contextmanager
-def deterministic(enabled: bool = True):
-    """Turn on ``torch.use_deterministic_algorithms`` (warn-only, since a few
-    CUDA scatter kernels have no deterministic variant) and restore the
-    caller's setting afterwards."""
-    prev = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    if enabled:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
-
-
 def _new_model(model_fn: ModelFn) -> torch.nn.Module:
     model = model_fn if isinstance(model_fn, torch.nn.Module) else model_fn()
     if not hasattr(model, "reset_parameters"):
@@ -124,7 +99,7 @@ def run_protocol(
     weight_decay: float = 5e-4,
     seed: int = 0,
     patience: int | None = None,
-    on_epoch: OnEpoch | None = None,
+    on_epoch: EpochCallback | None = None,
     progress: bool = True,
     deterministic_algorithms: bool = True,
 ) -> ProtocolResult:
@@ -148,10 +123,10 @@ def run_protocol(
     ``full_edge_index``; ``overall`` then equals GLNN's count-weighted mix.
 
     Args:
-        on_epoch: ``on_epoch(run, epoch, metrics)`` after every epoch
-            (``epoch`` 1-based; ``metrics`` has ``loss``, ``train``, ``val``
-            and one key per group, accuracies in percent).
-        progress: show a tqdm bar (run, epoch, val, test).
+        on_epoch: ``on_epoch(stage, epoch, metrics)`` after every epoch (``stage`` is
+            ``"run<r>"``, ``epoch`` 1-based; ``metrics`` has ``loss``, ``train``, ``val``
+            and one key per group, accuracies in percent; see :mod:`graphlearn.training`).
+        progress: show a tqdm bar per run (epoch, metrics).
         deterministic_algorithms: run under :func:`deterministic`.
     """
     if runs < 1 or epochs < 1:
@@ -179,7 +154,6 @@ def run_protocol(
     )
     correct_runs = []
     features: dict[str, Tensor] = {}
-    bar = tqdm(total=runs * epochs, disable=not progress, desc="runs", leave=False)
     with deterministic(deterministic_algorithms):
         for run in range(runs):
             t0 = time.perf_counter()
@@ -194,49 +168,44 @@ def run_protocol(
                     # bag-of-words features as CSR: same values, a much cheaper first layer
                     features = {k: sparse.model_input(v) for k, v in features.items()}
             x = features["obs"]
-            optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-            best_val, best_epoch, best_test, best_correct = -1.0, 0, {}, None
-            curve = []
-            for epoch in range(1, epochs + 1):
-                model.train()
-                optimizer.zero_grad()
-                out = model(x, data.edge_index)
-                loss = F.cross_entropy(out[train_mask], y[train_mask])
-                loss.backward()
-                optimizer.step()
+            best: dict = {}
 
-                model.eval()
-                with torch.no_grad():
-                    pred = model(x, data.edge_index).argmax(dim=-1)
-                    if inductive:
-                        pred_full = model(features["full"], full_ei).argmax(dim=-1)
-                        pred = torch.where(ind_mask, pred_full, pred)
-                metrics = {
-                    "loss": float(loss.detach()),
-                    "train": accuracy(y, pred, train_mask),
-                    "val": accuracy(y, pred, val_mask),
-                }
+            def loss_fn(model=model, x=x) -> Tensor:
+                out = model(x, data.edge_index)
+                return F.cross_entropy(out[train_mask], y[train_mask])
+
+            def score_fn(model=model, x=x) -> dict[str, float]:
+                pred = model(x, data.edge_index).argmax(dim=-1)
+                if inductive:
+                    pred = torch.where(ind_mask, model(features["full"], full_ei).argmax(dim=-1), pred)
+                best["pred"] = pred
+                metrics = {"train": accuracy(y, pred, train_mask), "val": accuracy(y, pred, val_mask)}
                 metrics.update({g: accuracy(y, pred, m) for g, m in groups.items()})
-                curve.append(metrics)
-                if metrics["val"] > best_val:
-                    best_val, best_epoch = metrics["val"], epoch
-                    best_test = {g: metrics[g] for g in groups}
-                    best_correct = (pred == y).cpu().numpy()
-                if on_epoch is not None:
-                    on_epoch(run, epoch, metrics)
-                bar.update(1)
-                bar.set_postfix(
-                    run=run, epoch=epoch, val=f"{metrics['val']:.2f}", test=f"{best_test['overall']:.2f}", refresh=False
-                )
-                if patience is not None and epoch - best_epoch >= patience:
-                    bar.update(epochs - epoch)
-                    break
-            result.per_run.append(best_test)
-            result.curves.append(curve)
-            result.best_epochs.append(best_epoch)
-            result.best_val.append(best_val)
+                return metrics
+
+            def on_best(epoch: int, metrics: dict[str, float]) -> None:
+                best["correct"] = (best["pred"] == y).cpu().numpy()
+
+            fitted = fit(
+                model,
+                loss_fn,
+                score_fn,
+                epochs=epochs,
+                lr=lr,
+                weight_decay=weight_decay,
+                score="val",
+                patience=patience,
+                restore_best=False,
+                stage=f"run{run}",
+                on_epoch=on_epoch,
+                on_best=on_best,
+                progress=progress,
+            )
+            result.per_run.append({g: fitted.best_metrics[g] for g in groups})
+            result.curves.append(fitted.curve)
+            result.best_epochs.append(fitted.best_epoch)
+            result.best_val.append(fitted.best_score)
             result.wall_time.append(time.perf_counter() - t0)
-            correct_runs.append(best_correct)
-    bar.close()
+            correct_runs.append(best["correct"])
     result.correct = np.stack(correct_runs)
     return result

@@ -75,10 +75,10 @@ def test_on_epoch_called_for_every_epoch(graph):
         data,
         runs=2,
         epochs=4,
-        on_epoch=lambda r, e, m: calls.append((r, e, m)),
+        on_epoch=lambda s, e, m: calls.append((s, e, m)),
         progress=False,
     )
-    assert [(r, e) for r, e, _ in calls] == [(r, e) for r in range(2) for e in range(1, 5)]
+    assert [(s, e) for s, e, _ in calls] == [(f"run{r}", e) for r in range(2) for e in range(1, 5)]
     keys = set(calls[0][2])
     assert {"loss", "train", "val", "overall"} <= keys
     assert keys - {"loss", "train", "val"} <= {"overall", "head", "tail", "isolated"}

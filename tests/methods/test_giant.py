@@ -202,6 +202,7 @@ def test_pretrain_end_to_end_isolated_nodes_and_unseen_nodes(tmp_path):
     result = pretrain(data, {**FAST, "epochs": 2}, seed=0, on_epoch=lambda lv, ep, m: seen.append((lv, ep, m["loss"])))
     levels = result.tree.num_levels
     assert levels >= 2 and len(seen) == 2 * levels and all(np.isfinite(loss) for *_, loss in seen)
+    assert [(lv, ep) for lv, ep, _ in seen] == [(f"level{lv}", ep) for lv in range(levels) for ep in (1, 2)]
     assert [m["level"] for m in result.level_metrics] == list(range(levels))
     z = result.embed(data.x)
     assert z.shape == (40, 8) and torch.isfinite(z).all()  # isolated nodes 38, 39 embedded too
@@ -237,7 +238,7 @@ def test_export_bad_inputs(tmp_path):
 
 def test_pretrain_bad_inputs():
     data = _two_communities()
-    with pytest.raises(ValueError, match="unknown GiantConfig keys"):
+    with pytest.raises(ValueError, match=r"unknown GiantConfig key\(s\) \[.epoch.\]"):
         pretrain(data, {"epoch": 3})
     with pytest.raises(ValueError, match="unknown loss"):
         GiantConfig(loss="mse")

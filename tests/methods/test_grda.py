@@ -164,10 +164,11 @@ def test_fit_runs_every_method(task):
     cfg = AdaptConfig(hidden=8, epochs=2, batch_size=4, sample_v=3, eval_every=1, embedding="spectral")
     seen = []
     for name in ("grda", "dann", "source-only"):
-        res = fit(name, ds, cfg, seed=0, on_epoch=lambda e, m: seen.append((e, m)))
+        res = fit(name, ds, cfg, seed=0, on_epoch=lambda s, e, m: seen.append((s, e, m)))
         assert len(res.per_domain) == 4 and np.isfinite(res.per_domain).all()
         assert res.overall == pytest.approx(np.mean(res.per_domain[2:]))
-    assert seen[0][0] == 0 and "loss_pred" in seen[0][1] and "overall" in seen[0][1]
+    assert [(s, e) for s, e, _ in seen] == [(n, e) for n in ("grda", "dann", "source-only") for e in (1, 2)]
+    assert "loss_pred" in seen[0][2] and "overall" in seen[0][2]
     sphere = AdaptConfig(hidden=8, epochs=1, batch_size=4, sample_v=3, disc_radius=1.5, d_steps=2)
     assert np.isfinite(fit("grda", ds, sphere, seed=1).per_domain).all()
 

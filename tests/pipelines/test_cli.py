@@ -184,7 +184,7 @@ def tracking_download(run_id, path, dst):
 def test_coldstart_split_seed_rules():
     from types import SimpleNamespace
 
-    from pipelines._common import coldstart_seed
+    from graphlearn.data.protocols import coldstart_seed
 
     plain = SimpleNamespace()
     assert coldstart_seed(plain, 3) == 3  # each run its own split

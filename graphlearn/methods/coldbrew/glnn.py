@@ -9,8 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
 from graphlearn import sparse
-
-from .training import EpochCallback, fit
+from graphlearn.training import EpochCallback, fit
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -116,7 +115,7 @@ def train_glnn(
         epochs, lr, weight_decay, patience: Adam training.
 
     Returns:
-        ``(model, history)``; the model is in eval mode.
+        ``(model, FitResult)``; the model is in eval mode.
     """
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must be in [0, 1] (got {lam})")

@@ -7,106 +7,81 @@ returns predictions and per-group accuracies; the pipeline
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphlearn.config import Config, param
 from graphlearn.data.splits import group_masks, node_degree
 from graphlearn.evaluation import accuracy
+from graphlearn.training import EpochCallback, seed_everything, stage_seed
 
 from .fcr import feature_contribution_ratio, label_propagation
 from .glnn import train_glnn, train_mlp
 from .neighbors import METRICS
 from .student import QUERIES, ColdBrewStudent
 from .teacher import CONVS, ColdBrewTeacher, train_teacher
-from .training import EpochCallback, seed_everything, stage_seed
 
 MODELS = ("GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew")
 STUDENT_TEACHERS = ("auto", "GNN+SE", "GNN")
 
 
 @dataclass
-class ColdBrewConfig:
-    """Settings of :func:`run_coldbrew`. Build from a dict with
-    :meth:`from_dict` (unknown keys raise)."""
+class ColdBrewConfig(Config):
+    """Settings of :func:`run_coldbrew` (:class:`graphlearn.config.Config`: build from a dict with
+    :meth:`from_dict`; unknown keys raise, command-line strings are converted, ranges checked)."""
 
     # Which models to train: a subset of MODELS. "GNN" is the teacher without
     # structural embedding, "GNN+SE" the Cold Brew teacher; ColdBrew needs
     # GNN+SE, GLNN needs GNN, FCR needs MLP, LP and GNN.
     models: tuple[str, ...] = MODELS
     # --- teacher GNNs
-    conv: str = "gcn"  # "gcn" or "sage"
-    teacher_hidden: int = 64  # hidden width
-    teacher_layers: int = 2  # number of graph convolutions
-    teacher_dropout: float = 0.5
+    conv: str = param("gcn", choices=CONVS)  # "gcn" or "sage"
+    teacher_hidden: int = param(64, min=1)  # hidden width
+    teacher_layers: int = param(2, min=1)  # number of graph convolutions
+    teacher_dropout: float = param(0.5, min=0.0, max=1.0)
     se_layers: tuple[int, ...] = (0,)  # layers with a structural embedding (GNN+SE)
-    se_weight: float = 1e-3  # coefficient of the SE penalty (mean squared row norm)
-    teacher_lr: float = 0.01
-    teacher_weight_decay: float = 5e-4
+    se_weight: float = param(1e-3, min=0.0)  # coefficient of the SE penalty (mean squared row norm)
+    teacher_lr: float = param(0.01, gt=0.0)
+    teacher_weight_decay: float = param(5e-4, min=0.0)
     # --- student (MLP1 + virtual neighbours + MLP2). Defaults chosen on Cora
     # validation accuracy (docs/coldbrew.md); the paper's own setting is
     # query="embedding", metric="ip", k=3, temperature=1, kd_weight=0, mlp1_folds=0.
-    student_hidden: int = 256
-    student_layers: int = 2  # layers per MLP
-    student_dropout: float = 0.5
-    k: int = 50  # virtual neighbours per node
-    temperature: float = 0.1  # softmax temperature of the neighbour weights
-    metric: str = "cos"  # neighbour score: "ip", "cos" or "l2"
-    query: str = "features"  # search space: "embedding" (paper) or "features"
-    kd_weight: float = 10.0  # weight of distillation from the teacher in MLP2's loss
+    student_hidden: int = param(256, min=1)
+    student_layers: int = param(2, min=1)  # layers per MLP
+    student_dropout: float = param(0.5, min=0.0, max=1.0)
+    k: int = param(50, min=1)  # virtual neighbours per node
+    temperature: float = param(0.1, gt=0.0)  # softmax temperature of the neighbour weights
+    metric: str = param("cos", choices=METRICS)  # neighbour score: "ip", "cos" or "l2"
+    query: str = param("features", choices=QUERIES)  # search space: "embedding" (paper) or "features"
+    kd_weight: float = param(10.0, min=0.0)  # weight of distillation from the teacher in MLP2's loss
     # Which teacher the student distils: "GNN+SE" (the paper), "GNN" (SE off), or
     # "auto": the one with the higher validation accuracy (ties: GNN+SE). Whether
     # the structural embedding helps is a hyper-parameter choice made on validation.
-    student_teacher: str = "auto"
+    student_teacher: str = param("auto", choices=STUDENT_TEACHERS)
     mlp1_folds: int = 0  # cross-fitting folds for MLP2's inputs (0: off)
-    student_lr: float = 0.01
-    student_weight_decay: float = 5e-4
+    student_lr: float = param(0.01, gt=0.0)
+    student_weight_decay: float = param(5e-4, min=0.0)
     # --- MLP baseline and GLNN (same MLP shape as the student's)
-    glnn_lambda: float = 0.0  # weight of the label loss (1 - lambda: teacher)
-    glnn_temperature: float = 1.0
+    glnn_lambda: float = param(0.0, min=0.0, max=1.0)  # weight of the label loss (1 - lambda: teacher)
+    glnn_temperature: float = param(1.0, gt=0.0)
     # --- label propagation (for FCR)
-    lp_layers: int = 50
-    lp_alpha: float = 0.5
+    lp_layers: int = param(50, min=1)
+    lp_alpha: float = param(0.5, min=0.0, max=1.0)
     # --- every model
-    epochs: int = 500  # maximum epochs per model
-    patience: int | None = 50  # early stopping on validation (None: off)
+    epochs: int = param(500, min=1)  # maximum epochs per model
+    patience: int | None = param(50, min=1)  # early stopping on validation (None: off)
 
-    def __post_init__(self):
-        self.models = tuple(self.models)
-        self.se_layers = tuple(int(x) for x in self.se_layers)
+    def check(self) -> None:
         unknown = sorted(set(self.models) - set(MODELS))
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
-        if self.student_teacher not in STUDENT_TEACHERS:
-            raise ValueError(
-                f"unknown student_teacher {self.student_teacher!r}; choose one of {list(STUDENT_TEACHERS)}"
-            )
-        if self.conv not in CONVS:
-            raise ValueError(f"unknown conv {self.conv!r}; choose one of {list(CONVS)}")
-        if self.metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}; choose one of {list(METRICS)}")
-        if self.query not in QUERIES:
-            raise ValueError(f"unknown query {self.query!r}; choose one of {list(QUERIES)}")
-        for name in (
-            "teacher_hidden",
-            "teacher_layers",
-            "student_hidden",
-            "student_layers",
-            "k",
-            "epochs",
-            "lp_layers",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.mlp1_folds == 1 or self.mlp1_folds < 0:
             raise ValueError(f"mlp1_folds must be 0 (off) or >= 2 (got {self.mlp1_folds})")
-        if not 0.0 <= self.glnn_lambda <= 1.0:
-            raise ValueError(f"glnn_lambda must be in [0, 1] (got {self.glnn_lambda})")
         if not self.se_layers:
             raise ValueError("se_layers is empty: GNN+SE would equal GNN; use models without 'GNN+SE' instead")
         needs = {
@@ -116,19 +91,6 @@ class ColdBrewConfig:
         for model, teachers in needs.items():
             if model in self.models and not set(teachers) & set(self.models):
                 raise ValueError(f"model {model!r} needs its teacher ({' or '.join(teachers)}) in models")
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> ColdBrewConfig:
-        """Build from a (JSON/CLI) dict; an unknown key raises ``ValueError``
-        listing the valid keys."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ValueError(f"unknown ColdBrewConfig key(s) {unknown}; valid keys: {names}")
-        return cls(**dict(values))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _scores(data: Data, pred: Tensor, groups: dict[str, Tensor]) -> dict[str, float]:
@@ -191,7 +153,7 @@ def run_coldbrew(
             "pred": pred.cpu(),
             "acc": _scores(data, pred, groups),
             "val_acc": accuracy(y, pred, val_mask) if bool(val_mask.any()) else float("nan"),
-            "best_epoch": history["best_epoch"] if history else None,
+            "best_epoch": history.best_epoch if history else None,
         }
 
     def teacher(name: str, se_layers: tuple[int, ...]) -> ColdBrewTeacher:

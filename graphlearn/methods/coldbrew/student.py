@@ -10,10 +10,10 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
 from graphlearn import sparse
+from graphlearn.training import EpochCallback, FitResult, fit
 
 from .glnn import kd_loss
 from .neighbors import METRICS, virtual_neighbors
-from .training import EpochCallback, fit
 
 QUERIES = ("embedding", "features")
 
@@ -51,7 +51,7 @@ def _fit_regressor(
     patience: int | None,
     stage: str,
     on_epoch: EpochCallback | None,
-) -> dict:
+) -> FitResult:
     """MSE regression of ``target`` from ``x`` on ``regress_mask``; the epoch
     with the lowest MSE on ``monitor`` (else on ``regress_mask``) is kept."""
     x_fit, t_fit = sparse.take_rows(x, regress_mask), target[regress_mask]
@@ -422,8 +422,8 @@ class ColdBrewStudent(nn.Module):
             on_epoch: ``on_epoch(stage, epoch, metrics)``.
 
         Returns:
-            ``{"mlp1": history (with ``"fold<i>"`` entries when cross-fitting),
-            "mlp2": history}``.
+            ``{"mlp1": FitResult, "mlp1_folds": [FitResult per fold] (empty without
+            cross-fitting), "mlp2": FitResult}`` (:class:`graphlearn.training.FitResult`).
         """
         self._check_x(x)
         n = x.size(0)
@@ -460,6 +460,7 @@ class ColdBrewStudent(nn.Module):
         self.eval()
         with torch.no_grad():
             z = self.mlp1(xm)
+        folds: list[FitResult] = []
         if mlp1_folds > 1:
             # Cross-fitting: a node MLP1 regressed gets its embedding from an
             # MLP1 that never saw it, so MLP2 trains on embeddings as noisy as
@@ -471,7 +472,7 @@ class ColdBrewStudent(nn.Module):
                 fold_mask[held] = False
                 mlp = copy.deepcopy(self.mlp1)
                 mlp.reset_parameters()
-                h1[f"fold{f}"] = _fit_regressor(mlp, fold_mask, stage=f"{stage}/mlp1_fold{f}", **fit1)
+                folds.append(_fit_regressor(mlp, fold_mask, stage=f"{stage}/mlp1_fold{f}", **fit1))
                 with torch.no_grad():
                     z[held] = mlp(sparse.take_rows(xm, held))
         with torch.no_grad():
@@ -514,7 +515,7 @@ class ColdBrewStudent(nn.Module):
             on_epoch=on_epoch,
         )
         self.eval()
-        return {"mlp1": h1, "mlp2": h2}
+        return {"mlp1": h1, "mlp1_folds": folds, "mlp2": h2}
 
     def __repr__(self) -> str:
         return (

@@ -12,8 +12,7 @@ from torch_geometric.nn import GCNConv, SAGEConv
 
 from graphlearn import sparse
 from graphlearn.models.gnn import sage_conv_transform_first
-
-from .training import EpochCallback, fit, masked_accuracy
+from graphlearn.training import EpochCallback, fit, masked_accuracy
 
 CONVS = ("gcn", "sage")
 
@@ -242,7 +241,7 @@ def train_teacher(
     ``se_weight * teacher.se_penalty()``; the epoch with the best validation
     accuracy is kept (the teacher is left in eval mode).
 
-    Returns the history of :func:`~graphlearn.methods.coldbrew.training.fit`.
+    Returns the :class:`~graphlearn.training.FitResult` of :func:`graphlearn.training.fit`.
     """
     if int(train_mask.sum()) == 0:
         raise ValueError("train_mask selects no node; the teacher needs labels")

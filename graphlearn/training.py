@@ -1,0 +1,232 @@
+"""The one training core of graphlearn: seeding, the epoch loop with early stopping, one epoch callback.
+
+Every method trains through :func:`fit_epochs` (mini-batch or anything else: the caller supplies one epoch of
+training) or its full-batch form :func:`fit` (one optimiser step per epoch on a loss closure): the OGB protocol
+(:func:`graphlearn.evaluation.run_protocol`), Cold Brew's teachers, MLPs and student, the neighbourhood-prediction
+pretrainer (one stage per label-tree level) and GRDA. Conventions shared by all of them:
+
+* epochs count from **1**; ``on_epoch(stage, epoch, metrics)`` is called after every epoch, ``stage`` naming what is
+  being trained (``"GCN"``, ``"ColdBrew/mlp2"``, ``"level0"``, ``"grda"``). It is how pipelines log to MLflow (with
+  ``step=epoch``) without the library importing mlflow;
+* selection keeps the epoch with the highest ``metrics[score]`` (earliest on ties); ``patience`` stops after that many
+  epochs without improvement; with ``restore_best`` the model's best state is put back at the end;
+* randomness comes from :func:`seed_everything` and per-stage seeds :func:`stage_seed`, so adding a model to a run
+  leaves the others' initialisation unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import random
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+__all__ = [
+    "EpochCallback",
+    "FitResult",
+    "deterministic",
+    "fit",
+    "fit_epochs",
+    "masked_accuracy",
+    "seed_everything",
+    "stage_seed",
+]
+
+# on_epoch(stage, epoch, metrics): epoch is 1-based; metrics are floats (loss, accuracies in percent, ...).
+EpochCallback = Callable[[str, int, dict[str, float]], None]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and, if present, CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """A seed for one stage of a run, stable across processes (``crc32``, not ``hash``), so that adding or removing a
+    model from a run leaves the initialisation of the others unchanged."""
+    return (int(seed) * 1_000_003 + zlib.crc32(stage.encode())) % 2**31
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool = True):
+    """Turn on ``torch.use_deterministic_algorithms`` (warn-only, since a few CUDA scatter kernels have no
+    deterministic variant) and restore the caller's setting afterwards."""
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
+
+def masked_accuracy(logits: Tensor, y: Tensor, mask: Tensor) -> float:
+    """Accuracy in percent on ``mask`` (NaN for an empty mask). Used for model selection inside training loops;
+    reported numbers go through :func:`graphlearn.evaluation.accuracy` (ogb's ``Evaluator``)."""
+    n = int(mask.sum())
+    if n == 0:
+        return float("nan")
+    return 100.0 * float((logits[mask].argmax(-1) == y[mask]).sum()) / n
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_epochs` observed.
+
+    Attributes:
+        best_epoch: 1-based epoch with the best score (0: no epoch scored, or no ``score`` asked for).
+        best_score: that score (``-inf`` when none).
+        epochs_run: epochs actually trained (fewer than asked after early stopping).
+        curve: the metrics of every epoch, as passed to ``on_epoch``.
+        best_metrics: the metrics of the best epoch (``{}`` when none).
+    """
+
+    best_epoch: int = 0
+    best_score: float = -float("inf")
+    epochs_run: int = 0
+    curve: list[dict[str, float]] = field(default_factory=list)
+    best_metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"best_epoch": self.best_epoch, "best_score": self.best_score, "epochs_run": self.epochs_run}
+
+
+def _check_epochs(epochs: int, patience: int | None) -> None:
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1 (got {epochs!r})")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be None or >= 1 (got {patience!r})")
+
+
+def fit_epochs(
+    train_epoch: Callable[[int], dict[str, float]],
+    *,
+    epochs: int,
+    evaluate: Callable[[int], dict[str, float]] | None = None,
+    score: str | None = None,
+    patience: int | None = None,
+    model: torch.nn.Module | None = None,
+    restore_best: bool = False,
+    stage: str = "model",
+    on_epoch: EpochCallback | None = None,
+    on_best: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Run ``epochs`` epochs of ``train_epoch(epoch)`` (1-based), each followed by ``evaluate(epoch)``.
+
+    Args:
+        train_epoch: trains one epoch and returns its metrics (e.g. ``{"loss": ...}``).
+        epochs (int): maximum number of epochs (``>= 1``).
+        evaluate: returns evaluation metrics, merged into the epoch's (may return ``{}`` on epochs it skips).
+        score (str, optional): the metric that selects the best epoch (higher is better; earliest on ties). Epochs
+            whose metrics lack it are not candidates. (default: ``None``, no selection: the last epoch stands)
+        patience (int, optional): stop after this many epochs without a better ``score``. (default: ``None``)
+        model (Module, optional): with ``restore_best``, its ``state_dict`` is snapshotted at the best epoch and
+            loaded back at the end.
+        stage (str): name passed to ``on_epoch`` and shown on the progress bar.
+        on_epoch: ``on_epoch(stage, epoch, metrics)`` after every epoch.
+        on_best: ``on_best(epoch, metrics)`` whenever the score improves (e.g. to keep predictions).
+        progress (bool): a tqdm bar over epochs.
+    """
+    _check_epochs(epochs, patience)
+    if restore_best and model is None:
+        raise ValueError("restore_best needs the model whose best state to keep")
+    result = FitResult()
+    best_state = None
+    bar = tqdm(total=epochs, desc=stage, leave=False, disable=not progress)
+    try:
+        for epoch in range(1, epochs + 1):
+            metrics = dict(train_epoch(epoch))
+            if evaluate is not None:
+                metrics.update(evaluate(epoch))
+            result.curve.append(metrics)
+            result.epochs_run = epoch
+            if on_epoch is not None:
+                on_epoch(stage, epoch, metrics)
+            bar.update(1)
+            if progress:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in list(metrics.items())[:4]}, refresh=False)
+            if score is None or score not in metrics:
+                continue
+            if metrics[score] > result.best_score:
+                result.best_score, result.best_epoch, result.best_metrics = metrics[score], epoch, metrics
+                if restore_best:
+                    best_state = copy.deepcopy(model.state_dict())
+                if on_best is not None:
+                    on_best(epoch, metrics)
+            elif patience is not None and epoch - result.best_epoch >= patience:
+                break
+    finally:
+        bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
+
+
+def fit(
+    model: torch.nn.Module,
+    loss_fn: Callable[[], Tensor],
+    score_fn: Callable[[], dict[str, float]],
+    *,
+    epochs: int,
+    lr: float,
+    params: Iterable | None = None,
+    weight_decay: float = 0.0,
+    score: str = "score",
+    patience: int | None = None,
+    restore_best: bool = True,
+    stage: str = "model",
+    on_epoch: EpochCallback | None = None,
+    on_best: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Full-batch training with Adam: one step on ``loss_fn()`` per epoch (model in train mode), then
+    ``score_fn()`` (eval mode, under ``no_grad``) whose ``score`` entry selects the epoch.
+
+    Args:
+        params: parameters or parameter groups for :class:`torch.optim.Adam` (groups carry their own
+            ``weight_decay``). (default: ``model.parameters()`` with ``weight_decay``)
+        restore_best (bool): load the best epoch's state at the end (the model is left in eval mode).
+
+    Other arguments as in :func:`fit_epochs`.
+    """
+    optimizer = torch.optim.Adam(model.parameters() if params is None else params, lr=lr, weight_decay=weight_decay)
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        model.train()
+        optimizer.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        optimizer.step()
+        return {"loss": float(loss.detach())}
+
+    def evaluate(epoch: int) -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            return score_fn()
+
+    result = fit_epochs(
+        train_epoch,
+        epochs=epochs,
+        evaluate=evaluate,
+        score=score,
+        patience=patience,
+        model=model,
+        restore_best=restore_best,
+        stage=stage,
+        on_epoch=on_epoch,
+        on_best=on_best,
+        progress=progress,
+    )
+    model.eval()
+    return result
