@@ -25,8 +25,9 @@ import mlflow
 
 from graphlearn import tracking
 from graphlearn.data.splits import ColdStartSplit
+from graphlearn.features import save_features
 from graphlearn.methods.giant import GiantConfig, pretrain
-from graphlearn.methods.giant.export import save_encoder, save_features
+from graphlearn.methods.giant.export import save_encoder
 from pipelines import _common
 from pipelines.coldbrew import parse_overrides
 from pipelines.features import ARTIFACT_DIR
