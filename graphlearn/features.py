@@ -81,8 +81,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict]:
     return arr, meta
 
 
-def _check_finite(path: Path, arr: np.ndarray) -> None:
-    """Raise naming the first non-finite value (row, column) and how many there are."""
+def _check_finite(path: Path, arr: np.ndarray, raw: np.ndarray) -> None:
+    """Raise naming the first non-finite value of ``arr`` (its row, column and stored value ``raw[row, col]``) and
+    how many there are; the check runs over row blocks, so it needs little memory beyond the features."""
     first, count = None, 0
     for start in range(0, arr.shape[0], _CHUNK_ROWS):
         bad = ~np.isfinite(arr[start : start + _CHUNK_ROWS])
@@ -93,9 +94,11 @@ def _check_finite(path: Path, arr: np.ndarray) -> None:
         count += n
     if count:
         row, col = first
+        value = raw[row, col].item()
+        why = "" if not np.isfinite(value) else " (overflows float32)"
         raise ValueError(
-            f"{path}: {count} non-finite feature value(s) (NaN or inf); the first is {arr[row, col]} at row {row}, "
-            f"column {col}"
+            f"{path}: features[{row}, {col}] = {value}{why} at row {row}, column {col}; features must be finite "
+            f"({count} non-finite value(s) in total)"
         )
 
 
@@ -124,6 +127,7 @@ def load_features(path: str | os.PathLike) -> tuple[Tensor, dict]:
         raise ValueError(f"{path}: features of dtype {arr.dtype}, expected numbers")
     if arr.ndim != 2:
         raise ValueError(f"{path}: features must be 2-D [N, D], got shape {arr.shape}")
+    raw = arr
     with np.errstate(over="ignore"):  # float64 beyond float32's range turns inf: reported just below
         arr = arr.astype(np.float32, copy=False)
     if meta.get("num_nodes", arr.shape[0]) != arr.shape[0] or meta.get("dim", arr.shape[1]) != arr.shape[1]:
@@ -131,5 +135,5 @@ def load_features(path: str | os.PathLike) -> tuple[Tensor, dict]:
             f"{path}: features of shape {arr.shape} disagree with meta num_nodes={meta.get('num_nodes')}, "
             f"dim={meta.get('dim')}"
         )
-    _check_finite(path, arr)
+    _check_finite(path, arr, raw)
     return torch.from_numpy(arr), meta
