@@ -56,9 +56,11 @@ def save_features(path: str | os.PathLike, features: Tensor | np.ndarray, meta: 
 def _read_npz(path: Path) -> tuple[np.ndarray, dict]:
     """The ``features`` array and the metadata of ``path``; any decoding failure is a ``ValueError``."""
     unreadable = f"{path} is not a readable features file"
+    if path.stat().st_size == 0:
+        raise ValueError(f"{unreadable}: it is empty (0 bytes)")
     try:
         f = np.load(path, allow_pickle=False)
-    except Exception as e:  # empty (EOFError), not a zip (BadZipFile), pickled data (ValueError), ...
+    except Exception as e:  # truncated or not a zip (BadZipFile), pickled data (ValueError), ...
         raise ValueError(f"{unreadable}: {type(e).__name__}: {e}") from e
     if not hasattr(f, "files"):
         raise ValueError(f"{unreadable}: it holds a single .npy array, not an .npz archive")

@@ -156,10 +156,12 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is not a readable graphlearn model file: it is empty (0 bytes)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # empty or truncated file, a pickle from elsewhere, ...
-        raise ValueError(f"{path} is not a readable graphlearn model file: {e}") from e
+    except Exception as e:  # truncated file, a pickle from elsewhere, ...
+        raise ValueError(f"{path} is not a readable graphlearn model file: {type(e).__name__}: {e}") from e
     found = payload.get("format") if isinstance(payload, dict) else f"a {type(payload).__name__}"
     if found == FORMAT:
         expected = FORMAT_VERSION

@@ -96,7 +96,7 @@ def test_load_refuses_nan_and_inf_naming_the_first_and_the_count(tmp_path, monke
 def test_load_refuses_empty_and_truncated_files(tmp_path):
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
-    with pytest.raises(ValueError, match="empty.npz is not a readable features file"):
+    with pytest.raises(ValueError, match=r"empty.npz is not a readable features file: it is empty \(0 bytes\)"):
         load_features(empty)
     good = save_features(tmp_path / "good.npz", torch.randn(50, 8)).read_bytes()
     for cut in (10, len(good) // 2, len(good) - 30):

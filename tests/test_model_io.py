@@ -163,7 +163,7 @@ def test_files_that_are_not_model_files(tmp_path):
     with pytest.raises(ValueError, match="pickle.pt is not a readable graphlearn model file"):
         model_io.load(tmp_path / "pickle.pt")
     (tmp_path / "empty.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match="empty.pt is not a readable graphlearn model file"):
+    with pytest.raises(ValueError, match=r"empty.pt is not a readable graphlearn model file: it is empty \(0 bytes\)"):
         model_io.load(tmp_path / "empty.pt")
     good = model_io.save(MLPClassifier(F, 4, 3), tmp_path / "good.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
