@@ -7,7 +7,7 @@ import logging
 import tempfile
 
 from graphlearn import tracking
-from graphlearn.methods.giant.export import FEATURES_FILE, load_features
+from graphlearn.features import FEATURES_FILE, load_features
 
 log = logging.getLogger(__name__)
 

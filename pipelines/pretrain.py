@@ -26,8 +26,9 @@ import mlflow
 from graphlearn import tracking
 from graphlearn.config import parse_overrides
 from graphlearn.data.protocols import apply_protocol
+from graphlearn.features import save_features
 from graphlearn.methods.giant import GiantConfig, pretrain
-from graphlearn.methods.giant.export import save_encoder, save_features
+from graphlearn.methods.giant.export import save_encoder
 from pipelines import _common
 from pipelines.features import ARTIFACT_DIR
 

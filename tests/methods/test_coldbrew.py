@@ -1,4 +1,4 @@
-"""Cold Brew library: teacher, virtual neighbours, student, GLNN, FCR, model IO, run."""
+"""Cold Brew library: teacher, virtual neighbours, student, GLNN, FCR, run (model files: tests/test_model_io.py)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,14 @@ from torch_geometric.utils import to_undirected
 from graphlearn import sparse
 from graphlearn.data.splits import ColdStartSplit, stratified_split
 from graphlearn.methods.coldbrew import (
-    FORMAT_VERSION,
     ColdBrewConfig,
     ColdBrewStudent,
     ColdBrewTeacher,
-    IncompatibleModelError,
     MLPClassifier,
     feature_contribution_ratio,
     kd_loss,
     label_propagation,
     load,
-    model_io,
     run_coldbrew,
     save,
     train_glnn,
@@ -371,40 +368,6 @@ def test_label_propagation(tiny_graph):
     assert out.shape == (10, 3)
     assert float(out[9].abs().sum()) == 0.0  # isolated: nothing reaches it
     assert out[:5].argmax(-1).tolist() == tiny_graph.y[:5].tolist()
-
-
-# ----------------------------------------------------------------- model IO
-def test_save_load_round_trip(cold_graph, tmp_path):
-    student = fitted_student(cold_graph)
-    new = torch.randn(4, 8)
-    path = save(student, tmp_path / "m" / "student.pt", config={"k": 3})
-    assert [p.name for p in path.parent.iterdir()] == ["student.pt"]  # no temp file left
-    loaded = load(path)
-    assert isinstance(loaded, ColdBrewStudent) and loaded.saved_config == {"k": 3}
-    assert torch.equal(loaded.logits(new), student.logits(new))
-    assert torch.equal(loaded.candidate_index, student.candidate_index)
-
-    teacher = ColdBrewTeacher(8, 16, 3, 60, se_layers=(0, 1), conv="sage").eval()
-    loaded = load(save(teacher, tmp_path / "teacher.pt"))
-    assert loaded.se_layers == (0, 1) and loaded.conv == "sage"
-    assert torch.equal(loaded(cold_graph.x, cold_graph.edge_index), teacher(cold_graph.x, cold_graph.edge_index))
-    header = model_io.read_header(tmp_path / "teacher.pt")
-    assert header["format_version"] == FORMAT_VERSION
-    assert header["graphlearn_version"] and header["model_class"] == "ColdBrewTeacher"
-
-
-def test_load_rejects_other_format_version(tmp_path, monkeypatch):
-    path = save(MLPClassifier(8, 4, 3), tmp_path / "mlp.pt")
-    monkeypatch.setattr(model_io, "FORMAT_VERSION", FORMAT_VERSION + 1)
-    with pytest.raises(
-        IncompatibleModelError, match=f"format version {FORMAT_VERSION} .*reads format version {FORMAT_VERSION + 1}"
-    ):
-        load(path)
-    torch.save({"something": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a graphlearn Cold Brew model file"):
-        load(tmp_path / "other.pt")
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
-        load(tmp_path / "missing.pt")
 
 
 # ---------------------------------------------------------------- run / config

@@ -1,15 +1,16 @@
 """Tests of the GIANT-style neighbourhood-prediction pretrainer on tiny graphs (fast, CPU, no data files)."""
 
-import json
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 from torch_geometric.data import Data
 
+from graphlearn import model_io
+from graphlearn.methods.coldbrew import MLPClassifier
 from graphlearn.methods.giant import (
     GiantConfig,
+    MLPEncoder,
     adjacency,
     build_label_tree,
     candidate_blocks,
@@ -212,28 +213,43 @@ def test_pretrain_end_to_end_isolated_nodes_and_unseen_nodes(tmp_path):
     again = pretrain(data, {**FAST, "epochs": 2}, seed=0)
     torch.testing.assert_close(again.embed(data.x), z)
 
-    path = save_features(tmp_path / "giant" / "features.npz", z, result.meta("toy"))
-    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp file left behind
-    loaded, meta = load_features(path.parent)
+    # GIANT's meta goes with the features (the file format itself: tests/test_features.py)
+    loaded, meta = load_features(save_features(tmp_path / "giant" / "features.npz", z, result.meta("toy")).parent)
     torch.testing.assert_close(loaded, z)
     assert meta["num_nodes"] == 40 and meta["dim"] == 8 and meta["dataset"] == "toy"
-    assert meta["config"]["branching"] == 2 and json.loads(path.with_suffix(".json").read_text()) == meta
-    enc, cfg = load_encoder(save_encoder(tmp_path / "enc.pt", result))
+    assert meta["config"]["branching"] == 2
+
+    path = save_encoder(tmp_path / "enc.pt", result)
+    header = model_io.read_header(path)  # the library's versioned model file
+    assert header["format"] == "graphlearn.model" and header["model_class"] == "MLPEncoder"
+    assert header["config"] == result.config.to_dict() and header["meta"]["tree"] == result.meta()["tree"]
+    enc, cfg = load_encoder(path)
+    assert cfg == result.config and enc.saved_meta["seed"] == 0 and not enc.training
     with torch.no_grad():
         torch.testing.assert_close(enc(data.x), z)
 
 
-def test_export_bad_inputs(tmp_path):
-    with pytest.raises(ValueError, match="run reference"):
-        load_features("pretrained:abc123")
-    with pytest.raises(FileNotFoundError):
-        load_features(tmp_path / "missing.npz")
-    with pytest.raises(ValueError, match="non-finite"):
-        save_features(tmp_path / "f.npz", torch.tensor([[1.0, float("nan")]]))
-    with pytest.raises(ValueError, match="num_nodes"):
-        save_features(tmp_path / "f.npz", torch.zeros(3, 2), {"num_nodes": 4})
-    with pytest.raises(ValueError, match=".npz"):
-        save_features(tmp_path / "f.csv", torch.zeros(3, 2))
+def test_load_encoder_reads_pre_format_files_and_refuses_other_models(tmp_path):
+    cfg = GiantConfig(hidden_channels=16, out_channels=8, num_layers=3)
+    enc = MLPEncoder(6, 16, 8, num_layers=3, dropout=cfg.dropout, input_dropout=cfg.input_dropout).eval()
+    x = torch.randn(5, 6)
+    # an encoder.pt as save_encoder wrote it before the versioned format
+    legacy = {"state_dict": enc.state_dict(), "config": cfg.to_dict(), "in_channels": 6, "meta": {"seed": 3}}
+    torch.save(legacy, tmp_path / "old.pt")
+    old, old_cfg = load_encoder(tmp_path / "old.pt")
+    assert old_cfg == cfg and old.saved_meta == {"seed": 3}
+    with torch.no_grad():
+        assert torch.equal(old(x), enc(x))
+
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_encoder(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="holds a MLPClassifier, not a GIANT encoder"):
+        load_encoder(model_io.save(MLPClassifier(6, 4, 3), tmp_path / "mlp.pt"))
+    with pytest.raises(ValueError, match="saved without its GiantConfig"):
+        load_encoder(model_io.save(enc, tmp_path / "bare.pt"))
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a graphlearn model file"):
+        load_encoder(tmp_path / "other.pt")
 
 
 def test_pretrain_bad_inputs():

@@ -6,15 +6,16 @@ and the GLNN baseline (`Zhang et al., ICLR 2022 <https://arxiv.org/abs/2110.0872
   neighbours, MLP2 (classifier); predicts nodes with no edges, no retraining.
 * :func:`train_glnn` / :func:`train_mlp` - MLP distilled from a GNN / plain MLP.
 * :func:`feature_contribution_ratio`, :func:`label_propagation` - FCR.
-* :func:`save` / :func:`load` - versioned model files.
+* :func:`save` / :func:`load` - versioned model files (re-exported from :mod:`graphlearn.model_io`).
 * :func:`run_coldbrew` with :class:`ColdBrewConfig` - one seed of the experiment.
 
 See ``docs/coldbrew.md``.
 """
 
+from graphlearn.model_io import FORMAT_VERSION, IncompatibleModelError, load, save
+
 from .fcr import feature_contribution_ratio, label_propagation
 from .glnn import MLPClassifier, kd_loss, train_glnn, train_mlp
-from .model_io import FORMAT_VERSION, IncompatibleModelError, load, save
 from .neighbors import VirtualNeighbors, virtual_neighbors
 from .run import MODELS, ColdBrewConfig, run_coldbrew
 from .student import ColdBrewServing, ColdBrewStudent

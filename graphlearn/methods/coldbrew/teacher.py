@@ -111,7 +111,7 @@ class ColdBrewTeacher(nn.Module):
 
     @property
     def hparams(self) -> dict:
-        """Constructor arguments (saved with the model, see ``model_io``)."""
+        """Constructor arguments (saved with the model, see :mod:`graphlearn.model_io`)."""
         return {
             "in_channels": self.in_channels,
             "hidden_channels": self.hidden_channels,

@@ -52,6 +52,18 @@ class MLPEncoder(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(b) for b in dims[1:-1])
         self.reset_parameters()
 
+    @property
+    def hparams(self) -> dict:
+        """Constructor arguments (saved with the model, see :mod:`graphlearn.model_io`)."""
+        return {
+            "in_channels": self.in_channels,
+            "hidden_channels": self.hidden_channels,
+            "out_channels": self.out_channels,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "input_dropout": self.input_dropout,
+        }
+
     def reset_parameters(self) -> None:
         for lin in self.lins:
             lin.reset_parameters()

@@ -28,6 +28,9 @@ class AdaptationMethod(nn.Module):
         task (str): ``"classification"`` or ``"regression"``.
         cfg: an :class:`~graphlearn.methods.grda.trainer.AdaptConfig`.
         rng (numpy Generator, optional): randomness of the domain-subgraph sampler.
+
+    Saved and loaded with :mod:`graphlearn.model_io` (``hparams`` holds the domain tensors and ``cfg`` as a dict; the
+    sampler's ``rng`` is training state only and a loaded model gets a fresh one).
     """
 
     name = "source-only"
@@ -44,6 +47,7 @@ class AdaptationMethod(nn.Module):
         rng: np.random.Generator | None = None,
     ):
         super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.task, self.cfg = task, cfg
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.register_buffer("embedding", embedding.float())
@@ -51,6 +55,26 @@ class AdaptationMethod(nn.Module):
         self.register_buffer("source", source.bool())
         self.encoder = DomainEncoder(in_channels, embedding.shape[1], cfg.hidden, cfg.encoder_layers, cfg.dropout)
         self.predictor = Predictor(cfg.hidden, out_channels, cfg.predictor_layers, cfg.dropout)
+
+    @property
+    def hparams(self) -> dict:
+        """Constructor arguments (saved with the model, see :mod:`graphlearn.model_io`); ``cfg`` as a dict."""
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "embedding": self.embedding.detach().cpu(),
+            "adjacency": self.adjacency.detach().cpu(),
+            "source": self.source.detach().cpu(),
+            "task": self.task,
+            "cfg": self.cfg.to_dict(),
+        }
+
+    @classmethod
+    def from_hparams(cls, hparams: dict) -> AdaptationMethod:
+        """The model :attr:`hparams` describe (untrained; ``cfg`` back as an ``AdaptConfig``)."""
+        from .trainer import AdaptConfig  # trainer imports this module
+
+        return cls(**{**hparams, "cfg": AdaptConfig.from_dict(hparams["cfg"])})
 
     # ----------------------------------------------------------------------------------------------- forward
     def encode(self, x: Tensor, domain: Tensor) -> Tensor:
