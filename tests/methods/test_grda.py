@@ -246,6 +246,8 @@ def test_pipeline_end_to_end_results_shape(tmp_path, monkeypatch):
         assert set(groups) == {"overall", "source", "domain:a", "domain:b", "domain:c", "domain:d"}
         for cell in groups.values():
             assert set(cell) == {"mean", "std", "values"} and len(cell["values"]) == 2
+            # the sample standard deviation, as the results JSON promises (it was np.std, ddof 0)
+            assert cell["std"] == pytest.approx(np.std(cell["values"], ddof=1))
     assert (tmp_path / "out" / "results.json").exists() and (tmp_path / "out" / "domain_graph.png").exists()
     # one nested run per model and seed, per-epoch curves from step 1, the domain-graph figure
     assert [c[1] for c in fake.calls if c[0] == "child"] == [

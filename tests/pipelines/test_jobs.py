@@ -1,0 +1,144 @@
+"""The jobs' shared flags end to end: pretrain -> train --features, --feature-norm, bad values of the common flags."""
+
+import argparse
+import json
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from pipelines import _common
+from pipelines.cli import build_parser, main
+
+TINY_GIANT = ["--set", "epochs=1", "--set", "hidden_channels=16", "--set", "out_channels=8", "--set", "branching=4"]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield tmp_path
+    mlflow.set_tracking_uri(None)
+
+
+def _json_out(capsys):
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{") :])
+
+
+def test_pretrain_then_train_on_its_features_by_run_and_by_path(workdir, capsys):
+    rc = main(["pretrain", "--dataset", "synthetic:300", *TINY_GIANT, "--json", "--no-progress", "--out", "feats"])
+    assert rc == 0
+    summary = _json_out(capsys)
+    assert summary["dim"] == 8 and summary["num_nodes"] == 300
+    features = np.load(workdir / "feats" / "features.npz")["features"]
+    assert features.shape == (300, 8) and np.isfinite(features).all()
+    run = mlflow.tracking.MlflowClient().get_run(summary["run_id"])
+    assert run.data.params["feature_norm"] == "none"  # synthetic features are signed: never row-normalised
+    assert "level0.loss" in run.data.metrics  # per-level curves, stage names from the training core
+
+    train = ["train", "--dataset", "synthetic:300", "--model", "mlp", "--runs", "1", "--epochs", "5", "--json"]
+    for spec in (summary["features"], str(workdir / "feats" / "features.npz")):
+        assert main([*train, "--no-progress", "--features", spec]) == 0
+        results = _json_out(capsys)
+        child = mlflow.tracking.MlflowClient().get_run(results["run_id"])
+        assert child.data.params["features"] == spec
+        # the held-out cold-start split of pretraining is reused downstream
+        assert results["extra"]["split"]["seed"] == 0
+
+
+def test_feature_norm_rows_sum_to_one_on_cora_and_auto_follows_the_dataset(shared_data):
+    parser = argparse.ArgumentParser()
+    _common.add_common_arguments(parser)
+    raw = _common.load_data(
+        parser.parse_args(["--dataset", "cora", "--data-root", str(shared_data), "--feature-norm", "none"])
+    )
+    auto = _common.load_data(parser.parse_args(["--dataset", "cora", "--data-root", str(shared_data)]))
+    sums = auto.x.sum(1)
+    nonzero = raw.x.sum(1) > 0
+    torch.testing.assert_close(sums[nonzero], torch.ones(int(nonzero.sum())))
+    assert not torch.equal(raw.x, auto.x)
+    # pretraining reads the same normalised features as train (it used to skip the flag)
+    pre = build_parser().parse_args(["pretrain", "--dataset", "cora", "--data-root", str(shared_data)])
+    assert _common.feature_norm(pre) == "row"
+    torch.testing.assert_close(_common.load_data(pre).x, auto.x)
+
+
+def test_feature_norm_row_on_signed_features_warns_and_keeps_them(caplog):
+    parser = argparse.ArgumentParser()
+    _common.add_common_arguments(parser)
+    plain = _common.load_data(parser.parse_args(["--dataset", "synthetic:200", "--feature-norm", "none"]))
+    with caplog.at_level("WARNING"):
+        row = _common.load_data(parser.parse_args(["--dataset", "synthetic:200", "--feature-norm", "row"]))
+    assert torch.equal(plain.x, row.x) and "negative feature values" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["train", "coldbrew", "pretrain", "adapt"])
+def test_every_job_takes_the_common_flags(command):
+    args = build_parser().parse_args(
+        [command, "--data-root", "r", "--tracking-uri", "sqlite:///x.db", "--threads", "1", "--feature-norm", "none"]
+        + ["--json", "--no-progress", "--out", "o", "--seed", "3"]
+    )
+    assert (args.data_root, args.tracking_uri, args.threads, args.feature_norm) == ("r", "sqlite:///x.db", 1, "none")
+    assert args.json and args.no_progress and args.out == "o" and args.seed == 3
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--runs", "0"],
+        ["train", "--runs", "-1"],
+        ["coldbrew", "--runs", "zero"],
+        ["adapt", "--seeds", "0"],
+        ["train", "--threads", "0"],
+    ],
+)
+def test_non_positive_counts_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert ">= 1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["coldbrew", "--dataset", "synthetic:200", "--set", "k=0"], "k must be >= 1 (got 0"),
+        (
+            ["coldbrew", "--dataset", "synthetic:200", "--set", "k=many"],
+            "ColdBrewConfig.k expects an integer, got 'many'",
+        ),
+        (["coldbrew", "--dataset", "synthetic:200", "--set", "kk=3"], "unknown ColdBrewConfig key(s) ['kk']"),
+        (["coldbrew", "--dataset", "synthetic:200", "--set", "k"], "--set expects KEY=VALUE, got 'k'"),
+        (["pretrain", "--dataset", "synthetic:200", "--set", "loss=mse"], "unknown loss 'mse'"),
+        (["adapt", "--dataset", "dg15", "--set", "init_disc=maybe"], "AdaptConfig.init_disc expects true or false"),
+    ],
+)
+def test_bad_config_values_are_one_line_errors(workdir, capsys, argv, message):
+    assert main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "it is empty (0 bytes)"),
+        (b"PK\x03\x04 not really a zip", "not a readable features file"),
+        ("nan", "features must be finite"),
+    ],
+)
+def test_bad_features_files_are_one_line_errors(workdir, capsys, content, message):
+    path = workdir / "f.npz"
+    if content == "nan":
+        x = np.zeros((200, 4), np.float32)
+        x[3, 1] = np.nan
+        np.savez(path, features=x)
+    else:
+        path.write_bytes(content)
+    argv = ["train", "--dataset", "synthetic:200", "--model", "mlp", "--runs", "1", "--epochs", "2"]
+    assert main([*argv, "--features", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "f.npz" in err and "Traceback" not in err
