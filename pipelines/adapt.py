@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from graphlearn import tracking
+from graphlearn import model_io, tracking
 from graphlearn.config import parse_overrides
 from graphlearn.data.grda import DATASETS, DomainDataset, load_grda, load_user_domains
 from graphlearn.evaluation import summarize
@@ -245,6 +246,10 @@ def run(args) -> dict:
                         }
                     )
                     tracking.log_json({d: v for d, v in zip(dataset.domain_ids, res.per_domain)}, "per_domain.json")
+                    if seed == config["seeds"][0]:  # the first seed's model, in graphlearn's versioned model file
+                        with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
+                            path = model_io.save(res.model, Path(tmp) / f"{model}.pt", config=config)
+                            tracking.log_file(path, "model")
                 runs.append(res)
                 log.info("%s seed %d: target %s %.4f (%.0fs)", model, seed, dataset.metric, res.overall, res.seconds)
             summaries[model] = summarise(runs, dataset)

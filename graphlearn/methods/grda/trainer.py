@@ -74,6 +74,7 @@ class AdaptResult:
     source: float  # mean over source domains
     seconds: float
     history: list[dict] = field(default_factory=list)
+    model: AdaptationMethod | None = field(default=None, repr=False, compare=False)  # the trained model (eval mode)
 
 
 def build_method(name: str, dataset, cfg: AdaptConfig, rng: np.random.Generator | None = None) -> AdaptationMethod:
@@ -220,4 +221,5 @@ def fit(
         source=source,
         seconds=time.perf_counter() - start,
         history=history,
+        model=model.eval(),
     )
