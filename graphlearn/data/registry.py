@@ -17,7 +17,8 @@ from typing import Callable, Optional, Sequence
 
 from torch_geometric.data import Data
 
-from ._utils import resolve_cache, write_json_atomic
+from ..io import atomic_write_text
+from ._utils import resolve_cache
 from .synthetic import dc_sbm
 from .user import load_user_graph
 
@@ -286,7 +287,7 @@ def _stats(spec: DatasetSpec, root: Path, cache_file: Path) -> Optional[dict]:
         return None
     cached[f"{spec.name}@{root.absolute()}"] = {"fingerprint": key, "stats": stats}
     try:
-        write_json_atomic(cache_file, json.dumps(cached, indent=1, sort_keys=True))
+        atomic_write_text(cache_file, json.dumps(cached, indent=1, sort_keys=True))
     except OSError:
         pass  # a read-only cache only costs recomputation
     return stats
