@@ -86,12 +86,23 @@ NORMS = ("gcn", "mean", "sum")
 
 
 def propagation_matrix(
-    edge_index: Tensor, num_nodes: int, norm: str = "gcn", dtype: torch.dtype | None = None
+    edge_index: Tensor,
+    num_nodes: int,
+    norm: str = "gcn",
+    dtype: torch.dtype | None = None,
+    *,
+    add_self_loops: bool | None = None,
 ) -> Tensor:
     """The message-passing operator of ``edge_index`` as a CSR matrix ``P [N, N]``: ``P @ h`` is what a
     ``GCNConv`` (``norm="gcn"``: :math:`D^{-1/2}(A+I)D^{-1/2}` from PyG's ``gcn_norm``), a mean
     (``"mean"``: :math:`1/\\deg_{in}(i)`) or a sum (``"sum"``) aggregation computes from ``h``, where
     ``P[i, j]`` weighs the message ``j -> i``. A node without in-edges gets a zero row.
+
+    ``add_self_loops`` (``gcn`` only): ``None`` or ``True`` adds the self-loops a node lacks, as ``GCNConv`` does;
+    ``False`` normalises ``A`` itself, :math:`D^{-1/2} A D^{-1/2}` (``gcn_norm(add_self_loops=False)``: a node
+    without edges then gets a zero row). The ``mean`` and ``sum`` operators never add self-loops; ``True`` is refused
+    there. This is the one propagation operator of the library: SIGN/SGC's :func:`graphlearn.models.sign.propagate`,
+    GIANT's :func:`~graphlearn.methods.giant.propagated_features` and the Cold Brew teacher use it.
 
     Why: PyG's ``MessagePassing`` gathers an ``[E, d]`` message tensor and scatters it back on every call; one
     ``torch.sparse.mm`` with the CSR operator, built once per graph, does the same sum. Amazon-Photo (245k edges,
@@ -106,11 +117,14 @@ def propagation_matrix(
             f"edge_index has node ids in [{int(edge_index.min())}, {int(edge_index.max())}], "
             f"outside [0, {num_nodes - 1}]"
         )
+    if add_self_loops and norm != "gcn":
+        raise ValueError(f"add_self_loops=True is supported for norm='gcn' only (got norm={norm!r})")
     dtype = dtype or torch.get_default_dtype()
     if norm == "gcn":
         from torch_geometric.nn.conv.gcn_conv import gcn_norm  # noqa: PLC0415
 
-        edge_index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
+        loops = True if add_self_loops is None else bool(add_self_loops)
+        edge_index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=loops, dtype=dtype)
     else:
         weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
         if norm == "mean":

@@ -6,7 +6,6 @@ import hashlib
 import os
 import shutil
 import stat
-import uuid
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -16,7 +15,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import remove_self_loops, to_undirected
 
-from ..io import atomic_write_text
+from ..io import atomic_dir  # noqa: F401  (moved to graphlearn.io; graphlearn.data.ogb imports it from here)
 
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
@@ -99,40 +98,6 @@ def remove_created_on_error(*paths: Path) -> Iterator[None]:
             elif p.exists():
                 shutil.rmtree(p, ignore_errors=True)
         raise
-
-
-@contextlib.contextmanager
-def atomic_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling folder of ``final``; on success it is renamed to ``final``, on error deleted.
-
-    Args:
-        final: the folder to produce.
-        overwrite: replace an existing ``final`` (the old one is moved aside, then deleted). Without it an existing
-            ``final`` raises ``FileExistsError`` before anything is written.
-    """
-    final = Path(final)
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        if final.exists():
-            old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def write_json_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    atomic_write_text(path, text)
 
 
 def build_graph(

@@ -519,7 +519,8 @@ def load_grda(name: str, root=None, **user_kwargs) -> DomainDataset:
         return load_tpt48(name, root)
     if Path(name).suffix.lower() in (".npz", ".csv", ".tsv", ".parquet", ".pq"):
         return load_user_domains(name, **user_kwargs)
-    raise UnknownDatasetError(f"unknown GRDA dataset {name!r}; choose one of {DATASETS} or a .npz/.csv/.parquet path")
+    raise UnknownDatasetError(name, DATASETS, what="GRDA dataset",
+                              alternatives="or a path to a user table (.npz, .csv, .tsv, .parquet, .pq)")
 
 
 def with_sources(ds: DomainDataset, source_ids: Sequence) -> DomainDataset:

@@ -17,7 +17,10 @@ from typing import Callable, Optional, Sequence
 
 from torch_geometric.data import Data
 
-from ._utils import resolve_cache, write_json_atomic
+from ..io import atomic_write_text
+from ._utils import resolve_cache
+from .synthetic import dc_sbm
+from .user import load_user_graph
 
 __all__ = [
     "DatasetInfo",
@@ -36,13 +39,21 @@ Loader = Callable[..., Data]  # loader(root: Path, *, split: int, seed: int) -> 
 
 
 class UnknownDatasetError(ValueError):
-    """A dataset name that is not registered; the message lists the valid names."""
+    """A dataset name that is not registered; the message lists the valid names.
 
-    def __init__(self, name: str, valid: Sequence[str]):
+    Args:
+        name: the name asked for.
+        valid: the names that would have been accepted (listed in the message, and a close match suggested).
+        what: what kind of name it is, as in "unknown GRDA dataset" (default ``"dataset"``).
+        alternatives: other accepted forms, appended to the list: ``"or user:<edges file>:<nodes file>"``.
+    """
+
+    def __init__(self, name: str, valid: Sequence[str], *, what: str = "dataset", alternatives: str = ""):
         self.name, self.valid = name, list(valid)
         close = difflib.get_close_matches(name.lower(), [v.lower() for v in valid], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        super().__init__(f"unknown dataset {name!r}{hint}; valid names: {', '.join(valid)}")
+        also = f"; {alternatives}" if alternatives else ""
+        super().__init__(f"unknown {what} {name!r}{hint}; valid names: {', '.join(valid)}{also}")
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -178,25 +189,57 @@ def _check_split(spec: DatasetSpec, split: int) -> None:
             f"0..{spec.num_splits - 1}")
 
 
+SPEC_FORMS = "or user:<edges file>:<nodes file> (CSV/Parquet), or synthetic:<num nodes> (DC-SBM)"
+
+
+def _load_spec(name: str, seed: int) -> Data | None:
+    """The graph of a ``user:`` or ``synthetic:`` spec, or ``None`` when ``name`` is neither (a registry name)."""
+    kind, _, rest = name.partition(":")
+    if kind == "user":
+        edges, sep, nodes = rest.partition(":")
+        if not sep or not edges or not nodes:
+            raise ValueError(f"user graphs are given as user:<edges file>:<nodes file>, got {name!r}")
+        return load_user_graph(edges, nodes, seed=seed)
+    if kind == "synthetic":
+        try:
+            n = int(float(rest))
+        except (ValueError, OverflowError):  # OverflowError: synthetic:inf
+            raise ValueError(f"synthetic graphs are given as synthetic:<num nodes>, got {name!r}") from None
+        return dc_sbm(n, seed=seed)
+    return None
+
+
 def load_dataset(name: str, root: Optional[str | os.PathLike] = None, *, split: int = 0, seed: int = 0) -> Data:
-    """Load a registered dataset as a ``Data`` following the graph contract (``docs/design.md``).
+    """Load a registered dataset, a user graph or a synthetic graph as a ``Data`` following the graph contract
+    (``docs/design.md``).
 
     Args:
-        name: registry name (case-insensitive), see :func:`dataset_names`.
+        name: registry name (case-insensitive), see :func:`dataset_names`; or ``user:<edges file>:<nodes file>``
+            (CSV/Parquet tables, read by :func:`~graphlearn.data.load_user_graph` with its defaults and ``seed``);
+            or ``synthetic:<num nodes>`` (:func:`~graphlearn.data.dc_sbm` with its defaults and ``seed``). The
+            ``user``/``synthetic`` prefixes are lower-case; those two ignore ``root`` and ``split`` and keep the
+            ``name`` their loader sets.
         root: data root (default: ``$GRAPHLEARN_DATA``, else ``./data``).
         split: which standard split to use for datasets that ship several (e.g. the 10 heterophilous splits).
-        seed: seed of the random split for datasets without a standard one.
+        seed: seed of the random split for datasets without a standard one (and of the synthetic graph).
 
     Returns:
         ``Data`` with ``x`` float32 ``[N, F]``, ``y`` int64 ``[N]``, undirected coalesced ``edge_index`` without
         self-loops, bool ``train_mask``/``val_mask``/``test_mask``, ``name`` and ``num_classes``.
 
     Raises:
-        UnknownDatasetError: ``name`` is not registered.
+        UnknownDatasetError: ``name`` is not registered (nor a ``user:``/``synthetic:`` spec).
         DatasetNotFoundError: the dataset's files are not under ``root``.
-        ValueError: ``split`` is out of range.
+        ValueError: ``split`` is out of range, or a malformed ``user:``/``synthetic:`` spec.
     """
-    spec = get_dataset_spec(name)
+    name = str(name)
+    data = _load_spec(name, seed)
+    if data is not None:
+        return data
+    try:
+        spec = _REGISTRY[name.lower()]
+    except KeyError:
+        raise UnknownDatasetError(name, dataset_names(), alternatives=SPEC_FORMS) from None
     _check_split(spec, split)
     root = resolve_root(root)
     if not spec.downloadable:
@@ -244,7 +287,7 @@ def _stats(spec: DatasetSpec, root: Path, cache_file: Path) -> Optional[dict]:
         return None
     cached[f"{spec.name}@{root.absolute()}"] = {"fingerprint": key, "stats": stats}
     try:
-        write_json_atomic(cache_file, json.dumps(cached, indent=1, sort_keys=True))
+        atomic_write_text(cache_file, json.dumps(cached, indent=1, sort_keys=True))
     except OSError:
         pass  # a read-only cache only costs recomputation
     return stats

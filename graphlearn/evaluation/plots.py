@@ -1,25 +1,22 @@
 """Figures for the reports. Built on ``matplotlib.figure.Figure`` with an Agg
 canvas, so importing this module never changes the process-wide backend
-(pyplot is not used). Each function writes its file atomically and returns
-the ``Figure`` (for ``tracking.log_figure``)."""
+(pyplot is not used). Each function writes its file atomically
+(:func:`graphlearn.io.save_figure`) and returns the ``Figure`` (for
+``tracking.log_figure``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..io import atomic_write
+from ..io import save_figure
 from .results import PERCENT_METRICS, _metric_label, result_groups, validate_results
 
-
-def _save(fig: Figure, path) -> Path:
-    fmt = Path(path).suffix.lstrip(".").lower() or "png"
-    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"))
+_SAVEFIG = {"dpi": 150, "bbox_inches": "tight"}
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
@@ -91,7 +88,7 @@ def plot_accuracy_by_degree(
     ax.legend()
     if title:
         ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path, **_SAVEFIG)
     return fig
 
 
@@ -117,5 +114,5 @@ def plot_group_accuracy(results: Mapping[str, object], path, *, title: str | Non
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     ax.set_title(title or f"{results['dataset']} ({results['protocol']})")
-    _save(fig, path)
+    save_figure(fig, path, **_SAVEFIG)
     return fig

@@ -101,8 +101,6 @@ def _check_common(num_layers: int, dropout: float, kwargs: dict) -> None:
 
 
 class GCN(_FullBatchGNN, pyg_models.GCN):
-    supports_sparse_input = True  # GCNConv transforms before it propagates: a CSR x works as is
-
     r"""GCN (`Kipf & Welling, ICLR 2017 <https://arxiv.org/abs/1609.02907>`_).
 
     Self-loops are added by ``GCNConv`` so a node with no edges still sees its
@@ -118,6 +116,8 @@ class GCN(_FullBatchGNN, pyg_models.GCN):
         **kwargs: passed to :class:`torch_geometric.nn.models.GCN` (``act``,
             ``norm``, ``GCNConv`` options).
     """
+
+    supports_sparse_input = True  # GCNConv transforms before it propagates: a CSR x works as is
 
     def __init__(
         self,
@@ -159,7 +159,7 @@ class GraphSAGE(_FullBatchGNN, pyg_models.GraphSAGE):
 
     @property
     def supports_sparse_input(self) -> bool:
-        # transform-first is exact for the mean aggregator only (see _first_layer_sparse)
+        # transform-first is exact for the mean aggregator only (see sage_conv_transform_first)
         return getattr(self.convs[0], "aggr", None) == "mean" and not self.convs[0].project
 
     def _conv(self, i: int, x: Tensor, edge_index: Tensor) -> Tensor:
@@ -169,8 +169,6 @@ class GraphSAGE(_FullBatchGNN, pyg_models.GraphSAGE):
 
 
 class GAT(_FullBatchGNN, pyg_models.GAT):
-    supports_sparse_input = True  # GATConv projects x first
-
     r"""GAT (`Veličković et al., ICLR 2018 <https://arxiv.org/abs/1710.10903>`_).
 
     ``hidden_channels`` is the concatenated width: the paper's 8 heads of 8
@@ -183,6 +181,8 @@ class GAT(_FullBatchGNN, pyg_models.GAT):
             paper uses 1 on Cora/CiteSeer and 8 on PubMed. (default: ``heads``)
         Others as :class:`GCN`; ``**kwargs`` go to ``GATConv``.
     """
+
+    supports_sparse_input = True  # GATConv projects x first
 
     def __init__(
         self,

@@ -52,8 +52,6 @@ def feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
 
 
 class MLP(torch.nn.Module):
-    supports_sparse_input = True  # a CSR x goes straight into the first Linear (graphlearn.sparse)
-
     r"""Multi-layer perceptron over node features, a thin wrapper of
     :class:`torch_geometric.nn.MLP` with graphlearn's ``forward(x, edge_index)``.
 
@@ -73,6 +71,8 @@ class MLP(torch.nn.Module):
             baselines on Planetoid. (default: ``None``)
         **kwargs: passed to :class:`torch_geometric.nn.MLP` (``act`` ...).
     """
+
+    supports_sparse_input = True  # a CSR x goes straight into the first Linear (graphlearn.sparse)
 
     def __init__(
         self,

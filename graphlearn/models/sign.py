@@ -4,14 +4,16 @@ The graph is used once, in :meth:`SIGN.preprocess`, to compute
 ``[X, ÂX, Â²X, ..., Â^K X]`` with ``Â = D^{-1/2}(A + I)D^{-1/2}``; training is
 then an MLP on those features (fast, and trivially mini-batchable).
 PyG's ``transforms.SIGN`` does the same but needs torch-sparse's
-``SparseTensor``; here the product is a plain ``torch.sparse`` COO matmul.
+``SparseTensor``; here ``Â`` is the library's one propagation operator,
+:func:`graphlearn.sparse.propagation_matrix` (CSR, from PyG's ``gcn_norm``).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+from graphlearn.sparse import propagation_matrix
 
 from .mlp import MLP
 
@@ -21,11 +23,14 @@ def propagate(x: Tensor, edge_index: Tensor, K: int, add_self_loops: bool = True
 
     Messages flow ``edge_index[0] -> edge_index[1]`` as in PyG. With
     ``add_self_loops`` a node without edges keeps its own features at every
-    hop; without it its propagated features are zero.
+    hop; without it its propagated features are zero. ``Â`` is
+    :func:`graphlearn.sparse.propagation_matrix` (``norm="gcn"``).
     """
-    n = x.size(0)
-    ei, w = gcn_norm(edge_index, None, n, add_self_loops=add_self_loops, dtype=x.dtype)
-    adj = torch.sparse_coo_tensor(ei.flip(0), w, (n, n), check_invariants=True).coalesce()
+    adj = propagation_matrix(edge_index, x.size(0), "gcn", dtype=x.dtype, add_self_loops=add_self_loops)
+    # Multiplied as COO: bit-identical to SIGN's features before it shared this operator (the CSR product, MKL's,
+    # differs in the last bit: up to 4.8e-7 on Cora) and no slower on wide bag-of-words features (Cora, K=3: 12 ms
+    # COO, 15 ms CSR, one core).
+    adj = adj.to_sparse_coo()
     out = [x]
     for _ in range(K):
         out.append(torch.sparse.mm(adj, out[-1]))

@@ -176,3 +176,10 @@ def test_forward_leaves_no_state(graph):
     a = model(graph.x, graph.edge_index)
     model(graph.x, torch.empty(2, 0, dtype=torch.long))
     assert torch.equal(a, model(graph.x, graph.edge_index))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_class_has_its_own_docstring(name):
+    # a statement above the docstring (it once was `supports_sparse_input = True`) makes __doc__ None
+    doc = vars(MODELS[name]).get("__doc__")
+    assert isinstance(doc, str) and doc.strip(), f"{MODELS[name].__name__} has no docstring"

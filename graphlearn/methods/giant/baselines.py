@@ -1,7 +1,8 @@
 """Cheap embeddings to compare the pretrainer against.
 
-* :func:`propagated_features`: SGC's ``S^k X`` with ``S = D̃^-1/2 (A + I) D̃^-1/2`` (Wu et al., ICML 2019). Uses the
-  neighbours' features at embedding time, so it is not available for a node without edges.
+* :func:`propagated_features`: SGC's ``S^k X`` with ``S = D̃^-1/2 (A + I) D̃^-1/2`` (Wu et al., ICML 2019), the
+  library's :func:`graphlearn.sparse.propagation_matrix`. Uses the neighbours' features at embedding time, so it is
+  not available for a node without edges.
 * :func:`linear_neighbourhood_features`: an XR-Linear-like linear model of the same per-level targets ``Y_l`` the
   pretrainer predicts: a ridge regression ``X -> Y_l`` per level (closed form, one-vs-rest), whose predicted
   cluster scores ``X W_l`` are the embedding. Like the pretrained encoder it needs only a node's own features.
@@ -11,9 +12,10 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import Tensor
+
+from graphlearn.sparse import propagation_matrix
 
 from .label_tree import LabelTree, adjacency, build_label_tree, level_targets, pifa_embeddings
 
@@ -21,15 +23,19 @@ __all__ = ["propagated_features", "linear_neighbourhood_features"]
 
 
 def propagated_features(x: Tensor, edge_index: Tensor, hops: int = 2) -> Tensor:
-    """SGC features ``S^hops X`` (float32 ``[N, F]``)."""
+    """SGC features ``S^hops X`` (float32 ``[N, F]``).
+
+    ``edge_index`` is read as an undirected simple graph (:func:`~.label_tree.adjacency`: symmetrised, duplicates and
+    self-loops dropped); ``S`` is then :func:`graphlearn.sparse.propagation_matrix` (``norm="gcn"``).
+    """
     n = x.shape[0]
-    a = adjacency(edge_index, n) + sp.identity(n, dtype=np.float32, format="csr")
-    d = np.asarray(a.sum(1)).ravel() ** -0.5
-    s = sp.diags(d) @ a @ sp.diags(d)
-    out = x.numpy().astype(np.float32)
+    a = adjacency(edge_index, n).tocoo()
+    simple = torch.from_numpy(np.stack([a.row, a.col]).astype(np.int64))
+    s = propagation_matrix(simple, n, "gcn", dtype=torch.float32)
+    out = x.detach().to(device="cpu", dtype=torch.float32, copy=True)
     for _ in range(hops):
-        out = s @ out
-    return torch.from_numpy(np.asarray(out, dtype=np.float32))
+        out = torch.sparse.mm(s, out)
+    return out
 
 
 def linear_neighbourhood_features(

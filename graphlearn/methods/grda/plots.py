@@ -1,10 +1,14 @@
-"""Plot the domain graph with every domain coloured by a per-domain metric (matplotlib, Agg backend)."""
+"""Plot the domain graph with every domain coloured by a per-domain metric. Built on ``matplotlib.figure.Figure``
+with an Agg canvas, like :mod:`graphlearn.evaluation.plots`: the process-wide backend is left alone (pyplot is not
+used, so no figure is kept open by it either)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def plot_domain_graph(
@@ -19,13 +23,8 @@ def plot_domain_graph(
     """One panel per model: edges in grey, domains at ``positions`` coloured by ``values`` (accuracy: higher is
     better, green; MSE: lower is better, green too), sources drawn as squares, targets as circles.
 
-    Returns the matplotlib ``Figure`` (the caller saves or logs it).
+    Returns the matplotlib ``Figure`` (the caller saves it, e.g. with :func:`graphlearn.io.save_figure`, or logs it).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     pos = np.asarray(positions, dtype=float)
     a = np.asarray(adjacency)
     src = np.asarray(source, dtype=bool)
@@ -33,7 +32,9 @@ def plot_domain_graph(
     all_vals = np.concatenate([np.asarray(v, dtype=float) for v in values_by_model.values()])
     cmap = "RdYlGn" if metric == "acc" else "RdYlGn_r"
     vmin, vmax = (0.0, 100.0) if metric == "acc" else (0.0, float(np.nanmax(all_vals)) or 1.0)
-    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.6), squeeze=False)
+    fig = Figure(figsize=(5.2 * len(models), 4.6))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(models), squeeze=False)
     iu, ju = np.nonzero(np.triu(a > 0, k=1))
     for ax, name in zip(axes[0], models):
         vals = np.asarray(values_by_model[name], dtype=float)
