@@ -17,7 +17,7 @@ import numpy as np
 from torch_geometric.transforms import NormalizeFeatures
 
 from graphlearn import tracking
-from graphlearn.data import dc_sbm, load_dataset, load_user_graph
+from graphlearn.data import load_dataset
 from graphlearn.data.protocols import PROTOCOLS, apply_protocol, coldstart_seed  # noqa: F401 (the jobs' names)
 from graphlearn.data.splits import save_split
 from graphlearn.evaluation import format_table, to_markdown
@@ -102,23 +102,6 @@ def setup_threads(args) -> None:
         torch.set_num_threads(args.threads)
 
 
-def load_graph(spec: str, *, root=None, split: int = 0, seed: int = 0):
-    """A registry name, ``user:<edges file>:<nodes file>`` (CSV/Parquet) or ``synthetic:<num nodes>`` (DC-SBM)."""
-    kind, _, rest = spec.partition(":")
-    if kind == "user":
-        edges, sep, nodes = rest.partition(":")
-        if not sep or not edges or not nodes:
-            raise ValueError(f"user graphs are given as user:<edges file>:<nodes file>, got {spec!r}")
-        return load_user_graph(edges, nodes, seed=seed)
-    if kind == "synthetic":
-        try:
-            n = int(float(rest))
-        except ValueError:
-            raise ValueError(f"synthetic graphs are given as synthetic:<num nodes>, got {spec!r}") from None
-        return dc_sbm(n, seed=seed)
-    return load_dataset(spec, root=root, split=split, seed=seed)
-
-
 # Datasets whose published baselines row-normalise features (Kipf & Welling; PyG's Planetoid examples). Elsewhere it
 # hurts: GCN on amazon-photo, 1 seed, 200 epochs: 93.46 raw vs 72.53 row-normalised (still under-fitted).
 ROW_NORMALISED = ("cora", "citeseer")
@@ -149,7 +132,7 @@ def can_row_normalise(x, name: str) -> bool:
 
 def load_data(args):
     setup_threads(args)
-    data = load_graph(args.dataset, root=args.data_root, split=args.split, seed=args.seed)
+    data = load_dataset(args.dataset, root=args.data_root, split=args.split, seed=args.seed)
     if feature_norm(args) == "row" and can_row_normalise(data.x, args.dataset):
         data = NormalizeFeatures()(copy.copy(data))
     if args.features:

@@ -23,7 +23,7 @@ from graphlearn.config import parse_overrides
 from graphlearn.data.grda import DATASETS, DomainDataset, load_grda, load_user_domains
 from graphlearn.evaluation import summarize
 from graphlearn.evaluation.results import format_table, make_results, to_markdown
-from graphlearn.io import atomic_write, atomic_write_text
+from graphlearn.io import atomic_write_text, save_figure
 from graphlearn.methods.grda import METHODS, AdaptConfig, fit
 from graphlearn.methods.grda.plots import plot_domain_graph
 from pipelines import _common
@@ -278,7 +278,7 @@ def run(args) -> dict:
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(folder / "results.json", json.dumps(results, indent=2) + "\n")
             atomic_write_text(folder / "results.md", to_markdown(results) + "\n")
-            atomic_write(folder / "domain_graph.png", lambda fh: fig.savefig(fh, format="png", dpi=120))
+            save_figure(fig, folder / "domain_graph.png", dpi=120)
     print(json.dumps(results, indent=2) if args.json else _table(results))
     return results
 

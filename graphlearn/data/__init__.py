@@ -6,6 +6,11 @@
 
 Every loader returns a ``torch_geometric.data.Data`` that follows the graph contract in ``docs/design.md``.
 """
+
+# Importing the loader modules registers the built-in datasets.
+from . import npz, ogb, planetoid  # noqa: E402,F401  (registration side effect)
+from ._utils import resolve_cache
+from .ogb import load_ogb_layout, write_ogb_layout
 from .registry import (
     DatasetInfo,
     DatasetNotFoundError,
@@ -18,14 +23,9 @@ from .registry import (
     register_dataset,
     resolve_root,
 )
-from ._utils import resolve_cache
-
-# Importing the loader modules registers the built-in datasets.
-from . import planetoid, npz, ogb  # noqa: E402,F401  (registration side effect)
-from .ogb import load_ogb_layout, write_ogb_layout
-from .validation import GraphValidationError, validate_graph
-from .user import IdMapping, load_user_graph
 from .synthetic import dc_sbm
+from .user import IdMapping, load_user_graph
+from .validation import GraphValidationError, validate_graph
 
 __all__ = [
     "DatasetInfo",

@@ -1,4 +1,5 @@
 """Small helpers shared by the dataset loaders: the writable cache, read-only roots, graph normalisation."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,8 +7,8 @@ import hashlib
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -15,12 +16,10 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import remove_self_loops, to_undirected
 
-from ..io import atomic_dir  # noqa: F401  (moved to graphlearn.io; graphlearn.data.ogb imports it from here)
-
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
-def resolve_cache(cache: Optional[str | os.PathLike] = None) -> Path:
+def resolve_cache(cache: str | os.PathLike | None = None) -> Path:
     """Writable cache for processed files: ``cache``, else ``$GRAPHLEARN_CACHE``, else ``./.cache/graphlearn``."""
     if cache is not None:
         return Path(cache)
@@ -44,7 +43,7 @@ def is_writable(path: str | os.PathLike) -> bool:
     return stat.S_ISDIR(mode) and bool(mode & _WRITE_BITS) and os.access(p, os.W_OK | os.X_OK)
 
 
-def mirror_dir(src: Path, *, cache: Optional[Path] = None, skip: tuple[str, ...] = ("processed",)) -> Path:
+def mirror_dir(src: Path, *, cache: Path | None = None, skip: tuple[str, ...] = ("processed",)) -> Path:
     """Mirror the files under ``src`` into the writable cache as symlinks (copies where symlinks fail).
 
     Directories are created for real, so a loader that writes ``processed/`` (or downloads a missing raw file)
@@ -108,7 +107,7 @@ def build_graph(
     train_mask: Tensor | np.ndarray | None = None,
     val_mask: Tensor | np.ndarray | None = None,
     test_mask: Tensor | np.ndarray | None = None,
-    num_classes: Optional[int] = None,
+    num_classes: int | None = None,
 ) -> Data:
     """Build a ``Data`` that follows the graph contract of ``docs/design.md``.
 

@@ -15,14 +15,15 @@ Those pickles come from a known source (the GRDA and VDI repositories) and are r
 only accepts numpy arrays and builtin containers. User data is read only from formats that cannot execute code:
 ``.npz`` with ``allow_pickle=False``, CSV or Parquet, and a CSV edge list for the domain graph.
 """
+
 from __future__ import annotations
 
 import os
 import pickle
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -43,13 +44,61 @@ DG_SOURCES = {"dg15": (0, 12, 3, 4, 14, 8), "dg60": (2, 14, 41, 23, 59, 33)}
 # public, so E is derived the same way: the 24 states of largest normalised longitude (a clean gap: WI 0.623 is
 # the 24th, IL/MS 0.611 the 25th). Both lists are checked against the csv at load time.
 TPT48_SOURCES = {
-    "tpt48-ns": ("ND", "VT", "NH", "ME", "WA", "MT", "SD", "MN", "WI", "MI", "NY", "MA",
-                 "OR", "ID", "WY", "NE", "IA", "IL", "IN", "OH", "PA", "NJ", "CT", "RI"),
-    "tpt48-ew": ("ME", "MA", "RI", "NH", "VT", "CT", "NY", "NJ", "DE", "MD", "PA", "VA",
-                 "NC", "WV", "SC", "FL", "GA", "OH", "KY", "IN", "MI", "TN", "AL", "WI"),
+    "tpt48-ns": (
+        "ND",
+        "VT",
+        "NH",
+        "ME",
+        "WA",
+        "MT",
+        "SD",
+        "MN",
+        "WI",
+        "MI",
+        "NY",
+        "MA",
+        "OR",
+        "ID",
+        "WY",
+        "NE",
+        "IA",
+        "IL",
+        "IN",
+        "OH",
+        "PA",
+        "NJ",
+        "CT",
+        "RI",
+    ),
+    "tpt48-ew": (
+        "ME",
+        "MA",
+        "RI",
+        "NH",
+        "VT",
+        "CT",
+        "NY",
+        "NJ",
+        "DE",
+        "MD",
+        "PA",
+        "VA",
+        "NC",
+        "WV",
+        "SC",
+        "FL",
+        "GA",
+        "OH",
+        "KY",
+        "IN",
+        "MI",
+        "TN",
+        "AL",
+        "WI",
+    ),
 }
 TPT48_AXIS = {"tpt48-ns": "latitude", "tpt48-ew": "longitude"}
-SEQ_LEN = 6     # months in, months out
+SEQ_LEN = 6  # months in, months out
 GROUP_LEN = 12  # evaluation windows start every 12 months (input Jan-Jun -> output Jul-Dec of each year)
 
 
@@ -115,8 +164,10 @@ class DomainDataset:
         return "acc" if self.task == "classification" else "mse"
 
     def __repr__(self) -> str:
-        return (f"DomainDataset({self.name}, n={len(self.x)}, features={self.x.shape[1]}, "
-                f"domains={self.num_domains} ({int(self.source.sum())} source), task={self.task})")
+        return (
+            f"DomainDataset({self.name}, n={len(self.x)}, features={self.x.shape[1]}, "
+            f"domains={self.num_domains} ({int(self.source.sum())} source), task={self.task})"
+        )
 
 
 # --------------------------------------------------------------------------------------------------- checks
@@ -138,15 +189,19 @@ def check_adjacency(adjacency: np.ndarray, domain_ids: Sequence, *, where: str =
         i, j = asym[0]
         raise GRDAInputError(
             f"{where} is not symmetric: A[{domain_ids[i]!r}, {domain_ids[j]!r}] = {a[i, j]:g} but "
-            f"A[{domain_ids[j]!r}, {domain_ids[i]!r}] = {a[j, i]:g} ({len(asym) // 2 or 1} such pairs)")
+            f"A[{domain_ids[j]!r}, {domain_ids[i]!r}] = {a[j, i]:g} ({len(asym) // 2 or 1} such pairs)"
+        )
     if np.any(np.diag(a) != 0):
         i = int(np.flatnonzero(np.diag(a))[0])
         raise GRDAInputError(f"{where}: self-loop on domain {domain_ids[i]!r}; the domain graph has no self-loops")
     components = connected_components(a)
     if components.max() > 0:
         groups = [[domain_ids[i] for i in np.flatnonzero(components == c)] for c in range(components.max() + 1)]
-        warnings.warn(f"{where} is disconnected ({len(groups)} components, smallest: "
-                      f"{min(groups, key=len)}); GRDA still runs, see docs/grda.md", stacklevel=3)
+        warnings.warn(
+            f"{where} is disconnected ({len(groups)} components, smallest: "
+            f"{min(groups, key=len)}); GRDA still runs, see docs/grda.md",
+            stacklevel=3,
+        )
     return a.astype(np.float32)
 
 
@@ -199,8 +254,10 @@ def validate(ds: DomainDataset) -> None:
     for i in range(d):
         kind = "source" if ds.source[i] else "target"
         if counts[i] == 0 or evals[i] == 0:
-            raise GRDAInputError(f"{ds.name}: {kind} domain {ids[i]!r} has no samples "
-                                 f"(every domain of the graph needs data; drop the node from the graph instead)")
+            raise GRDAInputError(
+                f"{ds.name}: {kind} domain {ids[i]!r} has no samples "
+                f"(every domain of the graph needs data; drop the node from the graph instead)"
+            )
     if ds.domain_embedding is not None:
         emb = np.asarray(ds.domain_embedding)
         if emb.ndim != 2 or len(emb) != d or not np.isfinite(emb).all():
@@ -212,9 +269,12 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Unpickler for the known-source GRDA/VDI pickles: numpy arrays and builtin containers only."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
         ("collections", "OrderedDict"),
     }
 
@@ -268,10 +328,18 @@ def load_dg(name: str = "dg15", root=None) -> DomainDataset:
     enc_path = base / enc_file
     emb = _embedding_table(read_array_pickle(enc_path), d, enc_path) if enc_path.exists() else None
     return DomainDataset(
-        name=name, x=x, y=np.asarray(raw["label"]).astype(np.int64), domain=domain, adjacency=a,
-        domain_ids=ids, source=source, task="classification", domain_embedding=emb,
+        name=name,
+        x=x,
+        y=np.asarray(raw["label"]).astype(np.int64),
+        domain=domain,
+        adjacency=a,
+        domain_ids=ids,
+        source=source,
+        task="classification",
+        domain_embedding=emb,
         positions=np.stack([np.cos(angle), np.sin(angle)], 1),
-        notes={"angle": angle.tolist(), "g_encode": enc_path.name if emb is not None else None})
+        notes={"angle": angle.tolist(), "g_encode": enc_path.name if emb is not None else None},
+    )
 
 
 # ---------------------------------------------------------------------------------------------- TPT-48
@@ -301,8 +369,15 @@ def load_tpt48(name: str = "tpt48-ew", root=None) -> DomainDataset:
     * evaluation: the 12 yearly windows (Jan-Jun -> Jul-Dec) of every state.
     """
     base = resolve_root(root) / "grda" / "tpt48"
-    files = {k: base / f for k, f in (("series", "month_temp_data.pkl"), ("graph", "usa_map.txt"),
-                                       ("coords", "longitude-latitude-normalize.csv"), ("pos", "USAGraphPos.csv"))}
+    files = {
+        k: base / f
+        for k, f in (
+            ("series", "month_temp_data.pkl"),
+            ("graph", "usa_map.txt"),
+            ("coords", "longitude-latitude-normalize.csv"),
+            ("pos", "USAGraphPos.csv"),
+        )
+    }
     for key, path in files.items():
         if not path.exists():
             raise DatasetNotFoundError(f"{name} {key}: {path} does not exist")
@@ -313,10 +388,12 @@ def load_tpt48(name: str = "tpt48-ew", root=None) -> DomainDataset:
     coords = pd.read_csv(files["coords"]).set_index("state")
     sources = TPT48_SOURCES[name]
     axis = TPT48_AXIS[name]
-    expected = set(coords[axis].sort_values(ascending=False).index[:len(sources)])
+    expected = set(coords[axis].sort_values(ascending=False).index[: len(sources)])
     if set(sources) != expected:  # the split is defined by the csv; fail loudly if the staged file differs
-        raise GRDAInputError(f"{files['coords']}: the 24 states of largest {axis} are {sorted(expected)}, "
-                             f"not the documented {name} sources {sorted(sources)}")
+        raise GRDAInputError(
+            f"{files['coords']}: the 24 states of largest {axis} are {sorted(expected)}, "
+            f"not the documented {name} sources {sorted(sources)}"
+        )
     lengths = {len(series[s]) for s in states}
     if len(lengths) != 1:
         raise GRDAInputError(f"{files['series']}: series lengths differ across states: {sorted(lengths)}")
@@ -324,8 +401,9 @@ def load_tpt48(name: str = "tpt48-ew", root=None) -> DomainDataset:
     n_slide = t - GROUP_LEN + 1
     n_group = t // GROUP_LEN
     src_values = np.concatenate([series[s][: n_slide + SEQ_LEN - 1] for s in sources])
-    tgt_values = np.concatenate([series[s][g * GROUP_LEN: g * GROUP_LEN + SEQ_LEN]
-                                 for s in states if s not in sources for g in range(n_group)])
+    tgt_values = np.concatenate(
+        [series[s][g * GROUP_LEN : g * GROUP_LEN + SEQ_LEN] for s in states if s not in sources for g in range(n_group)]
+    )
     pooled = np.concatenate([src_values, tgt_values])
     mean, std = float(pooled.mean()), float(pooled.std())
 
@@ -334,19 +412,26 @@ def load_tpt48(name: str = "tpt48-ew", root=None) -> DomainDataset:
         z = (np.asarray(series[s], dtype=np.float64) - mean) / std
         starts = range(n_slide) if s in sources else range(0, n_group * GROUP_LEN, GROUP_LEN)
         for st in starts:
-            xs.append(z[st: st + SEQ_LEN])
-            ys.append(z[st + SEQ_LEN: st + 2 * SEQ_LEN])
+            xs.append(z[st : st + SEQ_LEN])
+            ys.append(z[st + SEQ_LEN : st + 2 * SEQ_LEN])
             dom.append(i)
             train.append(True)
             evals.append(st % GROUP_LEN == 0)
     pos = pd.read_csv(files["pos"], skipinitialspace=True).set_index("state")
     return DomainDataset(
-        name=name, x=np.asarray(xs, np.float32), y=np.asarray(ys, np.float32), domain=np.asarray(dom, np.int64),
-        adjacency=_read_state_graph(files["graph"], states), domain_ids=states,
-        source=np.array([s in sources for s in states]), task="regression",
-        train_mask=np.asarray(train), eval_mask=np.asarray(evals),
+        name=name,
+        x=np.asarray(xs, np.float32),
+        y=np.asarray(ys, np.float32),
+        domain=np.asarray(dom, np.int64),
+        adjacency=_read_state_graph(files["graph"], states),
+        domain_ids=states,
+        source=np.array([s in sources for s in states]),
+        task="regression",
+        train_mask=np.asarray(train),
+        eval_mask=np.asarray(evals),
         positions=pos.loc[states, ["pos_x", "pos_y"]].to_numpy(np.float64),
-        notes={"mean": mean, "std": std, "split_axis": axis})
+        notes={"mean": mean, "std": std, "split_axis": axis},
+    )
 
 
 # ---------------------------------------------------------------------------------------------- user data
@@ -413,8 +498,10 @@ def _read_table(path: Path):
                 x, y, dom = z["x"], z["y"], z["domain"]
         except ValueError as err:
             if "allow_pickle" in str(err) or "Object arrays" in str(err):
-                raise GRDAInputError(f"{path}: contains a pickled object array; user data must be plain numeric "
-                                     f"or string arrays (np.load allow_pickle=False)") from None
+                raise GRDAInputError(
+                    f"{path}: contains a pickled object array; user data must be plain numeric "
+                    f"or string arrays (np.load allow_pickle=False)"
+                ) from None
             raise
         if x.ndim != 2:
             raise GRDAInputError(f"{path}: x has shape {x.shape}, expected [N, F]")
@@ -446,16 +533,24 @@ def _read_table(path: Path):
     empty = feats.isna().to_numpy()
     if empty.any():
         r, c = np.argwhere(empty)[0]
-        raise GRDAInputError(f"{path}: row {r} has {len(feat_cols) - int(empty[r].sum())} features, expected "
-                             f"{len(feat_cols)} (column {feat_cols[c]!r} is empty)")
+        raise GRDAInputError(
+            f"{path}: row {r} has {len(feat_cols) - int(empty[r].sum())} features, expected "
+            f"{len(feat_cols)} (column {feat_cols[c]!r} is empty)"
+        )
     y = df[label_cols].to_numpy()
     y = y[:, 0] if len(label_cols) == 1 else y
     return feats.to_numpy(np.float32), y, df["domain"].astype(str).str.strip().tolist()
 
 
-def load_user_domains(path: str | os.PathLike, graph: str | os.PathLike, source_domains: Sequence,
-                      target_domains: Sequence | None = None, *, task: str = "auto",
-                      normalize: bool = True) -> DomainDataset:
+def load_user_domains(
+    path: str | os.PathLike,
+    graph: str | os.PathLike,
+    source_domains: Sequence,
+    target_domains: Sequence | None = None,
+    *,
+    task: str = "auto",
+    normalize: bool = True,
+) -> DomainDataset:
     """Load a user dataset: a sample table (npz / CSV / Parquet) plus a CSV domain-graph edge list.
 
     Args:
@@ -477,8 +572,10 @@ def load_user_domains(path: str | os.PathLike, graph: str | os.PathLike, source_
     index = {n: i for i, n in enumerate(ids)}
     for row, d in enumerate(row_ids):
         if d not in index:
-            raise GRDAInputError(f"{path}: row {row} has domain id {d!r}, which is not a node of the domain graph "
-                                 f"{graph} (nodes: {ids[:10]}{' ...' if len(ids) > 10 else ''})")
+            raise GRDAInputError(
+                f"{path}: row {row} has domain id {d!r}, which is not a node of the domain graph "
+                f"{graph} (nodes: {ids[:10]}{' ...' if len(ids) > 10 else ''})"
+            )
     sources = [str(s) for s in source_domains]
     targets = [str(s) for s in target_domains] if target_domains is not None else [n for n in ids if n not in sources]
     for d in sources + targets:
@@ -506,9 +603,16 @@ def load_user_domains(path: str | os.PathLike, graph: str | os.PathLike, source_
         std = x.std(0, keepdims=True)
         x = (x - x.mean(0, keepdims=True)) / np.where(std > 0, std, 1)
     source = np.array([n in sources for n in ids])
-    return DomainDataset(name=path.stem, x=x.astype(np.float32), y=y,
-                         domain=np.array([index[d] for d in row_ids], dtype=np.int64),
-                         adjacency=a, domain_ids=ids, source=source, task=task)
+    return DomainDataset(
+        name=path.stem,
+        x=x.astype(np.float32),
+        y=y,
+        domain=np.array([index[d] for d in row_ids], dtype=np.int64),
+        adjacency=a,
+        domain_ids=ids,
+        source=source,
+        task=task,
+    )
 
 
 def load_grda(name: str, root=None, **user_kwargs) -> DomainDataset:
@@ -519,8 +623,9 @@ def load_grda(name: str, root=None, **user_kwargs) -> DomainDataset:
         return load_tpt48(name, root)
     if Path(name).suffix.lower() in (".npz", ".csv", ".tsv", ".parquet", ".pq"):
         return load_user_domains(name, **user_kwargs)
-    raise UnknownDatasetError(name, DATASETS, what="GRDA dataset",
-                              alternatives="or a path to a user table (.npz, .csv, .tsv, .parquet, .pq)")
+    raise UnknownDatasetError(
+        name, DATASETS, what="GRDA dataset", alternatives="or a path to a user table (.npz, .csv, .tsv, .parquet, .pq)"
+    )
 
 
 def with_sources(ds: DomainDataset, source_ids: Sequence) -> DomainDataset:

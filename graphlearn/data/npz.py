@@ -4,6 +4,7 @@ Both are read directly with NumPy: they are small, load in well under a second a
 PyG's ``Amazon``/``Coauthor`` classes cannot read the GraphGallery re-saves (different keys), and PyG has no reader
 for the Yandex files' ten stored splits, so these few lines are written by hand.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -19,10 +20,16 @@ from .splits import stratified_split
 __all__ = ["load_graphgallery_npz", "load_yandex_npz"]
 
 GRAPHGALLERY = {
-    "amazon-photo": ("amazon_photo", "Amazon Photo co-purchase graph, 7650 nodes, 8 classes",
-                     "McAuley et al. 2015 via Shchur et al. 2018; GraphGallery re-save (EdisonLeeeee/GraphData)"),
-    "coauthor-cs": ("coauthor_cs", "Coauthor CS co-authorship graph, 18333 nodes, 15 classes",
-                    "MAG / KDD Cup 2016 via Shchur et al. 2018; GraphGallery re-save (EdisonLeeeee/GraphData)"),
+    "amazon-photo": (
+        "amazon_photo",
+        "Amazon Photo co-purchase graph, 7650 nodes, 8 classes",
+        "McAuley et al. 2015 via Shchur et al. 2018; GraphGallery re-save (EdisonLeeeee/GraphData)",
+    ),
+    "coauthor-cs": (
+        "coauthor_cs",
+        "Coauthor CS co-authorship graph, 18333 nodes, 15 classes",
+        "MAG / KDD Cup 2016 via Shchur et al. 2018; GraphGallery re-save (EdisonLeeeee/GraphData)",
+    ),
 }
 YANDEX = {
     "chameleon": "Wikipedia chameleon page graph (heterophilous), 2277 nodes, 5 classes",
@@ -79,8 +86,13 @@ def load_yandex_npz(path: str | Path, *, split: int = 0) -> Data:
         if not 0 <= split < num_splits:
             raise ValueError(f"split={split} is out of range for {path}: it stores {num_splits} splits")
         return build_graph(
-            z["node_features"], z["edges"].T, z["node_labels"],
-            train_mask=z["train_masks"][split], val_mask=z["val_masks"][split], test_mask=z["test_masks"][split])
+            z["node_features"],
+            z["edges"].T,
+            z["node_labels"],
+            train_mask=z["train_masks"][split],
+            val_mask=z["val_masks"][split],
+            test_mask=z["test_masks"][split],
+        )
 
 
 def _graphgallery_loader(root: Path, *, split: int, seed: int, rel: str) -> Data:

@@ -6,15 +6,17 @@ OGB files are looked for under ``<root>/ogb/<ogbn_name>/`` (the folder ogb itsel
 :class:`~graphlearn.data.registry.DatasetNotFoundError` before ogb is called, so ogb's interactive download prompt and
 its half-made folders cannot happen. A read-only dataset folder is mirrored into the writable cache.
 """
+
 from __future__ import annotations
 
 import gzip
 import importlib.util
 import json
 import os
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,8 @@ from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
 from torch_geometric.data.storage import GlobalStorage
 from torch_geometric.utils import index_to_mask
 
-from ._utils import atomic_dir, build_graph, is_writable, mirror_dir, remove_created_on_error
+from ..io import atomic_dir
+from ._utils import build_graph, is_writable, mirror_dir, remove_created_on_error
 from .registry import DatasetNotFoundError, register_dataset
 
 __all__ = ["load_ogb", "load_ogb_layout", "ogb_meta", "write_ogb_layout"]
@@ -93,9 +96,15 @@ def _to_contract(dataset) -> Data:
     if y.is_floating_point():  # ogbn-papers100M marks unlabelled nodes with NaN
         y = torch.where(torch.isnan(y), torch.full_like(y, -1), y)
     idx = dataset.get_idx_split()
-    return build_graph(g.x, g.edge_index, y, train_mask=index_to_mask(idx["train"], n),
-                       val_mask=index_to_mask(idx["valid"], n), test_mask=index_to_mask(idx["test"], n),
-                       num_classes=dataset.num_classes)
+    return build_graph(
+        g.x,
+        g.edge_index,
+        y,
+        train_mask=index_to_mask(idx["train"], n),
+        val_mask=index_to_mask(idx["valid"], n),
+        test_mask=index_to_mask(idx["test"], n),
+        num_classes=dataset.num_classes,
+    )
 
 
 def load_ogb(root: str | os.PathLike, name: str) -> Data:
@@ -124,12 +133,15 @@ def load_ogb(root: str | os.PathLike, name: str) -> Data:
 
 
 def _how_to_get(name: str, meta: Mapping[str, str]) -> str:
-    return (f"on a machine with internet run PygNodePropPredDataset({name!r}, root='<root>/ogb') from "
-            f"ogb.nodeproppred, or download {meta['url']} and unzip it into <root>/ogb/, renaming the folder "
-            f"{meta['download_name']}/ to {_dir_name(name)}/")
+    return (
+        f"on a machine with internet run PygNodePropPredDataset({name!r}, root='<root>/ogb') from "
+        f"ogb.nodeproppred, or download {meta['url']} and unzip it into <root>/ogb/, renaming the folder "
+        f"{meta['download_name']}/ to {_dir_name(name)}/"
+    )
 
 
 # Converter ####################################################################################################
+
 
 def _write_csv_gz(path: Path, array: np.ndarray) -> None:
     """Headerless CSV, gzip-compressed, as ogb's readers (``pd.read_csv(header=None)``) expect.
@@ -152,11 +164,17 @@ def _write_csv_gz(path: Path, array: np.ndarray) -> None:
     cells = np.array([str(v).encode() for v in values], dtype=object)[codes.reshape(array.shape)]
     with gzip.open(path, "wb", compresslevel=6) as f:
         for start in range(0, len(cells), 4096):
-            f.write(b"".join(b",".join(row) + b"\n" for row in cells[start:start + 4096]))
+            f.write(b"".join(b",".join(row) + b"\n" for row in cells[start : start + 4096]))
 
 
-def write_ogb_layout(data: Data, root: str | os.PathLike, name: Optional[str] = None, *,
-                     split_name: str = "graphlearn", overwrite: bool = False) -> dict[str, str]:
+def write_ogb_layout(
+    data: Data,
+    root: str | os.PathLike,
+    name: str | None = None,
+    *,
+    split_name: str = "graphlearn",
+    overwrite: bool = False,
+) -> dict[str, str]:
     """Write a graph in OGB's raw on-disk layout, so ``PygNodePropPredDataset`` reads it.
 
     Writes ``<root>/<name with _>/`` containing ``raw/{edge,node-feat,node-label,num-node-list,num-edge-list}.csv.gz``,
@@ -187,11 +205,23 @@ def write_ogb_layout(data: Data, root: str | os.PathLike, name: Optional[str] = 
     num_classes = int(getattr(data, "num_classes", None) or int(y.max()) + 1)
     final = Path(root).absolute() / _dir_name(name)
     meta = {
-        "name": name, "dir_path": str(final), "download_name": final.name, "version": "1", "url": "",
-        "num tasks": "1", "num classes": str(num_classes), "eval metric": "acc",
-        "task type": "multiclass classification", "add_inverse_edge": "False",
-        "has_node_attr": str(data.x is not None), "has_edge_attr": "False", "split": split_name,
-        "additional node files": "None", "additional edge files": "None", "is hetero": "False", "binary": "False",
+        "name": name,
+        "dir_path": str(final),
+        "download_name": final.name,
+        "version": "1",
+        "url": "",
+        "num tasks": "1",
+        "num classes": str(num_classes),
+        "eval metric": "acc",
+        "task type": "multiclass classification",
+        "add_inverse_edge": "False",
+        "has_node_attr": str(data.x is not None),
+        "has_edge_attr": "False",
+        "split": split_name,
+        "additional node files": "None",
+        "additional edge files": "None",
+        "is hetero": "False",
+        "binary": "False",
     }
     with atomic_dir(final, overwrite=overwrite) as tmp:
         (tmp / "raw").mkdir()
@@ -227,18 +257,22 @@ def load_ogb_layout(root: str | os.PathLike, meta_dict: Mapping[str, Any] | str)
     if isinstance(meta_dict, str):
         path = Path(root) / _dir_name(meta_dict) / "meta_dict.json"
         if not path.exists():
-            raise DatasetNotFoundError.missing(meta_dict, [path], "write it with graphlearn.data.write_ogb_layout",
-                                               root_hint=False)
+            raise DatasetNotFoundError.missing(
+                meta_dict, [path], "write it with graphlearn.data.write_ogb_layout", root_hint=False
+            )
         meta_dict = json.loads(path.read_text())
     meta = {k: str(v) for k, v in meta_dict.items()}
     dataset_dir = Path(root) / meta["download_name"]
     missing = [dataset_dir / f for f in ogb_files(meta) if not (dataset_dir / f).exists()]
     if missing:
-        raise DatasetNotFoundError.missing(meta.get("name", dataset_dir.name), missing,
-                                           "write it with graphlearn.data.write_ogb_layout", root_hint=False)
+        raise DatasetNotFoundError.missing(
+            meta.get("name", dataset_dir.name),
+            missing,
+            "write it with graphlearn.data.write_ogb_layout",
+            root_hint=False,
+        )
     name = meta.get("name") or dataset_dir.name
-    dataset = _open_dataset(
-        dataset_dir, lambda d: PygNodePropPredDataset(name, meta_dict={**meta, "dir_path": str(d)}))
+    dataset = _open_dataset(dataset_dir, lambda d: PygNodePropPredDataset(name, meta_dict={**meta, "dir_path": str(d)}))
     data = _to_contract(dataset)
     data.name = name
     return data

@@ -5,6 +5,7 @@ PyG writes ``processed/`` next to ``raw/``. When that folder is writable, Planet
 missing raw files, given internet). When it is read-only, the raw files are mirrored as symlinks into the writable
 cache (``$GRAPHLEARN_CACHE``, else ``./.cache/graphlearn``) and Planetoid runs there, so the root is never written.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -55,20 +56,30 @@ def load_planetoid(root: Path, name: str) -> Data:
         if had_files:
             raise
         raise DatasetNotFoundError.missing(
-            name, [p for p in wanted if not p.exists()],
+            name,
+            [p for p in wanted if not p.exists()],
             f"PyG's Planetoid could not download them ({type(e).__name__}: {e}). With internet access and a "
             f"writable data root, loading downloads them; otherwise copy the 8 files from "
-            f"https://github.com/kimiyoung/planetoid/tree/master/data into {src / pyg_name / 'raw'}.") from e
+            f"https://github.com/kimiyoung/planetoid/tree/master/data into {src / pyg_name / 'raw'}.",
+        ) from e
     data = dataset[0]
     y = data.y.clone()
     if name == "citeseer":
-        test_index = torch.tensor([int(line) for line in
-                                   Path(dataset.raw_dir, f"ind.{name}.test.index").read_text().split()])
+        test_index = torch.tensor(
+            [int(line) for line in Path(dataset.raw_dir, f"ind.{name}.test.index").read_text().split()]
+        )
         padded = torch.ones(int(test_index.max() - test_index.min()) + 1, dtype=torch.bool)
         padded[test_index - test_index.min()] = False
         y[padded.nonzero().view(-1) + test_index.min()] = -1
-    return build_graph(data.x, data.edge_index, y, train_mask=data.train_mask, val_mask=data.val_mask,
-                       test_mask=data.test_mask, num_classes=dataset.num_classes)
+    return build_graph(
+        data.x,
+        data.edge_index,
+        y,
+        train_mask=data.train_mask,
+        val_mask=data.val_mask,
+        test_mask=data.test_mask,
+        num_classes=dataset.num_classes,
+    )
 
 
 def _loader(root: Path, *, split: int, seed: int, name: str) -> Data:
@@ -85,10 +96,12 @@ def _register() -> None:
             name,
             partial(_loader, name=name),
             description=descriptions[name],
-            source="Yang et al. 2016 (Planetoid), github.com/kimiyoung/planetoid; read by torch_geometric.datasets.Planetoid",
+            source="Yang et al. 2016 (Planetoid), github.com/kimiyoung/planetoid; "
+            "read by torch_geometric.datasets.Planetoid",
             files=raw_files(name),
-            how_to_get=f"copy kimiyoung/planetoid data/ind.{name}.* into <root>/planetoid/{PLANETOID_NAMES[name]}/raw/, "
-                       "or load once with internet access and a writable root (PyG downloads them)",
+            how_to_get=f"copy kimiyoung/planetoid data/ind.{name}.* into "
+            f"<root>/planetoid/{PLANETOID_NAMES[name]}/raw/, "
+            "or load once with internet access and a writable root (PyG downloads them)",
             downloadable=True,
         )
 

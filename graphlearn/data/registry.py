@@ -4,6 +4,7 @@ Built-in datasets register themselves from :mod:`graphlearn.data.planetoid`, :mo
 :mod:`graphlearn.data.ogb` (imported by ``graphlearn.data``); later modules add theirs with
 :func:`register_dataset`. Where the files are looked for: see :func:`resolve_root`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -11,9 +12,9 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from torch_geometric.data import Data
 
@@ -62,14 +63,15 @@ class DatasetNotFoundError(FileNotFoundError):
     Raise it with a full message, or build one with :meth:`missing`. ``paths`` keeps the paths as strings.
     """
 
-    def __init__(self, message: str, *, paths: Sequence[str | os.PathLike] = (), name: Optional[str] = None):
+    def __init__(self, message: str, *, paths: Sequence[str | os.PathLike] = (), name: str | None = None):
         super().__init__(message)
         self.name = name
         self.paths = [str(p) for p in paths]  # not OSError.filename, which would replace the message in str()
 
     @classmethod
-    def missing(cls, name: str, paths: Sequence[str | os.PathLike], how_to_get: str = "", *,
-                root_hint: bool = True) -> "DatasetNotFoundError":
+    def missing(
+        cls, name: str, paths: Sequence[str | os.PathLike], how_to_get: str = "", *, root_hint: bool = True
+    ) -> DatasetNotFoundError:
         """The error for dataset ``name`` whose files ``paths`` are absent, with instructions to get them.
 
         ``root_hint`` adds how the data root is chosen (for paths under the registry's root).
@@ -106,7 +108,7 @@ class DatasetSpec:
     description: str = ""
     source: str = ""
     files: tuple[str, ...] = ()
-    num_splits: Optional[int] = 1
+    num_splits: int | None = 1
     how_to_get: str = ""
     downloadable: bool = False
 
@@ -123,7 +125,7 @@ class DatasetInfo:
     description: str
     source: str
     present: bool
-    stats: Optional[dict] = None
+    stats: dict | None = None
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
@@ -136,7 +138,7 @@ def register_dataset(
     description: str = "",
     source: str = "",
     files: Sequence[str] = (),
-    num_splits: Optional[int] = 1,
+    num_splits: int | None = 1,
     how_to_get: str = "",
     downloadable: bool = False,
     replace: bool = False,
@@ -169,7 +171,7 @@ def get_dataset_spec(name: str) -> DatasetSpec:
         raise UnknownDatasetError(str(name), dataset_names()) from None
 
 
-def resolve_root(root: Optional[str | os.PathLike] = None) -> Path:
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root`` if given, else ``$GRAPHLEARN_DATA``, else ``./data``."""
     if root is not None:
         return Path(root).expanduser()
@@ -182,11 +184,13 @@ def _check_split(spec: DatasetSpec, split: int) -> None:
         if split != 0:
             raise ValueError(
                 f"{spec.name} has no standard split; a seeded random split is drawn instead: "
-                f"vary seed= rather than split= (got split={split})")
+                f"vary seed= rather than split= (got split={split})"
+            )
     elif not 0 <= split < spec.num_splits:
         raise ValueError(
             f"split={split} is out of range for {spec.name}: it has {spec.num_splits} standard split(s), "
-            f"0..{spec.num_splits - 1}")
+            f"0..{spec.num_splits - 1}"
+        )
 
 
 SPEC_FORMS = "or user:<edges file>:<nodes file> (CSV/Parquet), or synthetic:<num nodes> (DC-SBM)"
@@ -209,7 +213,7 @@ def _load_spec(name: str, seed: int) -> Data | None:
     return None
 
 
-def load_dataset(name: str, root: Optional[str | os.PathLike] = None, *, split: int = 0, seed: int = 0) -> Data:
+def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: int = 0, seed: int = 0) -> Data:
     """Load a registered dataset, a user graph or a synthetic graph as a ``Data`` following the graph contract
     (``docs/design.md``).
 
@@ -253,6 +257,7 @@ def load_dataset(name: str, root: Optional[str | os.PathLike] = None, *, split: 
 
 # Stats ########################################################################################################
 
+
 def _fingerprint(spec: DatasetSpec, root: Path) -> str:
     h = hashlib.sha1(str(root.absolute()).encode())
     for f in spec.files:
@@ -271,7 +276,7 @@ def compute_stats(data: Data) -> dict:
     }
 
 
-def _stats(spec: DatasetSpec, root: Path, cache_file: Path) -> Optional[dict]:
+def _stats(spec: DatasetSpec, root: Path, cache_file: Path) -> dict | None:
     try:
         cached = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     except (OSError, ValueError):
@@ -293,7 +298,7 @@ def _stats(spec: DatasetSpec, root: Path, cache_file: Path) -> Optional[dict]:
     return stats
 
 
-def list_datasets(root: Optional[str | os.PathLike] = None, *, stats: bool = True) -> list[DatasetInfo]:
+def list_datasets(root: str | os.PathLike | None = None, *, stats: bool = True) -> list[DatasetInfo]:
     """All registered datasets, whether their files are under ``root``, and their statistics.
 
     Args:

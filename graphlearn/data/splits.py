@@ -5,12 +5,13 @@ the input :class:`~torch_geometric.data.Data` with new tensors attached.
 The exact rules, and how they differ from the papers, are in
 ``docs/protocols.md``.
 """
+
 from __future__ import annotations
 
 import copy
 import json
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,15 +70,16 @@ def _drop_edges_touching(edge_index: Tensor, nodes_mask: Tensor) -> Tensor:
 def _require(data: Data, *names: str) -> None:
     missing = [n for n in names if getattr(data, n, None) is None]
     if missing:
-        raise ValueError(f"data has no attribute(s) {missing}; the graph contract "
-                         f"(docs/design.md) requires them")
+        raise ValueError(f"data has no attribute(s) {missing}; the graph contract (docs/design.md) requires them")
 
 
 def _require_undirected(data: Data) -> None:
     if not is_undirected(data.edge_index, num_nodes=data.num_nodes):
-        raise ValueError("edge_index must be undirected (both directions stored) to "
-                         "rank nodes by degree; apply "
-                         "torch_geometric.transforms.ToUndirected() first")
+        raise ValueError(
+            "edge_index must be undirected (both directions stored) to "
+            "rank nodes by degree; apply "
+            "torch_geometric.transforms.ToUndirected() first"
+        )
 
 
 def _mask(index: Tensor, n: int) -> Tensor:
@@ -87,8 +89,7 @@ def _mask(index: Tensor, n: int) -> Tensor:
 
 
 # ---------------------------------------------------------- random split
-def stratified_split(data: Data, train: float = 0.6, val: float = 0.2,
-                     seed: int = 0) -> Data:
+def stratified_split(data: Data, train: float = 0.6, val: float = 0.2, seed: int = 0) -> Data:
     """Per-class random split of the labelled nodes (``y >= 0``).
 
     Each class ``c`` with ``n_c`` nodes gives ``round(train * n_c)`` nodes to
@@ -107,8 +108,7 @@ def stratified_split(data: Data, train: float = 0.6, val: float = 0.2,
     _check_fraction("train", train, allow_zero=False)
     _check_fraction("val", val)
     if train + val >= 1:
-        raise ValueError(f"train + val must be < 1 to leave test nodes "
-                         f"(got {train} + {val})")
+        raise ValueError(f"train + val must be < 1 to leave test nodes (got {train} + {val})")
     y = data.y.view(-1)
     n = y.numel()
     gen = _generator(seed)
@@ -119,33 +119,32 @@ def stratified_split(data: Data, train: float = 0.6, val: float = 0.2,
         n_tr = int(round(train * idx.numel()))
         n_va = int(round(val * idx.numel()))
         masks["train"][idx[:n_tr]] = True
-        masks["val"][idx[n_tr:n_tr + n_va]] = True
-        masks["test"][idx[n_tr + n_va:]] = True
+        masks["val"][idx[n_tr : n_tr + n_va]] = True
+        masks["test"][idx[n_tr + n_va :]] = True
     out = _copy(data)
-    out.train_mask, out.val_mask, out.test_mask = (masks["train"], masks["val"],
-                                                   masks["test"])
-    out.split_info = {"split": "stratified", "train": train, "val": val,
-                      "seed": seed}
+    out.train_mask, out.val_mask, out.test_mask = (masks["train"], masks["val"], masks["test"])
+    out.split_info = {"split": "stratified", "train": train, "val": val, "seed": seed}
     return out
 
 
 # ------------------------------------------------------ degree groups
-def _group_sizes(n: int, **fractions: float) -> Dict[str, int]:
+def _group_sizes(n: int, **fractions: float) -> dict[str, int]:
     return {k: int(round(f * n)) for k, f in fractions.items()}
 
 
-def _thresholds(deg: Tensor, **masks: Tensor) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def _thresholds(deg: Tensor, **masks: Tensor) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for name, m in masks.items():
         d = deg[m]
-        out[name] = {"count": int(m.sum()),
-                     "min_degree": int(d.min()) if d.numel() else None,
-                     "max_degree": int(d.max()) if d.numel() else None}
+        out[name] = {
+            "count": int(m.sum()),
+            "min_degree": int(d.min()) if d.numel() else None,
+            "max_degree": int(d.max()) if d.numel() else None,
+        }
     return out
 
 
-def degree_groups(data: Data, head: float = 0.1, tail: float = 0.1,
-                  seed: int = 0) -> Data:
+def degree_groups(data: Data, head: float = 0.1, tail: float = 0.1, seed: int = 0) -> Data:
     """Standard (non cold-start) degree groups; no edge is removed.
 
     ``isolated`` = the naturally zero-degree nodes, ``tail`` = the
@@ -164,17 +163,19 @@ def degree_groups(data: Data, head: float = 0.1, tail: float = 0.1,
     sizes = _group_sizes(n, head=head, tail=tail)
     isolated = deg == 0
     rest = order[~isolated[order]]
-    tail_idx = rest[:sizes["tail"]]
-    head_idx = rest[sizes["tail"]:].flip(0)[:sizes["head"]]
+    tail_idx = rest[: sizes["tail"]]
+    head_idx = rest[sizes["tail"] :].flip(0)[: sizes["head"]]
     out = _copy(data)
     out.degree = deg
     out.isolated_mask = isolated
     out.tail_mask = _mask(tail_idx, n)
     out.head_mask = _mask(head_idx, n)
     out.split_info = {
-        "split": "degree_groups", "head": head, "tail": tail, "seed": seed,
-        "thresholds": _thresholds(deg, head=out.head_mask, tail=out.tail_mask,
-                                  isolated=isolated),
+        "split": "degree_groups",
+        "head": head,
+        "tail": tail,
+        "seed": seed,
+        "thresholds": _thresholds(deg, head=out.head_mask, tail=out.tail_mask, isolated=isolated),
     }
     return out
 
@@ -198,18 +199,21 @@ class ColdStartSplit(BaseTransform):
         seed (int): seed of the tie-breaking permutation. (default: ``0``)
     """
 
-    def __init__(self, head: float = 0.1, tail: float = 0.1,
-                 isolated: float = 0.1, seed: int = 0):
+    def __init__(self, head: float = 0.1, tail: float = 0.1, isolated: float = 0.1, seed: int = 0):
         for name, value in (("head", head), ("tail", tail), ("isolated", isolated)):
             _check_fraction(name, value)
         if head + tail + isolated > 1:
-            raise ValueError(f"head + tail + isolated must be <= 1 "
-                             f"(got {head} + {tail} + {isolated})")
+            raise ValueError(f"head + tail + isolated must be <= 1 (got {head} + {tail} + {isolated})")
         self.head, self.tail, self.isolated, self.seed = head, tail, isolated, seed
 
-    def config(self) -> Dict[str, Any]:
-        return {"split": "coldstart", "head": self.head, "tail": self.tail,
-                "isolated": self.isolated, "seed": self.seed}
+    def config(self) -> dict[str, Any]:
+        return {
+            "split": "coldstart",
+            "head": self.head,
+            "tail": self.tail,
+            "isolated": self.isolated,
+            "seed": self.seed,
+        }
 
     def forward(self, data: Data) -> Data:
         _require(data, "edge_index", "train_mask", "val_mask", "test_mask")
@@ -217,8 +221,7 @@ class ColdStartSplit(BaseTransform):
         n = data.num_nodes
         deg = node_degree(data.edge_index, n)
         order = degree_order(deg, self.seed)
-        sizes = _group_sizes(n, head=self.head, tail=self.tail,
-                             isolated=self.isolated)
+        sizes = _group_sizes(n, head=self.head, tail=self.tail, isolated=self.isolated)
 
         n_iso = max(sizes["isolated"], int((deg == 0).sum()))
         isolated = _mask(order[:n_iso], n)
@@ -230,11 +233,11 @@ class ColdStartSplit(BaseTransform):
         # too ("orphans"); they are not tail (they have no neighbourhood) nor
         # isolated by design: they stay in train/val and in no group.
         orphan = (deg_after == 0) & ~isolated
-        tail_idx = rest[~orphan[rest]][:sizes["tail"]]
+        tail_idx = rest[~orphan[rest]][: sizes["tail"]]
         tail = _mask(tail_idx, n)
         head_cand = order.flip(0)
         head_cand = head_cand[~(isolated | tail)[head_cand]]
-        head = _mask(head_cand[:sizes["head"]], n)
+        head = _mask(head_cand[: sizes["head"]], n)
 
         out = _copy(data)
         out.edge_index = edge_index
@@ -246,22 +249,25 @@ class ColdStartSplit(BaseTransform):
         out.train_mask = data.train_mask & ~isolated
         out.val_mask = data.val_mask & ~isolated
         info = self.config()
-        info.update({
-            "num_nodes": n,
-            "num_edges_before": int(data.edge_index.size(1)),
-            "num_edges_after": int(edge_index.size(1)),
-            "natural_zero_degree": int((deg == 0).sum()),
-            "orphaned": int(orphan.sum()),
-            "removed_from_train": int((data.train_mask & isolated).sum()),
-            "removed_from_val": int((data.val_mask & isolated).sum()),
-            "thresholds": _thresholds(deg, head=head, tail=tail, isolated=isolated),
-        })
+        info.update(
+            {
+                "num_nodes": n,
+                "num_edges_before": int(data.edge_index.size(1)),
+                "num_edges_after": int(edge_index.size(1)),
+                "natural_zero_degree": int((deg == 0).sum()),
+                "orphaned": int(orphan.sum()),
+                "removed_from_train": int((data.train_mask & isolated).sum()),
+                "removed_from_val": int((data.val_mask & isolated).sum()),
+                "thresholds": _thresholds(deg, head=head, tail=tail, isolated=isolated),
+            }
+        )
         out.split_info = info
         return out
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(head={self.head}, tail={self.tail}, "
-                f"isolated={self.isolated}, seed={self.seed})")
+        return (
+            f"{self.__class__.__name__}(head={self.head}, tail={self.tail}, isolated={self.isolated}, seed={self.seed})"
+        )
 
 
 class InductiveSplit(BaseTransform):
@@ -283,7 +289,7 @@ class InductiveSplit(BaseTransform):
         _check_fraction("ratio", ratio, allow_zero=False)
         self.ratio, self.seed = ratio, seed
 
-    def config(self) -> Dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         return {"split": "inductive", "ratio": self.ratio, "seed": self.seed}
 
     def forward(self, data: Data) -> Data:
@@ -299,10 +305,14 @@ class InductiveSplit(BaseTransform):
         out.test_ind_mask = ind
         out.test_tran_mask = data.test_mask & ~ind
         info = self.config()
-        info.update({"num_test_ind": int(ind.sum()),
-                     "num_test_tran": int(out.test_tran_mask.sum()),
-                     "num_edges_observed": int(out.edge_index.size(1)),
-                     "num_edges_full": int(data.edge_index.size(1))})
+        info.update(
+            {
+                "num_test_ind": int(ind.sum()),
+                "num_test_tran": int(out.test_tran_mask.sum()),
+                "num_edges_observed": int(out.edge_index.size(1)),
+                "num_edges_full": int(data.edge_index.size(1)),
+            }
+        )
         prev = getattr(data, "split_info", None)
         if isinstance(prev, dict):
             info["previous"] = prev
@@ -313,7 +323,7 @@ class InductiveSplit(BaseTransform):
         return f"{self.__class__.__name__}(ratio={self.ratio}, seed={self.seed})"
 
 
-def group_masks(data: Data) -> Dict[str, Tensor]:
+def group_masks(data: Data) -> dict[str, Tensor]:
     """Test-restricted bool masks per reporting group.
 
     Returns ``{"overall": test_mask, "head": test & head_mask, ...}`` in
@@ -340,18 +350,21 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _split_tensors(data: Data) -> Dict[str, Tensor]:
+def _split_tensors(data: Data) -> dict[str, Tensor]:
     n = data.num_nodes
     out = {}
     for key, value in data.items():
-        if (isinstance(value, Tensor) and value.dim() == 1 and value.numel() == n
-                and (key.endswith("_mask") and value.dtype == torch.bool
-                     or key == "degree")):
+        if (
+            isinstance(value, Tensor)
+            and value.dim() == 1
+            and value.numel() == n
+            and (key.endswith("_mask") and value.dtype == torch.bool or key == "degree")
+        ):
             out[key] = value
     return out
 
 
-def save_split(data: Data, path) -> Tuple[Path, Path]:
+def save_split(data: Data, path) -> tuple[Path, Path]:
     """Write the masks (and ``degree``) of ``data`` to ``path`` (npz) and the
     split config and degree thresholds (``data.split_info``) to a JSON sidecar
     (``path`` with suffix ``.json``). Both are written atomically (temporary
@@ -359,25 +372,24 @@ def save_split(data: Data, path) -> Tuple[Path, Path]:
     path = Path(path)
     tensors = _split_tensors(data)
     if not tensors:
-        raise ValueError("data has no '*_mask' bool tensors of length num_nodes "
-                         f"to save to {path}")
+        raise ValueError(f"data has no '*_mask' bool tensors of length num_nodes to save to {path}")
     arrays = {k: v.cpu().numpy() for k, v in tensors.items()}
-    meta = {"format": _SPLIT_FORMAT, "num_nodes": int(data.num_nodes),
-            "keys": sorted(arrays),
-            "info": getattr(data, "split_info", None) or {}}
+    meta = {
+        "format": _SPLIT_FORMAT,
+        "num_nodes": int(data.num_nodes),
+        "keys": sorted(arrays),
+        "info": getattr(data, "split_info", None) or {},
+    }
     _atomic_write(path, lambda f: np.savez(f, **arrays))
-    _atomic_write(_sidecar(path),
-                  lambda f: f.write(json.dumps(meta, indent=2, sort_keys=True)
-                                    .encode()))
+    _atomic_write(_sidecar(path), lambda f: f.write(json.dumps(meta, indent=2, sort_keys=True).encode()))
     return path, _sidecar(path)
 
 
-def load_split_info(path) -> Dict[str, Any]:
+def load_split_info(path) -> dict[str, Any]:
     """The JSON sidecar of a split written by :func:`save_split`."""
     side = _sidecar(Path(path))
     if not side.is_file():
-        raise FileNotFoundError(f"split sidecar not found: {side} (written by "
-                                f"save_split next to {path})")
+        raise FileNotFoundError(f"split sidecar not found: {side} (written by save_split next to {path})")
     try:
         meta = json.loads(side.read_text())
     except json.JSONDecodeError as e:
@@ -388,7 +400,7 @@ def load_split_info(path) -> Dict[str, Any]:
     return meta
 
 
-def load_split(path) -> Dict[str, Tensor]:
+def load_split(path) -> dict[str, Tensor]:
     """Masks (bool) and ``degree`` (int64) saved by :func:`save_split`.
 
     Raises :class:`FileNotFoundError` naming the missing file, and
@@ -402,11 +414,9 @@ def load_split(path) -> Dict[str, Tensor]:
     with np.load(path, allow_pickle=False) as npz:
         for key in meta["keys"]:
             if key not in npz.files:
-                raise KeyError(f"split file {path} has no array '{key}' listed "
-                               f"in its sidecar {_sidecar(path)}")
+                raise KeyError(f"split file {path} has no array '{key}' listed in its sidecar {_sidecar(path)}")
             arr = npz[key]
             if arr.shape != (meta["num_nodes"],):
-                raise ValueError(f"array '{key}' in {path} has shape {arr.shape}, "
-                                 f"expected ({meta['num_nodes']},)")
+                raise ValueError(f"array '{key}' in {path} has shape {arr.shape}, expected ({meta['num_nodes']},)")
             out[key] = torch.from_numpy(arr.copy())
     return out

@@ -8,6 +8,7 @@ the heavy-tailed degrees the cold-start protocol needs, nor scale to millions
 of nodes. Time is ``O(N * F + E log E)``, memory ``O(N * F + E)``; no Python
 loop runs over nodes or edges (only over classes).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,9 @@ from torch_geometric.data import Data
 from .splits import stratified_split
 
 
-def _draw(rng: np.random.Generator, cumulative: np.ndarray, low: float, high: float,
-          start: int, end: int, size: int) -> np.ndarray:
+def _draw(
+    rng: np.random.Generator, cumulative: np.ndarray, low: float, high: float, start: int, end: int, size: int
+) -> np.ndarray:
     """``size`` positions in ``[start, end)`` drawn with probability proportional
     to their weight, in random order. ``cumulative`` is the running sum of the
     weights, ``low`` / ``high`` its value before ``start`` / ``end``.
@@ -32,10 +34,16 @@ def _draw(rng: np.random.Generator, cumulative: np.ndarray, low: float, high: fl
     return rng.permutation(idx)
 
 
-def dc_sbm(num_nodes: int, num_classes: int = 5, avg_degree: float = 10,
-           num_features: int = 64, homophily: float = 0.8,
-           power_law_exponent: float = 2.5, feature_noise: float = 1.0,
-           seed: int = 0) -> Data:
+def dc_sbm(
+    num_nodes: int,
+    num_classes: int = 5,
+    avg_degree: float = 10,
+    num_features: int = 64,
+    homophily: float = 0.8,
+    power_law_exponent: float = 2.5,
+    feature_noise: float = 1.0,
+    seed: int = 0,
+) -> Data:
     r"""Degree-corrected SBM with power-law degrees and Gaussian class features.
 
     * Classes: a seeded permutation of ``i mod num_classes`` (balanced); they
@@ -113,12 +121,11 @@ def dc_sbm(num_nodes: int, num_classes: int = 5, avg_degree: float = 10,
     blocks = np.zeros((k, k), dtype=np.int64)
     for c in range(k):
         blocks[c, c] = rng.binomial(per_class[c], homophily)
-        blocks[c, np.arange(k) != c] = rng.multinomial(per_class[c] - blocks[c, c],
-                                                       np.full(k - 1, 1 / (k - 1)))
+        blocks[c, np.arange(k) != c] = rng.multinomial(per_class[c] - blocks[c, c], np.full(k - 1, 1 / (k - 1)))
+
     # Endpoints: within its class, a node is picked with probability ~ theta.
     def draw(c: int, size: int) -> np.ndarray:
-        return _draw(rng, cumulative, before[starts[c]], before[ends[c]], starts[c],
-                     ends[c], size)
+        return _draw(rng, cumulative, before[starts[c]], before[ends[c]], starts[c], ends[c], size)
 
     targets = [draw(c, int(blocks[:, c].sum())) for c in range(k)]
     taken = np.zeros(k, dtype=np.int64)
@@ -126,7 +133,7 @@ def dc_sbm(num_nodes: int, num_classes: int = 5, avg_degree: float = 10,
     for c in range(k):
         src.append(draw(c, int(per_class[c])))
         for t in range(k):
-            dst.append(targets[t][taken[t]:taken[t] + blocks[c, t]])
+            dst.append(targets[t][taken[t] : taken[t] + blocks[c, t]])
             taken[t] += blocks[c, t]
     src = torch.from_numpy(order[np.concatenate(src)])
     dst = torch.from_numpy(order[np.concatenate(dst)])
@@ -147,10 +154,9 @@ def dc_sbm(num_nodes: int, num_classes: int = 5, avg_degree: float = 10,
     x = rng.standard_normal((n, num_features), dtype=np.float32)
     x *= np.float32(feature_noise)
     for s in range(0, n, 1 << 16):  # in blocks: no second [N, F] temporary
-        x[s:s + (1 << 16)] += means[y[s:s + (1 << 16)]]
+        x[s : s + (1 << 16)] += means[y[s : s + (1 << 16)]]
 
-    data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y.astype(np.int64)),
-                edge_index=edge_index)
+    data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y.astype(np.int64)), edge_index=edge_index)
     data.theta = torch.from_numpy(theta.astype(np.float32))
     data.name = "dc_sbm"
     data.num_classes = k

@@ -8,14 +8,16 @@ node-table order by :class:`IdMapping`. Every bad input raises
 row (0-based data row, header excluded: CSV line = row + 2) and the value; see
 ``docs/bad_inputs.md``.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,12 +27,11 @@ from torch_geometric.data import Data
 
 from ..io import atomic_write_text
 from .splits import stratified_split
-from .validation import (GraphValidationError, check_policy, first_duplicate,
-                         first_self_loop, validate_graph)
+from .validation import GraphValidationError, check_policy, first_duplicate, first_self_loop, validate_graph
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
 _SEPARATORS = re.compile(r"[,;\s]+")
 _INTEGER = r"-?(0|[1-9][0-9]*)"
@@ -54,15 +55,18 @@ class IdMapping:
 
     def __init__(self, ids: Sequence, source: str = "<ids>"):
         ids = ids.tolist() if hasattr(ids, "tolist") else ids
-        self.ids: List[Any] = [_native(i) for i in ids]
+        self.ids: list[Any] = [_native(i) for i in ids]
         self._index = pd.Index(self.ids)
         if not self._index.is_unique:
             dup = self._index.duplicated()
             j = int(np.flatnonzero(dup)[0])
             i = self.ids.index(self.ids[j])
             raise GraphValidationError(
-                f"{source}: duplicate node id {self.ids[j]!r} at rows {i} and {j}; node "
-                f"ids must be unique", source=source, row=j, value=self.ids[j])
+                f"{source}: duplicate node id {self.ids[j]!r} at rows {i} and {j}; node ids must be unique",
+                source=source,
+                row=j,
+                value=self.ids[j],
+            )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,8 +79,7 @@ class IdMapping:
         more = ", ..." if len(self.ids) > 3 else ""
         return f"{self.__class__.__name__}([{head}{more}], n={len(self.ids)})"
 
-    def index_of(self, ids: Sequence, *, source: str = "<ids>",
-                 column: Optional[str] = None) -> Tensor:
+    def index_of(self, ids: Sequence, *, source: str = "<ids>", column: str | None = None) -> Tensor:
         """Indices (int64) of the original ``ids``.
 
         Raises:
@@ -94,21 +97,25 @@ class IdMapping:
             raise GraphValidationError(
                 f"{source}: row {j}{col}: unknown node id {value!r} (not in the node "
                 f"table; {bad.size} unknown id(s) in total)",
-                source=source, row=j, value=value)
+                source=source,
+                row=j,
+                value=value,
+            )
         return torch.from_numpy(idx.astype(np.int64))
 
     def to_json(self) -> str:
         return json.dumps({"ids": self.ids})
 
     @classmethod
-    def from_json(cls, text: str, source: str = "<json>") -> "IdMapping":
+    def from_json(cls, text: str, source: str = "<json>") -> IdMapping:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
             raise GraphValidationError(f"{source}: not valid JSON ({e})", source=source) from e
         if not isinstance(obj, dict) or not isinstance(obj.get("ids"), list):
-            raise GraphValidationError(f'{source}: not an IdMapping JSON; expected {{"ids": '
-                                       f"[...]}}, got {text[:60]!r}", source=source)
+            raise GraphValidationError(
+                f'{source}: not an IdMapping JSON; expected {{"ids": [...]}}, got {text[:60]!r}', source=source
+            )
         return cls(obj["ids"], source=source)
 
     def save(self, path: PathLike) -> Path:
@@ -117,7 +124,7 @@ class IdMapping:
         return path
 
     @classmethod
-    def load(cls, path: PathLike) -> "IdMapping":
+    def load(cls, path: PathLike) -> IdMapping:
         path = Path(path)
         return cls.from_json(path.read_text(encoding="utf-8"), source=str(path))
 
@@ -128,9 +135,11 @@ def _kind(path: Path) -> str:
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
             return suffix
-    raise GraphValidationError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-                               f"expected one of {', '.join(SUFFIXES)}", source=str(path),
-                               value=path.suffix)
+    raise GraphValidationError(
+        f"{path}: unsupported file type {path.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}",
+        source=str(path),
+        value=path.suffix,
+    )
 
 
 def read_table(path: PathLike, id_columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -151,22 +160,19 @@ def read_table(path: PathLike, id_columns: Sequence[str] = ()) -> pd.DataFrame:
         try:
             return pd.read_parquet(path)
         except (pyarrow.ArrowException, OSError, ValueError) as e:
-            raise GraphValidationError(f"{path}: cannot read Parquet file: {e}",
-                                       source=str(path)) from e
+            raise GraphValidationError(f"{path}: cannot read Parquet file: {e}", source=str(path)) from e
     sep = "\t" if kind.startswith(".tsv") else ","
     try:
         df = pd.read_csv(path, sep=sep, dtype={c: str for c in id_columns})
         ids = [c for c in id_columns if c in df.columns and df[c].isna().any()]
         if ids:  # re-read those columns keeping 'NA' / 'null' / ... as ids
-            raw = pd.read_csv(path, sep=sep, usecols=ids, dtype=str,
-                              keep_default_na=False, na_values=[""])
+            raw = pd.read_csv(path, sep=sep, usecols=ids, dtype=str, keep_default_na=False, na_values=[""])
             for c in ids:
                 df[c] = raw[c]
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except pd.errors.ParserError as e:
-        raise GraphValidationError(f"{path}: malformed CSV: {str(e).strip()}",
-                                   source=str(path)) from e
+        raise GraphValidationError(f"{path}: malformed CSV: {str(e).strip()}", source=str(path)) from e
     except UnicodeDecodeError as e:
         raise GraphValidationError(f"{path}: not UTF-8 text ({e})", source=str(path)) from e
     return df
@@ -177,15 +183,20 @@ def _require_columns(df: pd.DataFrame, path: Path, **columns: str) -> None:
         if col not in df.columns:
             raise GraphValidationError(
                 f"{path}: no column {col!r}; the columns are {list(map(str, df.columns))} "
-                f"(pass {arg}=... to name another)", source=str(path), value=col)
+                f"(pass {arg}=... to name another)",
+                source=str(path),
+                value=col,
+            )
 
 
 def _id_column(s: pd.Series, path: Path) -> pd.Series:
     missing = np.flatnonzero(s.isna().to_numpy())
     if missing.size:
-        raise GraphValidationError(f"{path}: row {int(missing[0])}: missing node id in "
-                                   f"column {s.name!r}", source=str(path),
-                                   row=int(missing[0]))
+        raise GraphValidationError(
+            f"{path}: row {int(missing[0])}: missing node id in column {s.name!r}",
+            source=str(path),
+            row=int(missing[0]),
+        )
     if pd.api.types.is_float_dtype(s) and bool((s == np.floor(s)).all()):
         return s.astype(np.int64)
     if pd.api.types.is_string_dtype(s) and bool(s.str.fullmatch(_INTEGER).all()):
@@ -221,38 +232,51 @@ def _vector_column(s: pd.Series, path: Path) -> np.ndarray:
             try:
                 vec = np.array(toks, dtype=np.float64)
             except ValueError as e:
-                raise GraphValidationError(f"{path}: row {i}, column {s.name!r}: cannot "
-                                           f"read {v!r} as numbers ({e})", source=str(path),
-                                           row=i, value=v) from e
+                raise GraphValidationError(
+                    f"{path}: row {i}, column {s.name!r}: cannot read {v!r} as numbers ({e})",
+                    source=str(path),
+                    row=i,
+                    value=v,
+                ) from e
         elif isinstance(v, (list, tuple, np.ndarray)):
             try:
                 vec = np.asarray(v, dtype=np.float64).reshape(-1)
             except (TypeError, ValueError) as e:
-                raise GraphValidationError(f"{path}: row {i}, column {s.name!r}: cannot "
-                                           f"read {v!r} as numbers ({e})", source=str(path),
-                                           row=i, value=v) from e
+                raise GraphValidationError(
+                    f"{path}: row {i}, column {s.name!r}: cannot read {v!r} as numbers ({e})",
+                    source=str(path),
+                    row=i,
+                    value=v,
+                ) from e
         elif v is None or (isinstance(v, float) and np.isnan(v)):
-            raise GraphValidationError(f"{path}: row {i}, column {s.name!r}: missing "
-                                       f"feature value", source=str(path), row=i)
+            raise GraphValidationError(
+                f"{path}: row {i}, column {s.name!r}: missing feature value", source=str(path), row=i
+            )
         else:
             try:
                 vec = np.array([float(v)])
             except (TypeError, ValueError) as e:
-                raise GraphValidationError(f"{path}: row {i}, column {s.name!r}: cannot "
-                                           f"read {v!r} as a number", source=str(path),
-                                           row=i, value=v) from e
+                raise GraphValidationError(
+                    f"{path}: row {i}, column {s.name!r}: cannot read {v!r} as a number",
+                    source=str(path),
+                    row=i,
+                    value=v,
+                ) from e
         if width is None:
             width = vec.size
         elif vec.size != width:
             raise GraphValidationError(
                 f"{path}: row {i}, column {s.name!r}: feature vector has {vec.size} "
-                f"value(s); expected {width} (the width of row 0)", source=str(path),
-                row=i, value=vec.size)
+                f"value(s); expected {width} (the width of row 0)",
+                source=str(path),
+                row=i,
+                value=vec.size,
+            )
         rows.append(vec)
     return np.stack(rows)
 
 
-def _features(df: pd.DataFrame, columns: List[str], path: Path) -> np.ndarray:
+def _features(df: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
     blocks, names = [], []
     for c in columns:
         s = df[c]
@@ -261,8 +285,7 @@ def _features(df: pd.DataFrame, columns: List[str], path: Path) -> np.ndarray:
             names.append(repr(c))
         else:
             block = _vector_column(s, path)
-            names += [f"{c!r}[{k}]" for k in range(block.shape[1])] if block.shape[1] > 1 \
-                else [repr(c)]
+            names += [f"{c!r}[{k}]" for k in range(block.shape[1])] if block.shape[1] > 1 else [repr(c)]
         blocks.append(block)
     x64 = np.concatenate(blocks, axis=1)
     with np.errstate(over="ignore"):  # too large for float32: reported below
@@ -271,23 +294,24 @@ def _features(df: pd.DataFrame, columns: List[str], path: Path) -> np.ndarray:
     if bad.any():
         r, c = (int(v) for v in np.argwhere(bad)[0])
         value = x64[r, c]
-        why = "missing or NaN" if np.isnan(value) else (
-            "infinite" if np.isinf(value) else "too large for float32")
+        why = "missing or NaN" if np.isnan(value) else ("infinite" if np.isinf(value) else "too large for float32")
         raise GraphValidationError(
             f"{path}: row {r}, feature column {names[c]}: value {value} is {why}; "
             f"features must be finite ({int(bad.sum())} bad value(s) in total)",
-            source=str(path), row=r, value=float(value))
+            source=str(path),
+            row=r,
+            value=float(value),
+        )
     return x
 
 
 # -------------------------------------------------------------- labels
-def _labels(s: pd.Series, path: Path) -> Tuple[np.ndarray, list]:
+def _labels(s: pd.Series, path: Path) -> tuple[np.ndarray, list]:
     """Class indices (``-1`` where the cell is empty) and the class names."""
     missing = s.isna().to_numpy()
     y = np.full(len(s), -1, dtype=np.int64)
     if missing.all():
-        log.warning("%s: every value of label column %r is missing; the graph is "
-                    "unlabelled", path, s.name)
+        log.warning("%s: every value of label column %r is missing; the graph is unlabelled", path, s.name)
         return y, []
     present = np.flatnonzero(~missing)
     if pd.api.types.is_numeric_dtype(s):
@@ -298,7 +322,11 @@ def _labels(s: pd.Series, path: Path) -> Tuple[np.ndarray, list]:
             raise GraphValidationError(
                 f"{path}: row {i}: label {v:g} in column {s.name!r} is not a class "
                 f"index; numeric labels must be integers >= 0 (-1 or an empty cell "
-                f"= unlabelled)", source=str(path), row=i, value=float(v))
+                f"= unlabelled)",
+                source=str(path),
+                row=i,
+                value=float(v),
+            )
         y[present] = vals.astype(np.int64)
         return y, list(range(int(y.max()) + 1))
     vals = np.array([str(v) for v in s.to_numpy()[present]], dtype=object)
@@ -309,18 +337,26 @@ def _labels(s: pd.Series, path: Path) -> Tuple[np.ndarray, list]:
 
 # ---------------------------------------------------------------- loader
 def _name(edges_path: Path, nodes_path: Path) -> str:
-    a, b = (p.name[:-len(_kind(p))] for p in (edges_path, nodes_path))
+    a, b = (p.name[: -len(_kind(p))] for p in (edges_path, nodes_path))
     prefix = os.path.commonprefix([a, b]).rstrip("_-. ")
     return prefix or a
 
 
-def load_user_graph(edges_path: PathLike, nodes_path: PathLike, *, src_col: str = "src",
-                    dst_col: str = "dst", id_col: str = "id",
-                    label_col: Optional[str] = "label",
-                    feature_cols: Union[None, str, Sequence[str]] = None,
-                    directed: bool = False, self_loops: str = "remove",
-                    duplicate_edges: str = "remove",
-                    split: Sequence[float] = (0.6, 0.2, 0.2), seed: int = 0) -> Data:
+def load_user_graph(
+    edges_path: PathLike,
+    nodes_path: PathLike,
+    *,
+    src_col: str = "src",
+    dst_col: str = "dst",
+    id_col: str = "id",
+    label_col: str | None = "label",
+    feature_cols: None | str | Sequence[str] = None,
+    directed: bool = False,
+    self_loops: str = "remove",
+    duplicate_edges: str = "remove",
+    split: Sequence[float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+) -> Data:
     """Read an edge table and a node table into a contract-abiding ``Data``.
 
     Files are CSV (``.csv``, ``.csv.gz``), TSV (``.tsv``, ``.tsv.gz``) or
@@ -370,15 +406,15 @@ def load_user_graph(edges_path: PathLike, nodes_path: PathLike, *, src_col: str 
     check_policy("duplicate_edges", duplicate_edges)
     split = tuple(float(f) for f in split)
     if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1) > 1e-6:
-        raise ValueError(f"split must be three fractions (train, val, test) >= 0 that "
-                         f"sum to 1; got {split}")
+        raise ValueError(f"split must be three fractions (train, val, test) >= 0 that sum to 1; got {split}")
     edges_path, nodes_path = Path(edges_path), Path(nodes_path)
 
     # Nodes: ids, labels, features.
     nodes = read_table(nodes_path, id_columns=[id_col])
     if len(nodes) == 0:
-        raise GraphValidationError(f"{nodes_path}: the node table is empty; expected at "
-                                   f"least one node", source=str(nodes_path))
+        raise GraphValidationError(
+            f"{nodes_path}: the node table is empty; expected at least one node", source=str(nodes_path)
+        )
     _require_columns(nodes, nodes_path, id_col=id_col)
     node_ids = _id_column(nodes[id_col], nodes_path)
     mapping = IdMapping(node_ids, source=str(nodes_path))
@@ -393,8 +429,12 @@ def load_user_graph(edges_path: PathLike, nodes_path: PathLike, *, src_col: str 
         y, label_names = _labels(nodes[label_col], nodes_path)
         unlabelled = int((y < 0).sum())
         if 0 < unlabelled < len(y):
-            log.info("%s: %d node(s) have no label in column %r (y = -1, in no split mask)",
-                     nodes_path, unlabelled, label_col)
+            log.info(
+                "%s: %d node(s) have no label in column %r (y = -1, in no split mask)",
+                nodes_path,
+                unlabelled,
+                label_col,
+            )
     if feature_cols is None:
         feature_cols = [c for c in nodes.columns if c not in (id_col, label_col)]
     elif isinstance(feature_cols, str):
@@ -403,9 +443,12 @@ def load_user_graph(edges_path: PathLike, nodes_path: PathLike, *, src_col: str 
     for c in feature_cols:
         _require_columns(nodes, nodes_path, feature_cols=c)
     if not feature_cols:
-        raise GraphValidationError(f"{nodes_path}: no feature columns (the columns are "
-                                   f"{list(map(str, nodes.columns))}); node features are "
-                                   f"required", source=str(nodes_path))
+        raise GraphValidationError(
+            f"{nodes_path}: no feature columns (the columns are "
+            f"{list(map(str, nodes.columns))}); node features are "
+            f"required",
+            source=str(nodes_path),
+        )
     x = _features(nodes, feature_cols, nodes_path)
 
     # Edges: original ids -> indices, policies reported by file row.
@@ -425,8 +468,11 @@ def load_user_graph(edges_path: PathLike, nodes_path: PathLike, *, src_col: str 
         a = _native(src_ids.iloc[j])
         raise GraphValidationError(
             f"{edges_path}: row {j}: self-loop {a!r} -> {a!r} (self_loops='error'; pass "
-            f"self_loops='remove' to drop self-loops)", source=str(edges_path), row=j,
-            value=a)
+            f"self_loops='remove' to drop self-loops)",
+            source=str(edges_path),
+            row=j,
+            value=a,
+        )
     dup = first_duplicate(edge_index, len(nodes)) if duplicate_edges == "error" else None
     if dup is not None:
         j, i = dup
@@ -434,7 +480,10 @@ def load_user_graph(edges_path: PathLike, nodes_path: PathLike, *, src_col: str 
         raise GraphValidationError(
             f"{edges_path}: row {j}: duplicate edge {a!r} -> {b!r}, first seen at row {i} "
             f"(duplicate_edges='error'; pass duplicate_edges='remove' to drop duplicates)",
-            source=str(edges_path), row=j, value=(a, b))
+            source=str(edges_path),
+            row=j,
+            value=(a, b),
+        )
 
     data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=edge_index)
     data.name = _name(edges_path, nodes_path)
@@ -445,5 +494,6 @@ def load_user_graph(edges_path: PathLike, nodes_path: PathLike, *, src_col: str 
     if not (y >= 0).any():
         log.warning("%s: no labelled node; train/val/test masks are empty", nodes_path)
     data = stratified_split(data, train=split[0], val=split[1], seed=seed)
-    return validate_graph(data, source=str(edges_path), self_loops=self_loops,
-                          duplicate_edges=duplicate_edges, undirected=not directed)
+    return validate_graph(
+        data, source=str(edges_path), self_loops=self_loops, duplicate_edges=duplicate_edges, undirected=not directed
+    )

@@ -7,11 +7,11 @@ duplicates, disjoint bool masks) or raises :class:`GraphValidationError` with a
 message that names the source, the offending row / edge and its value. The
 bad inputs it handles, with real messages, are listed in ``docs/bad_inputs.md``.
 """
+
 from __future__ import annotations
 
 import copy
 import logging
-from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -45,13 +45,13 @@ def check_policy(name: str, value: str) -> None:
 # ------------------------------------------------------------ edge helpers
 # Shared with graphlearn.data.user, which reports the same findings in terms of
 # edge-file rows and original node ids.
-def first_self_loop(edge_index: Tensor) -> Optional[int]:
+def first_self_loop(edge_index: Tensor) -> int | None:
     """Position of the first self-loop in ``edge_index`` or ``None``."""
     loops = (edge_index[0] == edge_index[1]).nonzero().view(-1)
     return int(loops[0]) if loops.numel() else None
 
 
-def first_duplicate(edge_index: Tensor, num_nodes: int) -> Optional[Tuple[int, int]]:
+def first_duplicate(edge_index: Tensor, num_nodes: int) -> tuple[int, int] | None:
     """``(j, i)``: edge ``j`` is the first edge repeating the same ordered
     ``(src, dst)`` pair as the earlier edge ``i``; ``None`` when there is none.
     Self-loops are ignored (they have their own policy)."""
@@ -93,29 +93,28 @@ def _node(data: Data, i: int) -> str:
     return f"node {i} (id {ids[i]!r})" if ids is not None and i < len(ids) else f"node {i}"
 
 
-def _shape(t: Tensor) -> Tuple[int, ...]:
+def _shape(t: Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
 def _check_x(data: Data, source: str) -> Tensor:
     x = data.x
     if x is None:
-        raise GraphValidationError(f"{source}: data has no node features 'x'; expected "
-                                   f"a float tensor [num_nodes, num_features]",
-                                   source=source)
+        raise GraphValidationError(
+            f"{source}: data has no node features 'x'; expected a float tensor [num_nodes, num_features]", source=source
+        )
     if not isinstance(x, Tensor):
-        raise GraphValidationError(f"{source}: x is a {type(x).__name__}; expected a "
-                                   f"torch.Tensor", source=source)
+        raise GraphValidationError(f"{source}: x is a {type(x).__name__}; expected a torch.Tensor", source=source)
     if x.dim() != 2:
-        raise GraphValidationError(f"{source}: x has shape {_shape(x)}; expected a 2-D "
-                                   f"tensor [num_nodes, num_features]", source=source)
+        raise GraphValidationError(
+            f"{source}: x has shape {_shape(x)}; expected a 2-D tensor [num_nodes, num_features]", source=source
+        )
     if not x.is_floating_point():
-        raise GraphValidationError(f"{source}: x has dtype {x.dtype}; expected a "
-                                   f"floating-point tensor", source=source)
+        raise GraphValidationError(f"{source}: x has dtype {x.dtype}; expected a floating-point tensor", source=source)
     if x.size(0) == 0:
-        raise GraphValidationError(f"{source}: the graph is empty (x has shape "
-                                   f"{_shape(x)}); expected at least one node",
-                                   source=source)
+        raise GraphValidationError(
+            f"{source}: the graph is empty (x has shape {_shape(x)}); expected at least one node", source=source
+        )
     x32 = x.to(torch.float32)
     bad = ~torch.isfinite(x32)
     if bool(bad.any()):
@@ -125,7 +124,11 @@ def _check_x(data: Data, source: str) -> Tensor:
         raise GraphValidationError(
             f"{source}: x[{r}, {c}] = {value}{why} at {_node(data, r)}, feature column "
             f"{c}; node features must be finite ({int(bad.sum())} non-finite "
-            f"value(s) in total)", source=source, row=r, value=value)
+            f"value(s) in total)",
+            source=source,
+            row=r,
+            value=value,
+        )
     return x32
 
 
@@ -134,23 +137,29 @@ def _check_y(data: Data, source: str, n: int) -> Tensor:
     if y is None:
         return torch.full((n,), -1, dtype=torch.long)
     if not isinstance(y, Tensor):
-        raise GraphValidationError(f"{source}: y is a {type(y).__name__}; expected a "
-                                   f"torch.Tensor", source=source)
+        raise GraphValidationError(f"{source}: y is a {type(y).__name__}; expected a torch.Tensor", source=source)
     if y.dim() == 2 and y.size(1) == 1:  # OGB stores labels as [N, 1]
         y = y.view(-1)
     if y.dim() != 1 or y.numel() != n:
-        raise GraphValidationError(f"{source}: y has shape {_shape(y)}; expected "
-                                   f"[{n}] (one label per node)", source=source)
+        raise GraphValidationError(
+            f"{source}: y has shape {_shape(y)}; expected [{n}] (one label per node)", source=source
+        )
     if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-        raise GraphValidationError(f"{source}: y has dtype {y.dtype}; expected integer "
-                                   f"class indices (-1 = unlabelled)", source=source)
+        raise GraphValidationError(
+            f"{source}: y has dtype {y.dtype}; expected integer class indices (-1 = unlabelled)", source=source
+        )
     y = y.long()
     bad = (y < -1).nonzero().view(-1)
     if bad.numel():
         i = int(bad[0])
-        raise GraphValidationError(f"{source}: y[{i}] = {int(y[i])} at {_node(data, i)}; "
-                                   f"labels must be class indices >= 0, or -1 for "
-                                   f"unlabelled", source=source, row=i, value=int(y[i]))
+        raise GraphValidationError(
+            f"{source}: y[{i}] = {int(y[i])} at {_node(data, i)}; "
+            f"labels must be class indices >= 0, or -1 for "
+            f"unlabelled",
+            source=source,
+            row=i,
+            value=int(y[i]),
+        )
     return y
 
 
@@ -159,14 +168,17 @@ def _check_edge_index(data: Data, source: str, n: int) -> Tensor:
     if ei is None:
         return torch.empty(2, 0, dtype=torch.long)
     if not isinstance(ei, Tensor):
-        raise GraphValidationError(f"{source}: edge_index is a {type(ei).__name__}; "
-                                   f"expected a torch.Tensor", source=source)
+        raise GraphValidationError(
+            f"{source}: edge_index is a {type(ei).__name__}; expected a torch.Tensor", source=source
+        )
     if ei.dim() != 2 or ei.size(0) != 2:
-        raise GraphValidationError(f"{source}: edge_index has shape {_shape(ei)}; "
-                                   f"expected [2, num_edges]", source=source)
+        raise GraphValidationError(
+            f"{source}: edge_index has shape {_shape(ei)}; expected [2, num_edges]", source=source
+        )
     if ei.is_floating_point() or ei.dtype == torch.bool or ei.is_complex():
-        raise GraphValidationError(f"{source}: edge_index has dtype {ei.dtype}; "
-                                   f"expected an integer tensor", source=source)
+        raise GraphValidationError(
+            f"{source}: edge_index has dtype {ei.dtype}; expected an integer tensor", source=source
+        )
     ei = ei.long()
     bad = ((ei < 0) | (ei >= n)).any(0).nonzero().view(-1)
     if bad.numel():
@@ -177,7 +189,10 @@ def _check_edge_index(data: Data, source: str, n: int) -> Tensor:
             f"{source}: edge {j} ({int(ei[0, j])} -> {int(ei[1, j])}): "
             f"edge_index[{r}, {j}] = {value} is out of range; node ids must be in "
             f"[0, {n}) ({bad.numel()} bad edge(s) in total)",
-            source=source, row=j, value=value)
+            source=source,
+            row=j,
+            value=value,
+        )
     return ei
 
 
@@ -188,12 +203,11 @@ def _check_masks(data: Data, source: str, y: Tensor) -> None:
         m = data[name]
         if not isinstance(m, Tensor) or m.dtype != torch.bool:
             what = m.dtype if isinstance(m, Tensor) else type(m).__name__
-            raise GraphValidationError(f"{source}: {name} has dtype {what}; expected "
-                                       f"torch.bool", source=source)
+            raise GraphValidationError(f"{source}: {name} has dtype {what}; expected torch.bool", source=source)
         if _shape(m) != (n,):
-            raise GraphValidationError(f"{source}: {name} has shape {_shape(m)}; "
-                                       f"expected [{n}] (one entry per node)",
-                                       source=source)
+            raise GraphValidationError(
+                f"{source}: {name} has shape {_shape(m)}; expected [{n}] (one entry per node)", source=source
+            )
     if len(present) > 1:
         count = sum(data[name].long() for name in present)
         both = (count > 1).nonzero().view(-1)
@@ -203,7 +217,9 @@ def _check_masks(data: Data, source: str, y: Tensor) -> None:
             raise GraphValidationError(
                 f"{source}: {_node(data, i)} is in {' and '.join(names)}; the masks "
                 f"must be disjoint ({both.numel()} node(s) in more than one)",
-                source=source, row=i)
+                source=source,
+                row=i,
+            )
     if "train_mask" in present:
         missing = (data.train_mask & (y < 0)).nonzero().view(-1)
         if missing.numel():
@@ -211,12 +227,21 @@ def _check_masks(data: Data, source: str, y: Tensor) -> None:
             raise GraphValidationError(
                 f"{source}: train {_node(data, i)} has no label (y = -1); every "
                 f"train node needs a label ({missing.numel()} unlabelled train "
-                f"node(s))", source=source, row=i, value=-1)
+                f"node(s))",
+                source=source,
+                row=i,
+                value=-1,
+            )
 
 
-def validate_graph(data: Data, source: str = "<in-memory>", *,
-                   self_loops: str = "remove", duplicate_edges: str = "remove",
-                   undirected: bool = True) -> Data:
+def validate_graph(
+    data: Data,
+    source: str = "<in-memory>",
+    *,
+    self_loops: str = "remove",
+    duplicate_edges: str = "remove",
+    undirected: bool = True,
+) -> Data:
     """Check ``data`` against the graph contract and return a cleaned copy.
 
     Checks, in order: ``x`` is a 2-D floating tensor with at least one row and
@@ -248,14 +273,12 @@ def validate_graph(data: Data, source: str = "<in-memory>", *,
     check_policy("self_loops", self_loops)
     check_policy("duplicate_edges", duplicate_edges)
     if not isinstance(data, Data):
-        raise TypeError(f"validate_graph expects a torch_geometric.data.Data; got "
-                        f"{type(data).__name__}")
+        raise TypeError(f"validate_graph expects a torch_geometric.data.Data; got {type(data).__name__}")
     data = _copy(data)  # everything below works on (and returns) the copy
     x = _check_x(data, source)
     n = x.size(0)
     if "num_nodes" in data and data.num_nodes != n:
-        raise GraphValidationError(f"{source}: num_nodes = {data.num_nodes} but x has "
-                                   f"{n} rows", source=source)
+        raise GraphValidationError(f"{source}: num_nodes = {data.num_nodes} but x has {n} rows", source=source)
     y = _check_y(data, source, n)
     labelled_max = int(y.max())
     num_classes = getattr(data, "num_classes", None)
@@ -263,19 +286,25 @@ def validate_graph(data: Data, source: str = "<in-memory>", *,
         num_classes = labelled_max + 1
     elif labelled_max >= int(num_classes):
         i = int(y.argmax())
-        raise GraphValidationError(f"{source}: y[{i}] = {labelled_max} at {_node(data, i)} "
-                                   f"but num_classes is {num_classes}; labels must be "
-                                   f"in [0, num_classes)", source=source, row=i,
-                                   value=labelled_max)
+        raise GraphValidationError(
+            f"{source}: y[{i}] = {labelled_max} at {_node(data, i)} "
+            f"but num_classes is {num_classes}; labels must be "
+            f"in [0, num_classes)",
+            source=source,
+            row=i,
+            value=labelled_max,
+        )
     ids = getattr(data, "node_ids", None)
     if ids is not None and len(ids) != n:
-        raise GraphValidationError(f"{source}: node_ids has {len(ids)} entries; "
-                                   f"expected {n} (one per node)", source=source)
+        raise GraphValidationError(
+            f"{source}: node_ids has {len(ids)} entries; expected {n} (one per node)", source=source
+        )
     ei = _check_edge_index(data, source, n)
     edge_attr = getattr(data, "edge_attr", None)
     if edge_attr is not None and edge_attr.size(0) != ei.size(1):
-        raise GraphValidationError(f"{source}: edge_attr has {edge_attr.size(0)} rows "
-                                   f"but edge_index has {ei.size(1)} edges", source=source)
+        raise GraphValidationError(
+            f"{source}: edge_attr has {edge_attr.size(0)} rows but edge_index has {ei.size(1)} edges", source=source
+        )
     _check_masks(data, source, y)
 
     j = first_self_loop(ei)
@@ -284,7 +313,10 @@ def validate_graph(data: Data, source: str = "<in-memory>", *,
             raise GraphValidationError(
                 f"{source}: edge {j} is a self-loop on {_node(data, int(ei[0, j]))} "
                 f"(self_loops='error'; pass self_loops='remove' to drop them)",
-                source=source, row=j, value=int(ei[0, j]))
+                source=source,
+                row=j,
+                value=int(ei[0, j]),
+            )
         before = ei.size(1)
         ei, edge_attr = remove_self_loops(ei, edge_attr)
         log.info("%s: removed %d self-loop(s)", source, before - ei.size(1))
@@ -295,7 +327,10 @@ def validate_graph(data: Data, source: str = "<in-memory>", *,
             raise GraphValidationError(
                 f"{source}: edge {j} ({int(ei[0, j])} -> {int(ei[1, j])}) repeats edge "
                 f"{i} (duplicate_edges='error'; pass duplicate_edges='remove' to drop "
-                f"them)", source=source, row=j)
+                f"them)",
+                source=source,
+                row=j,
+            )
         log.info("%s: removed %d duplicate edge(s)", source, dup)
     # Repeated edges are merged by coalesce / to_undirected; repeated edge
     # attributes are averaged.

@@ -1,4 +1,5 @@
 """Tests of ``graphlearn.data``; helpers for read-only roots."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Fixtures for the ``graphlearn.data`` tests: a package-wide cache so no test writes ``./.cache`` in the checkout."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Real-data loaders on the staged datasets: MANIFEST statistics, the graph contract, splits, read-only roots."""
+
 from __future__ import annotations
 
 import shutil

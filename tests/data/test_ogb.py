@@ -1,4 +1,5 @@
 """OGB: the on-disk layout converter round-trips through ogb's own classes; the OGB loader never half-builds."""
+
 from __future__ import annotations
 
 import gzip
@@ -20,6 +21,7 @@ KEYS = ("x", "y", "edge_index", "train_mask", "val_mask", "test_mask")
 @pytest.fixture(autouse=True)
 def no_download(monkeypatch):
     """Any attempt by ogb to download fails the test."""
+
     def download(self):
         raise AssertionError(f"ogb tried to download {self.name}")
 
@@ -117,12 +119,14 @@ def test_real_cora_round_trip(shared_data, tmp_path):
     loaded = load_ogb_layout(tmp_path, meta)
     assert_same_graph(loaded, cora)
     test = loaded.test_mask
-    acc = Evaluator("ogbn-arxiv").eval({"y_true": loaded.y[test].view(-1, 1),
-                                        "y_pred": torch.zeros(int(test.sum()), 1, dtype=torch.long)})["acc"]
+    acc = Evaluator("ogbn-arxiv").eval(
+        {"y_true": loaded.y[test].view(-1, 1), "y_pred": torch.zeros(int(test.sum()), 1, dtype=torch.long)}
+    )["acc"]
     assert acc == pytest.approx(float((cora.y[test] == 0).float().mean()))
 
 
 # The OGB loader, on a fake ogbn-arxiv folder laid out as ogb's download is ####################################
+
 
 def fake_arxiv(graph, root: Path) -> Path:
     """``<root>/ogb/ogbn_arxiv`` with every file ogb reads for ogbn-arxiv (split 'time', node_year)."""

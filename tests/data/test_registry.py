@@ -1,4 +1,5 @@
 """The dataset registry: names, roots, errors, registration and ``list_datasets``."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,33 @@ import pytest
 import torch
 
 import graphlearn.data as gdata
-from graphlearn.data import (DatasetNotFoundError, UnknownDatasetError, dataset_names, list_datasets, load_dataset,
-                             register_dataset, resolve_cache, resolve_root)
-from graphlearn.data import registry
+from graphlearn.data import (
+    DatasetNotFoundError,
+    UnknownDatasetError,
+    dataset_names,
+    list_datasets,
+    load_dataset,
+    register_dataset,
+    registry,
+    resolve_cache,
+    resolve_root,
+)
 
-BUILTIN = ["cora", "citeseer", "amazon-photo", "coauthor-cs", "chameleon", "squirrel", "actor", "texas", "wisconsin",
-           "cornell", "ogbn-arxiv", "ogbn-products", "ogbn-papers100M"]
+BUILTIN = [
+    "cora",
+    "citeseer",
+    "amazon-photo",
+    "coauthor-cs",
+    "chameleon",
+    "squirrel",
+    "actor",
+    "texas",
+    "wisconsin",
+    "cornell",
+    "ogbn-arxiv",
+    "ogbn-products",
+    "ogbn-papers100M",
+]
 
 
 @pytest.fixture
@@ -58,11 +80,14 @@ def test_resolve_cache_precedence(monkeypatch, tmp_path):
     assert resolve_cache() == Path(".cache") / "graphlearn"
 
 
-@pytest.mark.parametrize("name, rel", [
-    ("chameleon", "heterophilous_yandex/chameleon.npz"),
-    ("amazon-photo", "amazon_coauthor_graphgallery/amazon_photo.npz"),
-    ("ogbn-arxiv", "ogb/ogbn_arxiv/raw/edge.csv.gz"),
-])
+@pytest.mark.parametrize(
+    "name, rel",
+    [
+        ("chameleon", "heterophilous_yandex/chameleon.npz"),
+        ("amazon-photo", "amazon_coauthor_graphgallery/amazon_photo.npz"),
+        ("ogbn-arxiv", "ogb/ogbn_arxiv/raw/edge.csv.gz"),
+    ],
+)
 def test_missing_files_name_the_path(tmp_path, name, rel):
     root = tmp_path / "root"
     with pytest.raises(DatasetNotFoundError) as exc:
@@ -157,6 +182,7 @@ def test_package_exports():
 
 # user: and synthetic: specs ###################################################################################
 
+
 def _same_graph(a, b):
     keys = ("x", "y", "edge_index", "train_mask", "val_mask", "test_mask")
     return all(torch.equal(a[k], b[k]) for k in keys) and a.num_classes == b.num_classes and a.name == b.name
@@ -177,16 +203,19 @@ def test_user_spec_is_load_user_graph(tmp_path):
     assert data.name == "toy" and data.node_ids == list("abcdef")
 
 
-@pytest.mark.parametrize("spec, msg", [
-    ("user:edges.csv", "user graphs are given as user:<edges file>:<nodes file>, got 'user:edges.csv'"),
-    ("user::nodes.csv", "user graphs are given as user:<edges file>:<nodes file>, got 'user::nodes.csv'"),
-    ("user", "user graphs are given as user:<edges file>:<nodes file>, got 'user'"),
-    ("synthetic:many", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:many'"),
-    ("synthetic:", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:'"),
-    ("synthetic:nan", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:nan'"),
-    # float("inf") parses and int() of it raised OverflowError (pipelines' load_graph let it through)
-    ("synthetic:inf", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:inf'"),
-])
+@pytest.mark.parametrize(
+    "spec, msg",
+    [
+        ("user:edges.csv", "user graphs are given as user:<edges file>:<nodes file>, got 'user:edges.csv'"),
+        ("user::nodes.csv", "user graphs are given as user:<edges file>:<nodes file>, got 'user::nodes.csv'"),
+        ("user", "user graphs are given as user:<edges file>:<nodes file>, got 'user'"),
+        ("synthetic:many", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:many'"),
+        ("synthetic:", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:'"),
+        ("synthetic:nan", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:nan'"),
+        # float("inf") parses and int() of it raised OverflowError (pipelines' load_graph let it through)
+        ("synthetic:inf", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:inf'"),
+    ],
+)
 def test_malformed_specs(spec, msg):
     with pytest.raises(ValueError) as exc:
         load_dataset(spec)

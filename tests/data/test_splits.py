@@ -1,4 +1,5 @@
 """Splits and degree-group protocols (graphlearn.data.splits)."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,18 @@ from torch_geometric.data import Data
 from torch_geometric.utils import barabasi_albert_graph, to_undirected
 
 from graphlearn.data import splits
-from graphlearn.data.splits import (GROUPS, ColdStartSplit, InductiveSplit, degree_groups,
-                                    group_masks, load_split, load_split_info, node_degree,
-                                    save_split, stratified_split)
+from graphlearn.data.splits import (
+    GROUPS,
+    ColdStartSplit,
+    InductiveSplit,
+    degree_groups,
+    group_masks,
+    load_split,
+    load_split_info,
+    node_degree,
+    save_split,
+    stratified_split,
+)
 
 
 def make_graph(n: int = 200, natural_isolated: int = 4, seed: int = 0) -> Data:
@@ -27,8 +37,14 @@ def make_graph(n: int = 200, natural_isolated: int = 4, seed: int = 0) -> Data:
     masks["train"][perm[:80]] = True
     masks["val"][perm[80:120]] = True
     masks["test"][perm[120:]] = True
-    return Data(x=torch.randn(n, 5), edge_index=ei, y=y, train_mask=masks["train"],
-                val_mask=masks["val"], test_mask=masks["test"])
+    return Data(
+        x=torch.randn(n, 5),
+        edge_index=ei,
+        y=y,
+        train_mask=masks["train"],
+        val_mask=masks["val"],
+        test_mask=masks["test"],
+    )
 
 
 def snapshot(data: Data) -> dict:
@@ -84,8 +100,7 @@ def test_coldstart_seeded():
     c = ColdStartSplit(seed=2)(data)
     for key in ("head_mask", "tail_mask", "isolated_mask"):
         assert torch.equal(getattr(a, key), getattr(b, key))
-    assert any(not torch.equal(getattr(a, k), getattr(c, k))
-               for k in ("tail_mask", "isolated_mask"))
+    assert any(not torch.equal(getattr(a, k), getattr(c, k)) for k in ("tail_mask", "isolated_mask"))
 
 
 def test_coldstart_degree_order_of_groups():
@@ -118,11 +133,14 @@ def test_coldstart_orphans_are_not_tail():
     # leaves orphans nothing; isolating node 0 would orphan all leaves.
     pairs = torch.tensor([[0, 0, 0, 0, 5, 6, 7, 8], [1, 2, 3, 4, 6, 7, 8, 9]])
     n = 10
-    data = Data(x=torch.randn(n, 2), edge_index=to_undirected(pairs, num_nodes=n),
-                y=torch.zeros(n, dtype=torch.long),
-                train_mask=torch.ones(n, dtype=torch.bool),
-                val_mask=torch.zeros(n, dtype=torch.bool),
-                test_mask=torch.zeros(n, dtype=torch.bool))
+    data = Data(
+        x=torch.randn(n, 2),
+        edge_index=to_undirected(pairs, num_nodes=n),
+        y=torch.zeros(n, dtype=torch.long),
+        train_mask=torch.ones(n, dtype=torch.bool),
+        val_mask=torch.zeros(n, dtype=torch.bool),
+        test_mask=torch.zeros(n, dtype=torch.bool),
+    )
     # Every leaf has degree 1: with isolated=0.1 one leaf is isolated, never the
     # centre, so no orphan; with 0.4 four degree-1 nodes go (leaves / path ends).
     out = ColdStartSplit(head=0.1, tail=0.2, isolated=0.4, seed=0)(data)
@@ -228,8 +246,7 @@ def test_save_load_round_trip(tmp_path):
     npz, side = save_split(out, tmp_path / "split.npz")
     assert npz.is_file() and side == tmp_path / "split.json"
     loaded = load_split(npz)
-    for key in ("train_mask", "val_mask", "test_mask", "head_mask", "tail_mask",
-                "isolated_mask", "degree"):
+    for key in ("train_mask", "val_mask", "test_mask", "head_mask", "tail_mask", "isolated_mask", "degree"):
         assert torch.equal(loaded[key], getattr(out, key)), key
         assert loaded[key].dtype == getattr(out, key).dtype
     meta = load_split_info(npz)

@@ -1,4 +1,5 @@
 """dc_sbm: seeded, homophilous as asked, heavy-tailed, separable, contract-abiding."""
+
 from __future__ import annotations
 
 import pytest
@@ -77,15 +78,18 @@ def test_no_edges(assert_contract):
     assert data.edge_index.shape == (2, 0)
 
 
-@pytest.mark.parametrize("kwargs, text", [
-    ({"num_classes": 1}, "num_classes must be >= 2; got 1"),
-    ({"num_nodes": 3}, r"num_nodes must be >= num_classes \(5\); got 3"),
-    ({"homophily": 1.5}, r"homophily must be in \[0, 1\]; got 1.5"),
-    ({"power_law_exponent": 1.0}, "power_law_exponent must be > 1; got 1.0"),
-    ({"avg_degree": -1}, "avg_degree must be >= 0; got -1"),
-    ({"num_features": 0}, "num_features must be >= 1; got 0"),
-    ({"feature_noise": -0.5}, "feature_noise must be >= 0; got -0.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        ({"num_classes": 1}, "num_classes must be >= 2; got 1"),
+        ({"num_nodes": 3}, r"num_nodes must be >= num_classes \(5\); got 3"),
+        ({"homophily": 1.5}, r"homophily must be in \[0, 1\]; got 1.5"),
+        ({"power_law_exponent": 1.0}, "power_law_exponent must be > 1; got 1.0"),
+        ({"avg_degree": -1}, "avg_degree must be >= 0; got -1"),
+        ({"num_features": 0}, "num_features must be >= 1; got 0"),
+        ({"feature_noise": -0.5}, "feature_noise must be >= 0; got -0.5"),
+    ],
+)
 def test_bad_arguments(kwargs, text):
     args = {"num_nodes": 100, **kwargs}
     with pytest.raises(ValueError, match=text):

@@ -1,4 +1,5 @@
 """load_user_graph and IdMapping: user files in, contract graph or a precise error out."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,7 @@ import torch
 from graphlearn.data.user import IdMapping, load_user_graph
 from graphlearn.data.validation import GraphValidationError
 
-NODES = ("id,label,f0,f1\n"
-         "alice,cat,0.0,1.0\n"
-         "bob,dog,1.0,0.0\n"
-         "carol,cat,0.5,0.5\n"
-         "dave,dog,2.0,1.0\n"
-         "eve,,1.0,2.0\n")
+NODES = "id,label,f0,f1\nalice,cat,0.0,1.0\nbob,dog,1.0,0.0\ncarol,cat,0.5,0.5\ndave,dog,2.0,1.0\neve,,1.0,2.0\n"
 EDGES = "src,dst\nalice,bob\nbob,carol\ncarol,alice\ndave,alice\n"
 
 
@@ -46,9 +42,16 @@ def test_csv_with_string_ids(files, assert_contract):
     assert data.label_names == ["cat", "dog"] and data.num_classes == 2
     assert data.y.tolist() == [0, 1, 0, 1, -1]
     assert data.x.tolist()[3] == [2.0, 1.0]
-    assert id_pairs(data) == {("alice", "bob"), ("bob", "alice"), ("bob", "carol"),
-                              ("carol", "bob"), ("carol", "alice"), ("alice", "carol"),
-                              ("dave", "alice"), ("alice", "dave")}
+    assert id_pairs(data) == {
+        ("alice", "bob"),
+        ("bob", "alice"),
+        ("bob", "carol"),
+        ("carol", "bob"),
+        ("carol", "alice"),
+        ("alice", "carol"),
+        ("dave", "alice"),
+        ("alice", "dave"),
+    }
     # eve is unlabelled: in no mask; every labelled node is in one
     masks = data.train_mask.long() + data.val_mask.long() + data.test_mask.long()
     assert masks.tolist() == [1, 1, 1, 1, 0]
@@ -110,15 +113,17 @@ def test_unknown_node_id_in_edge_file(tmp_path, files):
     edges = write(tmp_path, "e.csv", EDGES + "bob,zed\nzed,yan\n")
     with pytest.raises(GraphValidationError) as e:
         load_user_graph(edges, files[1])
-    assert str(e.value) == (f"{edges}: row 5, column 'src': unknown node id 'zed' (not in the "
-                            f"node table; 1 unknown id(s) in total)")
+    assert str(e.value) == (
+        f"{edges}: row 5, column 'src': unknown node id 'zed' (not in the node table; 1 unknown id(s) in total)"
+    )
     assert (e.value.row, e.value.value, e.value.source) == (5, "zed", str(edges))
 
 
 def test_duplicate_node_ids(tmp_path, files):
     nodes = write(tmp_path, "n.csv", NODES + "bob,cat,0,0\n")
-    with pytest.raises(GraphValidationError,
-                       match=r"n\.csv: duplicate node id 'bob' at rows 1 and 5; node ids must be unique"):
+    with pytest.raises(
+        GraphValidationError, match=r"n\.csv: duplicate node id 'bob' at rows 1 and 5; node ids must be unique"
+    ):
         load_user_graph(files[0], nodes)
 
 
@@ -133,8 +138,7 @@ def test_missing_node_id(tmp_path, files):
 
 def test_malformed_csv(tmp_path, files):
     edges = write(tmp_path, "e.csv", "src,dst\nalice,bob\nbob,carol,extra\n")
-    with pytest.raises(GraphValidationError,
-                       match=r"e\.csv: malformed CSV: .*Expected 2 fields in line 3, saw 3"):
+    with pytest.raises(GraphValidationError, match=r"e\.csv: malformed CSV: .*Expected 2 fields in line 3, saw 3"):
         load_user_graph(edges, files[1])
 
 
@@ -153,9 +157,11 @@ def test_unreadable_parquet(tmp_path, files):
 
 def test_unknown_suffix(tmp_path, files):
     bad = write(tmp_path, "nodes.xlsx", "")
-    with pytest.raises(GraphValidationError,
-                       match=r"nodes\.xlsx: unsupported file type '\.xlsx'; expected one of "
-                             r"\.csv, \.csv\.gz, \.tsv, \.tsv\.gz, \.parquet, \.pq"):
+    with pytest.raises(
+        GraphValidationError,
+        match=r"nodes\.xlsx: unsupported file type '\.xlsx'; expected one of "
+        r"\.csv, \.csv\.gz, \.tsv, \.tsv\.gz, \.parquet, \.pq",
+    ):
         load_user_graph(files[0], bad)
     with pytest.raises(GraphValidationError, match=r"edges: unsupported file type '\(none\)'"):
         load_user_graph(tmp_path / "edges", files[1])
@@ -167,8 +173,9 @@ def test_missing_file(tmp_path, files):
 
 
 def test_missing_columns(tmp_path, files):
-    with pytest.raises(GraphValidationError,
-                       match=r"no column 'source'; the columns are \['src', 'dst'\] \(pass src_col="):
+    with pytest.raises(
+        GraphValidationError, match=r"no column 'source'; the columns are \['src', 'dst'\] \(pass src_col="
+    ):
         load_user_graph(*files, src_col="source")
     with pytest.raises(GraphValidationError, match=r"no column 'node'.*\(pass id_col="):
         load_user_graph(*files, id_col="node")
@@ -180,26 +187,31 @@ def test_missing_columns(tmp_path, files):
 
 def test_ragged_feature_rows(tmp_path, files):
     nodes = write(tmp_path, "n.csv", 'id,feat\nalice,"1 2 3"\nbob,"4 5"\n')
-    with pytest.raises(GraphValidationError,
-                       match=r"n\.csv: row 1, column 'feat': feature vector has 2 value\(s\); "
-                             r"expected 3 \(the width of row 0\)"):
+    with pytest.raises(
+        GraphValidationError,
+        match=r"n\.csv: row 1, column 'feat': feature vector has 2 value\(s\); "
+        r"expected 3 \(the width of row 0\)",
+    ):
         load_user_graph(files[0], nodes)
     pq = tmp_path / "n.parquet"
-    pd.DataFrame({"id": ["alice", "bob", "carol"],
-                  "feat": [[1.0, 2.0], [3.0, 4.0], [5.0]]}).to_parquet(pq)
+    pd.DataFrame({"id": ["alice", "bob", "carol"], "feat": [[1.0, 2.0], [3.0, 4.0], [5.0]]}).to_parquet(pq)
     with pytest.raises(GraphValidationError, match=r"row 2, column 'feat': feature vector has 1"):
         load_user_graph(files[0], pq)
 
 
 def test_vector_feature_columns(tmp_path, files):
-    text = ('id,label,feat\nalice,0,"[0.5, 1]"\nbob,1,2 3\ncarol,0,4;5\n'
-            'dave,1,"6,7"\neve,0,8 9\n')
+    text = 'id,label,feat\nalice,0,"[0.5, 1]"\nbob,1,2 3\ncarol,0,4;5\ndave,1,"6,7"\neve,0,8 9\n'
     csv = load_user_graph(files[0], write(tmp_path, "n.csv", text))
     assert csv.x.tolist() == [[0.5, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
     pq = tmp_path / "n.parquet"
-    pd.DataFrame({"id": csv.node_ids, "label": [0, 1, 0, 1, 0],
-                  "feat": [np.array(r, dtype=np.float32) for r in csv.x.tolist()],
-                  "extra": [1, 2, 3, 4, 5]}).to_parquet(pq)
+    pd.DataFrame(
+        {
+            "id": csv.node_ids,
+            "label": [0, 1, 0, 1, 0],
+            "feat": [np.array(r, dtype=np.float32) for r in csv.x.tolist()],
+            "extra": [1, 2, 3, 4, 5],
+        }
+    ).to_parquet(pq)
     both = load_user_graph(files[0], pq)
     assert torch.equal(both.x[:, :2], csv.x) and both.x[:, 2].tolist() == [1, 2, 3, 4, 5]
     only = load_user_graph(files[0], pq, feature_cols="feat")
@@ -208,21 +220,26 @@ def test_vector_feature_columns(tmp_path, files):
 
 def test_non_numeric_feature(tmp_path, files):
     nodes = write(tmp_path, "n.csv", 'id,feat\nalice,"1 2"\nbob,"3 abc"\n')
-    with pytest.raises(GraphValidationError,
-                       match=r"n\.csv: row 1, column 'feat': cannot read '3 abc' as numbers"):
+    with pytest.raises(GraphValidationError, match=r"n\.csv: row 1, column 'feat': cannot read '3 abc' as numbers"):
         load_user_graph(files[0], nodes)
     nodes = write(tmp_path, "m.csv", "id,f0,f1\nalice,1,2\nbob,3,abc\n")
     with pytest.raises(GraphValidationError, match=r"m\.csv: row 1, column 'f1': cannot read 'abc'"):
         load_user_graph(files[0], nodes)
 
 
-@pytest.mark.parametrize("cell, text", [("", "value nan is missing or NaN"),
-                                        ("inf", "value inf is infinite"),
-                                        ("1e60", "value 1e\\+60 is too large for float32")])
+@pytest.mark.parametrize(
+    "cell, text",
+    [
+        ("", "value nan is missing or NaN"),
+        ("inf", "value inf is infinite"),
+        ("1e60", "value 1e\\+60 is too large for float32"),
+    ],
+)
 def test_non_finite_feature(tmp_path, files, cell, text):
     nodes = write(tmp_path, "n.csv", f"id,f0,f1\nalice,1,2\nbob,3,{cell}\n")
-    with pytest.raises(GraphValidationError,
-                       match=rf"n\.csv: row 1, feature column 'f1': {text}; features must be finite"):
+    with pytest.raises(
+        GraphValidationError, match=rf"n\.csv: row 1, feature column 'f1': {text}; features must be finite"
+    ):
         load_user_graph(files[0], nodes)
 
 
@@ -253,19 +270,21 @@ def test_labels(tmp_path, files):
     data = load_user_graph(files[0], ints)
     assert data.y.tolist() == [1, -1, -1, 3, 1] and data.num_classes == 4
     frac = write(tmp_path, "m.csv", "id,label,f\nalice,1,0\nbob,1.5,0\n")
-    with pytest.raises(GraphValidationError,
-                       match=r"m\.csv: row 1: label 1\.5 in column 'label' is not a class index"):
+    with pytest.raises(GraphValidationError, match=r"m\.csv: row 1: label 1\.5 in column 'label' is not a class index"):
         load_user_graph(files[0], frac)
     neg = write(tmp_path, "k.csv", "id,label,f\nalice,1,0\nbob,-2,0\n")
     with pytest.raises(GraphValidationError, match=r"k\.csv: row 1: label -2 in column 'label'"):
         load_user_graph(files[0], neg)
 
 
-@pytest.mark.parametrize("text, label_col", [
-    ("id,label,f\nalice,,0\nbob,,1\n", "label"),  # every label missing
-    ("id,f\nalice,0\nbob,1\n", "label"),  # the default column absent
-    ("id,label,f\nalice,0,0\nbob,1,1\n", None),
-])
+@pytest.mark.parametrize(
+    "text, label_col",
+    [
+        ("id,label,f\nalice,,0\nbob,,1\n", "label"),  # every label missing
+        ("id,f\nalice,0\nbob,1\n", "label"),  # the default column absent
+        ("id,label,f\nalice,0,0\nbob,1,1\n", None),
+    ],
+)
 def test_unlabelled_graph(tmp_path, assert_contract, text, label_col):
     edges = write(tmp_path, "e.csv", "src,dst\nalice,bob\n")
     data = load_user_graph(edges, write(tmp_path, "n.csv", text), label_col=label_col)
@@ -277,8 +296,7 @@ def test_unlabelled_graph(tmp_path, assert_contract, text, label_col):
 
 def test_self_loop_policies(tmp_path, files, caplog, assert_contract):
     edges = write(tmp_path, "e.csv", EDGES + "eve,eve\n")
-    with pytest.raises(GraphValidationError,
-                       match=r"e\.csv: row 4: self-loop 'eve' -> 'eve' \(self_loops='error'"):
+    with pytest.raises(GraphValidationError, match=r"e\.csv: row 4: self-loop 'eve' -> 'eve' \(self_loops='error'"):
         load_user_graph(edges, files[1], self_loops="error")
     with caplog.at_level(logging.INFO, logger="graphlearn.data.validation"):
         data = load_user_graph(edges, files[1])
@@ -289,9 +307,11 @@ def test_self_loop_policies(tmp_path, files, caplog, assert_contract):
 
 def test_duplicate_edge_policies(tmp_path, files, caplog, assert_contract):
     edges = write(tmp_path, "e.csv", EDGES + "bob,alice\ncarol,alice\n")
-    with pytest.raises(GraphValidationError,
-                       match=r"e\.csv: row 5: duplicate edge 'carol' -> 'alice', first seen at "
-                             r"row 2 \(duplicate_edges='error'") as e:
+    with pytest.raises(
+        GraphValidationError,
+        match=r"e\.csv: row 5: duplicate edge 'carol' -> 'alice', first seen at "
+        r"row 2 \(duplicate_edges='error'",
+    ) as e:
         load_user_graph(edges, files[1], duplicate_edges="error")
     assert e.value.row == 5
     with caplog.at_level(logging.INFO, logger="graphlearn.data.validation"):
@@ -313,8 +333,7 @@ def test_integer_ids_in_policy_messages(tmp_path):
 
 def test_directed(files):
     data = load_user_graph(*files, directed=True)
-    assert id_pairs(data) == {("alice", "bob"), ("bob", "carol"), ("carol", "alice"),
-                              ("dave", "alice")}
+    assert id_pairs(data) == {("alice", "bob"), ("bob", "carol"), ("carol", "alice"), ("dave", "alice")}
 
 
 def test_split_is_seeded_and_stratified(tmp_path):
@@ -365,9 +384,11 @@ def test_id_mapping_errors(tmp_path):
     with pytest.raises(GraphValidationError, match="duplicate node id 'x' at rows 0 and 2"):
         IdMapping(["x", "y", "x"])
     bad = write(tmp_path, "ids.json", '{"names": []}')
-    with pytest.raises(GraphValidationError,
-                       match=r"ids\.json: not an IdMapping JSON; expected \{\"ids\": \[\.\.\.\]\}, "
-                             r"got '\{\"names\": \[\]\}'"):
+    with pytest.raises(
+        GraphValidationError,
+        match=r"ids\.json: not an IdMapping JSON; expected \{\"ids\": \[\.\.\.\]\}, "
+        r"got '\{\"names\": \[\]\}'",
+    ):
         IdMapping.load(bad)
     with pytest.raises(GraphValidationError, match=r"ids\.json: not valid JSON"):
         IdMapping.load(write(tmp_path, "ids.json", "{"))

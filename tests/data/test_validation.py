@@ -1,4 +1,5 @@
 """validate_graph: every bad input raises GraphValidationError naming where and what."""
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,7 @@ def test_source_named_in_message(tiny_graph):
     assert e.value.source == "graph.pt" and e.value.row == 2
 
 
-@pytest.mark.parametrize("value, text", [(float("nan"), "nan"), (float("inf"), "inf"),
-                                         (float("-inf"), "-inf")])
+@pytest.mark.parametrize("value, text", [(float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf")])
 def test_non_finite_features(tiny_graph, value, text):
     tiny_graph.x[3, 1] = value
     tiny_graph.x[7, 2] = value
@@ -82,12 +82,15 @@ def test_node_ids_used_in_messages(tiny_graph):
         validate_graph(tiny_graph)
 
 
-@pytest.mark.parametrize("x, text", [
-    (None, "no node features 'x'"),
-    (torch.ones(10), r"x has shape \(10,\); expected a 2-D"),
-    (torch.ones(10, 4, dtype=torch.long), "x has dtype torch.int64; expected a floating"),
-    ([[1.0]] * 10, "x is a list"),
-])
+@pytest.mark.parametrize(
+    "x, text",
+    [
+        (None, "no node features 'x'"),
+        (torch.ones(10), r"x has shape \(10,\); expected a 2-D"),
+        (torch.ones(10, 4, dtype=torch.long), "x has dtype torch.int64; expected a floating"),
+        ([[1.0]] * 10, "x is a list"),
+    ],
+)
 def test_bad_x(tiny_graph, x, text):
     tiny_graph.x = x
     with pytest.raises(GraphValidationError, match=text):
@@ -106,11 +109,14 @@ def test_num_nodes_disagreeing_with_x(tiny_graph):
         validate_graph(tiny_graph)
 
 
-@pytest.mark.parametrize("y, text", [
-    (torch.zeros(9, dtype=torch.long), r"y has shape \(9,\); expected \[10\]"),
-    (torch.zeros(10), "y has dtype torch.float32; expected integer"),
-    (torch.tensor([0, 1, 2, 0, -3, 2, 0, 1, -1, 2]), r"y\[4\] = -3 at node 4"),
-])
+@pytest.mark.parametrize(
+    "y, text",
+    [
+        (torch.zeros(9, dtype=torch.long), r"y has shape \(9,\); expected \[10\]"),
+        (torch.zeros(10), "y has dtype torch.float32; expected integer"),
+        (torch.tensor([0, 1, 2, 0, -3, 2, 0, 1, -1, 2]), r"y\[4\] = -3 at node 4"),
+    ],
+)
 def test_bad_y(tiny_graph, y, text):
     tiny_graph.y = y
     with pytest.raises(GraphValidationError, match=text):
@@ -129,22 +135,31 @@ def test_node_ids_wrong_length(tiny_graph):
         validate_graph(tiny_graph)
 
 
-@pytest.mark.parametrize("bad, text", [
-    ([[0, 10]], r"edge 22 \(0 -> 10\): edge_index\[1, 22\] = 10 is out of range; node ids "
-                r"must be in \[0, 10\)"),
-    ([[-1, 3]], r"edge 22 \(-1 -> 3\): edge_index\[0, 22\] = -1 is out of range"),
-])
+@pytest.mark.parametrize(
+    "bad, text",
+    [
+        (
+            [[0, 10]],
+            r"edge 22 \(0 -> 10\): edge_index\[1, 22\] = 10 is out of range; node ids "
+            r"must be in \[0, 10\)",
+        ),
+        ([[-1, 3]], r"edge 22 \(-1 -> 3\): edge_index\[0, 22\] = -1 is out of range"),
+    ],
+)
 def test_edge_ids_out_of_range(tiny_graph, bad, text):
     with pytest.raises(GraphValidationError, match=text) as e:
         validate_graph(with_edges(tiny_graph, bad))
     assert e.value.row == 22
 
 
-@pytest.mark.parametrize("ei, text", [
-    (torch.zeros(3, 5, dtype=torch.long), r"edge_index has shape \(3, 5\); expected \[2, num_edges\]"),
-    (torch.zeros(5, dtype=torch.long), r"edge_index has shape \(5,\)"),
-    (torch.zeros(2, 5), "edge_index has dtype torch.float32; expected an integer"),
-])
+@pytest.mark.parametrize(
+    "ei, text",
+    [
+        (torch.zeros(3, 5, dtype=torch.long), r"edge_index has shape \(3, 5\); expected \[2, num_edges\]"),
+        (torch.zeros(5, dtype=torch.long), r"edge_index has shape \(5,\)"),
+        (torch.zeros(2, 5), "edge_index has dtype torch.float32; expected an integer"),
+    ],
+)
 def test_bad_edge_index(tiny_graph, ei, text):
     tiny_graph.edge_index = ei
     with pytest.raises(GraphValidationError, match=text):
@@ -160,8 +175,11 @@ def test_no_edges_is_fine(tiny_graph, assert_contract):
 
 def test_self_loop_policies(tiny_graph, caplog, assert_contract):
     g = with_edges(tiny_graph, [[2, 2], [4, 4]])
-    with pytest.raises(GraphValidationError, match=r"edge 22 is a self-loop on node 2 "
-                                                   r"\(self_loops='error'"):
+    with pytest.raises(
+        GraphValidationError,
+        match=r"edge 22 is a self-loop on node 2 "
+        r"\(self_loops='error'",
+    ):
         validate_graph(g, self_loops="error")
     with caplog.at_level(logging.INFO, logger="graphlearn.data.validation"):
         out = validate_graph(g, source="g.pt")
@@ -173,9 +191,11 @@ def test_self_loop_policies(tiny_graph, caplog, assert_contract):
 def test_duplicate_edge_policies(tiny_graph, caplog, assert_contract):
     first = tiny_graph.edge_index[:, 5].tolist()
     g = with_edges(tiny_graph, [first, first, [9, 9]])
-    with pytest.raises(GraphValidationError,
-                       match=rf"edge 22 \({first[0]} -> {first[1]}\) repeats edge 5 "
-                             r"\(duplicate_edges='error'"):
+    with pytest.raises(
+        GraphValidationError,
+        match=rf"edge 22 \({first[0]} -> {first[1]}\) repeats edge 5 "
+        r"\(duplicate_edges='error'",
+    ):
         validate_graph(g, duplicate_edges="error")
     with caplog.at_level(logging.INFO, logger="graphlearn.data.validation"):
         out = validate_graph(g)
@@ -217,8 +237,9 @@ def test_mask_wrong_length(tiny_graph):
 
 def test_masks_overlap(tiny_graph):
     tiny_graph.test_mask[6] = True  # node 6 is a validation node
-    with pytest.raises(GraphValidationError,
-                       match="node 6 is in val_mask and test_mask; the masks must be disjoint") as e:
+    with pytest.raises(
+        GraphValidationError, match="node 6 is in val_mask and test_mask; the masks must be disjoint"
+    ) as e:
         validate_graph(tiny_graph)
     assert e.value.row == 6
 
@@ -226,8 +247,7 @@ def test_masks_overlap(tiny_graph):
 def test_train_node_without_label(tiny_graph):
     tiny_graph.y[3] = -1
     tiny_graph.node_ids = [f"n{i}" for i in range(10)]
-    with pytest.raises(GraphValidationError,
-                       match=r"train node 3 \(id 'n3'\) has no label \(y = -1\)") as e:
+    with pytest.raises(GraphValidationError, match=r"train node 3 \(id 'n3'\) has no label \(y = -1\)") as e:
         validate_graph(tiny_graph)
     assert e.value.row == 3
 
@@ -239,8 +259,11 @@ def test_no_y_means_unlabelled(tiny_graph):
 
 
 def test_edge_attr_follows_the_edges():
-    data = Data(x=torch.ones(3, 1), edge_index=torch.tensor([[0, 1, 1, 2], [1, 2, 2, 2]]),
-                edge_attr=torch.tensor([[1.0], [2.0], [4.0], [9.0]]))
+    data = Data(
+        x=torch.ones(3, 1),
+        edge_index=torch.tensor([[0, 1, 1, 2], [1, 2, 2, 2]]),
+        edge_attr=torch.tensor([[1.0], [2.0], [4.0], [9.0]]),
+    )
     out = validate_graph(data)
     assert out.edge_index.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]]
     assert out.edge_attr.view(-1).tolist() == [1.0, 1.0, 3.0, 3.0]
