@@ -22,19 +22,10 @@ import json
 import sys
 
 from _common import HERE, hardware, now, run_cli, write_results
+from giant_cora import CONFIG as GIANT_CORA_CONFIG
 
-# Chosen on Cora (docs/giant.md, benchmarks/results/giant_cora.md) and used unchanged on every dataset.
-CONFIG = {
-    "branching": 8,
-    "max_leaf_size": 8,
-    "epochs": 10,
-    "dropout": 0.5,
-    "input_dropout": 0.5,
-    "hidden_channels": 512,
-    "out_channels": 256,
-    "batch_size": 256,
-    "topk": 10,
-}
+# The Cora-chosen pretraining settings (docs/giant.md), without the progress switch the CLI sets itself.
+CONFIG = {k: v for k, v in GIANT_CORA_CONFIG.items() if k != "progress"}
 COLDBREW_MODELS = ["GNN", "GNN+SE", "MLP", "GLNN", "ColdBrew"]
 
 

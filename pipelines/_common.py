@@ -27,6 +27,15 @@ from graphlearn.io import atomic_write_text
 log = logging.getLogger(__name__)
 
 
+def script_main(command: str) -> None:
+    """``python -m pipelines.<job> ...`` runs exactly as ``graphlearn <job> ...`` (same flags, same one-line errors)."""
+    import sys  # noqa: PLC0415
+
+    from pipelines.cli import main  # noqa: PLC0415
+
+    sys.exit(main([command, *sys.argv[1:]]))
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (``--runs 0`` is an error naming the value, not an empty table)."""
     try:

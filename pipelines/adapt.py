@@ -140,8 +140,9 @@ def load(args) -> DomainDataset:
     )
 
 
-def resolve_config(args, dataset: DomainDataset) -> dict:
-    """Preset for the dataset, then flags, then ``--set`` overrides; unknown keys or models raise."""
+def resolve_hparams(args) -> tuple[list[str], dict]:
+    """``(models, hparams)``: the preset for the dataset, then flags, then ``--set`` overrides. Unknown models,
+    unknown keys, bad types and ranges raise before any data is read."""
     models = _csv(args.models) or []
     unknown = [m for m in models if m not in METHODS]
     if unknown or not models:
@@ -150,6 +151,12 @@ def resolve_config(args, dataset: DomainDataset) -> dict:
     hp.update({k: getattr(args, k) for k in FLAG_KEYS if getattr(args, k, None) is not None})
     hp.update(parse_overrides(args.overrides))
     AdaptConfig.from_dict(hp)  # validates keys, types and ranges
+    return models, hp
+
+
+def resolve_config(args, dataset: DomainDataset) -> dict:
+    """The job's resolved configuration (logged with the parent run)."""
+    models, hp = resolve_hparams(args)
     return {
         "job": "adapt",
         "dataset": args.dataset,
@@ -222,6 +229,7 @@ def _plot(results: dict, dataset: DomainDataset, title: str):
 
 def run(args) -> dict:
     _common.setup_threads(args)
+    resolve_hparams(args)  # bad settings fail before the data is read
     dataset = load(args)
     if _common.feature_norm(args) == "row" and _common.can_row_normalise(dataset.x, dataset.name):
         sums = dataset.x.sum(1, keepdims=True)
@@ -311,14 +319,5 @@ def _table(results: dict) -> str:
     return "\n".join([format_table(slim), "", *per_domain, *(fmt(r) for r in rows)])
 
 
-def main(argv: list[str] | None = None) -> dict:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m pipelines.adapt", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    main()
+    _common.script_main("adapt")

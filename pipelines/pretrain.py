@@ -104,8 +104,4 @@ def run(args) -> dict:
 
 
 if __name__ == "__main__":
-    import argparse
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(p)
-    run(p.parse_args())
+    _common.script_main("pretrain")

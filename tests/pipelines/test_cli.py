@@ -9,20 +9,7 @@ from graphlearn.evaluation import validate_results
 from pipelines.cli import main
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield tmp_path
-    mlflow.set_tracking_uri(None)
-
-
-def _json_out(capsys):
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{") :])
-
-
-def test_train_json_shape_runs_and_artifacts(workdir, capsys):
+def test_train_json_shape_runs_and_artifacts(workdir, capsys, json_out):
     rc = main(
         [
             "train",
@@ -41,7 +28,7 @@ def test_train_json_shape_runs_and_artifacts(workdir, capsys):
         ]
     )
     assert rc == 0
-    results = _json_out(capsys)
+    results = json_out()
     validate_results(results)
     assert results["dataset"] == "synthetic:400" and results["protocol"] == "coldstart"
     assert set(results["results"]) == {"mlp", "gcn"}
@@ -71,7 +58,7 @@ def test_train_json_shape_runs_and_artifacts(workdir, capsys):
     assert json.loads((workdir / "out" / "results.json").read_text()) == results
 
 
-def test_train_same_seed_same_numbers(workdir, capsys):
+def test_train_same_seed_same_numbers(workdir, capsys, json_out):
     args = [
         "train",
         "--dataset",
@@ -86,9 +73,9 @@ def test_train_same_seed_same_numbers(workdir, capsys):
         "--no-progress",
     ]
     main(args)
-    first = _json_out(capsys)
+    first = json_out()
     main(args)
-    second = _json_out(capsys)
+    second = json_out()
     assert first["results"] == second["results"] and first["run_id"] != second["run_id"]
 
 
@@ -106,22 +93,22 @@ def test_bad_input_exits_2_with_one_line(workdir, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
-def test_datasets_lists_registry_with_presence(workdir, capsys, tmp_path):
+def test_datasets_lists_registry_with_presence(workdir, capsys, tmp_path, json_out):
     assert main(["datasets", "--data-root", str(tmp_path / "empty"), "--json"]) == 0
-    listing = _json_out(capsys)
+    listing = json_out()
     names = {d["name"] for d in listing["datasets"]}
     assert {"cora", "citeseer", "amazon-photo", "coauthor-cs", "chameleon", "ogbn-arxiv"} <= names
     assert not any(d["present"] for d in listing["datasets"])
 
 
 @pytest.mark.needs_data
-def test_datasets_sees_staged_files(workdir, capsys, shared_data):
+def test_datasets_sees_staged_files(workdir, capsys, shared_data, json_out):
     assert main(["datasets", "--data-root", str(shared_data), "--json"]) == 0
-    present = {d["name"]: d for d in _json_out(capsys)["datasets"] if d["present"]}
+    present = {d["name"]: d for d in json_out()["datasets"] if d["present"]}
     assert present["cora"]["stats"]["nodes"] == 2708
 
 
-def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsys):
+def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsys, json_out):
     import numpy as np
 
     from graphlearn.methods.coldbrew import load
@@ -148,7 +135,7 @@ def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsy
         ]
     )
     assert rc == 0
-    results = _json_out(capsys)
+    results = json_out()
     validate_results(results)
     assert results["protocol"] == "coldstart+inductive"
     assert {"MLP", "GCN", "GraphSAGE", "GCN+SE", "GLNN", "ColdBrew", "LP"} <= set(results["results"])

@@ -1,7 +1,6 @@
 """The jobs' shared flags end to end: pretrain -> train --features, --feature-norm, bad values of the common flags."""
 
 import argparse
-import json
 
 import mlflow
 import numpy as np
@@ -14,23 +13,10 @@ from pipelines.cli import build_parser, main
 TINY_GIANT = ["--set", "epochs=1", "--set", "hidden_channels=16", "--set", "out_channels=8", "--set", "branching=4"]
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    yield tmp_path
-    mlflow.set_tracking_uri(None)
-
-
-def _json_out(capsys):
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{") :])
-
-
-def test_pretrain_then_train_on_its_features_by_run_and_by_path(workdir, capsys):
+def test_pretrain_then_train_on_its_features_by_run_and_by_path(workdir, capsys, json_out):
     rc = main(["pretrain", "--dataset", "synthetic:300", *TINY_GIANT, "--json", "--no-progress", "--out", "feats"])
     assert rc == 0
-    summary = _json_out(capsys)
+    summary = json_out()
     assert summary["dim"] == 8 and summary["num_nodes"] == 300
     features = np.load(workdir / "feats" / "features.npz")["features"]
     assert features.shape == (300, 8) and np.isfinite(features).all()
@@ -41,7 +27,7 @@ def test_pretrain_then_train_on_its_features_by_run_and_by_path(workdir, capsys)
     train = ["train", "--dataset", "synthetic:300", "--model", "mlp", "--runs", "1", "--epochs", "5", "--json"]
     for spec in (summary["features"], str(workdir / "feats" / "features.npz")):
         assert main([*train, "--no-progress", "--features", spec]) == 0
-        results = _json_out(capsys)
+        results = json_out()
         child = mlflow.tracking.MlflowClient().get_run(results["run_id"])
         assert child.data.params["features"] == spec
         # the held-out cold-start split of pretraining is reused downstream
