@@ -249,6 +249,7 @@ class ColdBrewStudent(nn.Module):
         return super()._apply(fn, *args, **kwargs)
 
     def _aggregate(self, x: Tensor, z: Tensor, self_index: Tensor | None = None) -> Tensor:
+        """Virtual-neighbour aggregate; ``x`` is the model input (:func:`graphlearn.sparse.model_input`)."""
         cand, keys, metric = self._search_space()
         exclude = None
         if self_index is not None:
@@ -265,8 +266,9 @@ class ColdBrewStudent(nn.Module):
             pos[self.candidate_index] = torch.arange(self.candidate_index.numel(), device=z.device)
             exclude = torch.where(self_index >= 0, pos[self_index.clamp_min(0)], torch.full_like(self_index, -1))
         # "features": neighbours by feature similarity, their teacher embeddings averaged
-        # (bag-of-words features are searched as a CSR matrix: exact, nnz x candidates).
-        query = sparse.model_input(x) if self.query == "features" else z
+        # (``x`` arrives as sparse.model_input made it: bag-of-words features are searched as a CSR matrix,
+        # exact, nnz x candidates).
+        query = x if self.query == "features" else z
         if self.metric == "cos":
             query = sparse.normalize_rows(query)
         return virtual_neighbors(
