@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,11 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated file, a pickle from elsewhere, ...
-        raise ValueError(f"{path} is not a readable graphlearn model file: {type(e).__name__}: {e}") from e
+        # torch's own message runs over several paragraphs; its first line says what failed
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if isinstance(e, pickle.UnpicklingError):
+            first = "not a torch.save file of plain tensors and containers (refused by weights_only=True loading)"
+        raise ValueError(f"{path} is not a readable graphlearn model file: {type(e).__name__}: {first}") from e
     found = payload.get("format") if isinstance(payload, dict) else f"a {type(payload).__name__}"
     if found == FORMAT:
         expected = FORMAT_VERSION
