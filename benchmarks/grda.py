@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphlearn.data.grda import load_grda  # noqa: E402
+from graphlearn.io import atomic_write_text  # noqa: E402
 from pipelines import adapt  # noqa: E402
 
 # Table 1 / Table 2 of the paper (mean target accuracy %, MSE); higher acc / lower MSE is better.
@@ -307,12 +308,9 @@ def main(argv=None) -> dict:
 
 
 def _write(out: Path, report: dict) -> None:
-    """OUT.json and OUT.md, each written to a temporary name and renamed."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """OUT.json and OUT.md, each written atomically (graphlearn.io)."""
     for suffix, text in ((".json", json.dumps(report, indent=2) + "\n"), (".md", markdown(report))):
-        tmp_path = out.with_suffix(suffix + ".tmp")
-        tmp_path.write_text(text)
-        os.replace(tmp_path, out.with_suffix(suffix))
+        atomic_write_text(out.with_suffix(suffix), text)
 
 
 if __name__ == "__main__":
