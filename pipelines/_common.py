@@ -72,7 +72,9 @@ def add_job_arguments(parser, *, seed: bool = True) -> None:
         "--threads",
         type=positive_int,
         default=None,
-        help="torch intra-op threads (default: torch's; 1 is fastest for small graphs on a busy machine)",
+        help="torch intra-op threads (default: $GRAPHLEARN_THREADS, else 1: torch's own default takes every core, "
+        "and several jobs on a shared machine then slow each other 4-15x; 1 also gives the same numbers on every "
+        "machine, since results depend on the thread count)",
     )
 
 
@@ -104,11 +106,30 @@ def add_common_arguments(parser, *, default_dataset: str = "cora", default_runs:
     add_job_arguments(parser)
 
 
-def setup_threads(args) -> None:
-    if getattr(args, "threads", None):
-        import torch  # noqa: PLC0415
+DEFAULT_THREADS = 1
 
-        torch.set_num_threads(args.threads)
+
+def job_threads(args) -> int:
+    """``--threads``, else ``$GRAPHLEARN_THREADS``, else :data:`DEFAULT_THREADS` (deterministic: never read from the
+    machine's load, so a rerun gives the same numbers)."""
+    if getattr(args, "threads", None):
+        return int(args.threads)
+    env = os.environ.get("GRAPHLEARN_THREADS")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"GRAPHLEARN_THREADS must be an integer >= 1, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"GRAPHLEARN_THREADS must be an integer >= 1, got {env!r}")
+        return value
+    return DEFAULT_THREADS
+
+
+def setup_threads(args) -> None:
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(job_threads(args))
 
 
 # Datasets whose published baselines row-normalise features (Kipf & Welling; PyG's Planetoid examples). Elsewhere it

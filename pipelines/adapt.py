@@ -165,6 +165,7 @@ def resolve_config(args, dataset: DomainDataset) -> dict:
         "models": models,
         "seeds": [args.seed + i for i in range(args.runs)],
         "feature_norm": _common.feature_norm(args),
+        "threads": _common.job_threads(args),
         "hparams": hp,
         "domains": {
             "n": dataset.num_domains,

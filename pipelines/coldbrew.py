@@ -112,6 +112,7 @@ def run(args) -> dict:
         "split_seed": args.split_seed,
         "features": args.features or "raw",
         "feature_norm": _common.feature_norm(args),
+        "threads": _common.job_threads(args),
         "graphsage": not args.no_sage,
         "coldbrew": config.to_dict(),
     }

@@ -61,6 +61,7 @@ def run(args) -> dict:
         "holdout": args.holdout,
         "features": args.features or "raw",
         "feature_norm": _common.feature_norm(args),
+        "threads": _common.job_threads(args),
         "split_seed": args.split_seed if args.holdout == "coldstart" else None,
         "giant": config.to_dict(),
     }

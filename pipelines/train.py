@@ -73,6 +73,7 @@ def resolve_config(args) -> dict:
         "split": args.split,
         "features": args.features or "raw",
         "feature_norm": _common.feature_norm(args),
+        "threads": _common.job_threads(args),
         "models": models,
     }
 

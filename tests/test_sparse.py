@@ -192,3 +192,25 @@ def test_mlp_forward_in_blocks_equals_mlp_on_concatenation(bag_of_words, layers)
     assert torch.allclose(mlp.lins[0].weight.grad, grad_want, atol=1e-5)
     with pytest.raises(ValueError, match="46 columns in all"):
         sparse.mlp_forward(mlp, [csr, dense[:, :6]])
+
+
+def test_spmm_equals_the_autograd_product_bit_for_bit_and_caches_the_transpose():
+    from graphlearn import sparse
+
+    torch.manual_seed(0)
+    n = 30
+    ei = torch.randint(0, n, (2, 120))
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    ei = ei[:, ei[0] != ei[1]]
+    for norm in ("gcn", "mean"):
+        P = sparse.propagation_matrix(ei, n, norm)
+        h0, g = torch.randn(n, 5), torch.randn(n, 5)
+        a = h0.clone().requires_grad_()
+        (P @ a).backward(g)
+        b = h0.clone().requires_grad_()
+        out = sparse.spmm(P, b)
+        out.backward(g)
+        assert torch.equal(out.detach(), (P @ h0)) and torch.equal(a.grad, b.grad)
+        assert sparse.transpose_csr(P) is sparse.transpose_csr(P)  # built once per operator
+        with torch.no_grad():
+            assert torch.equal(sparse.spmm(P, h0), P @ h0)

@@ -128,3 +128,21 @@ def test_bad_features_files_are_one_line_errors(workdir, capsys, content, messag
     assert main([*argv, "--features", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert message in err and "f.npz" in err and "Traceback" not in err
+
+
+def test_threads_default_is_one_and_env_and_flag_override_it(monkeypatch):
+    parser = build_parser()
+    monkeypatch.delenv("GRAPHLEARN_THREADS", raising=False)
+    assert _common.job_threads(parser.parse_args(["train"])) == 1
+    monkeypatch.setenv("GRAPHLEARN_THREADS", "2")
+    assert _common.job_threads(parser.parse_args(["train"])) == 2
+    assert _common.job_threads(parser.parse_args(["train", "--threads", "3"])) == 3
+    monkeypatch.setenv("GRAPHLEARN_THREADS", "lots")
+    with pytest.raises(ValueError, match="GRAPHLEARN_THREADS must be an integer >= 1, got 'lots'"):
+        _common.job_threads(parser.parse_args(["train"]))
+    before = torch.get_num_threads()
+    try:
+        _common.setup_threads(parser.parse_args(["train", "--threads", "1"]))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

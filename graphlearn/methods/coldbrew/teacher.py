@@ -187,13 +187,13 @@ class ColdBrewTeacher(nn.Module):
         for layer, conv in enumerate(self.convs):
             x = sparse.dropout(x, p=self.dropout, training=self.training)
             if self.conv == "gcn":
-                h = P @ conv.lin(x)
+                h = sparse.spmm(P, conv.lin(x))
                 if conv.bias is not None:
                     h = h + conv.bias
             else:
-                h = sage_conv_transform_first(conv, x, P, lambda v, P: P @ v)
+                h = sage_conv_transform_first(conv, x, P, lambda v, P: sparse.spmm(P, v))
             if str(layer) in self.se:
-                h = h + P @ self.se[str(layer)]
+                h = h + sparse.spmm(P, self.se[str(layer)])
             outs.append(h)
             x = h.relu()
         return outs
