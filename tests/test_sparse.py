@@ -16,21 +16,21 @@ def bag_of_words():
 
 
 def test_model_input_converts_only_large_sparse_float(bag_of_words):
-    assert sparse.model_input(bag_of_words).layout == torch.strided  # below MIN_ELEMENTS
-    csr = sparse.model_input(bag_of_words, min_elements=0)
+    assert sparse.model_input(bag_of_words).layout == torch.strided  # 40 columns < MIN_COLUMNS
+    csr = sparse.model_input(bag_of_words, min_columns=0)
     assert csr.layout == torch.sparse_csr
     assert torch.equal(csr.to_dense(), bag_of_words)
     dense = torch.ones(60, 40)
-    assert sparse.model_input(dense, min_elements=0) is dense  # density 1 > MAX_DENSITY
+    assert sparse.model_input(dense, min_columns=0) is dense  # density 1 > MAX_DENSITY
     ints = (bag_of_words > 0).long()
-    assert sparse.model_input(ints, min_elements=0) is ints
+    assert sparse.model_input(ints, min_columns=0) is ints
 
 
 @pytest.mark.parametrize("as_mask", [True, False])
 def test_take_rows_matches_dense_indexing(bag_of_words, as_mask):
     mask = torch.arange(60) % 3 == 0
     index = mask if as_mask else mask.nonzero().view(-1)
-    csr = sparse.model_input(bag_of_words, min_elements=0)
+    csr = sparse.model_input(bag_of_words, min_columns=0)
     rows = sparse.take_rows(csr, index)
     assert rows.layout == torch.sparse_csr
     assert torch.equal(rows.to_dense(), bag_of_words[index])
@@ -38,7 +38,7 @@ def test_take_rows_matches_dense_indexing(bag_of_words, as_mask):
 
 
 def test_row_norms_and_normalize_match_dense(bag_of_words):
-    csr = sparse.model_input(bag_of_words, min_elements=0)
+    csr = sparse.model_input(bag_of_words, min_columns=0)
     assert torch.allclose(sparse.row_sq_norms(csr), bag_of_words.pow(2).sum(-1))
     normed = sparse.normalize_rows(csr)
     assert normed.layout == torch.sparse_csr
@@ -47,7 +47,7 @@ def test_row_norms_and_normalize_match_dense(bag_of_words):
 
 
 def test_dropout_drops_and_rescales_stored_values(bag_of_words):
-    csr = sparse.model_input(bag_of_words, min_elements=0)
+    csr = sparse.model_input(bag_of_words, min_columns=0)
     assert sparse.dropout(csr, 0.5, training=False) is csr
     torch.manual_seed(0)
     out = sparse.dropout(csr, 0.5, training=True).to_dense()
@@ -60,7 +60,7 @@ def test_dropout_drops_and_rescales_stored_values(bag_of_words):
 def test_mlp_forward_and_weight_gradient_match_dense(bag_of_words):
     torch.manual_seed(0)
     mlp = MLP([40, 16, 3], dropout=0.0, norm=None)
-    csr = sparse.model_input(bag_of_words, min_elements=0)
+    csr = sparse.model_input(bag_of_words, min_columns=0)
     outs, grads = [], []
     for x in (bag_of_words, csr):
         mlp.zero_grad()
@@ -81,8 +81,7 @@ def test_coldbrew_teacher_and_glnn_same_with_sparse_path(monkeypatch, bag_of_wor
     torch.manual_seed(0)
     teacher = ColdBrewTeacher(40, 8, 3, 60, se_layers=(0,)).eval()
     dense_out = teacher(bag_of_words, ei)
-    monkeypatch.setattr(sparse, "MIN_ELEMENTS", 0)
-    monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0))
+    monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0, 0))
     assert sparse.model_input(bag_of_words).layout == torch.sparse_csr
     assert torch.allclose(teacher(bag_of_words, ei), dense_out, atol=1e-5)
 
@@ -95,7 +94,7 @@ def test_baseline_models_same_output_on_csr_features(name, bag_of_words):
     torch.manual_seed(0)
     model = build_model(name, 40, 16, 3).eval()
     assert model.supports_sparse_input
-    csr = sparse.model_input(bag_of_words, min_elements=0)
+    csr = sparse.model_input(bag_of_words, min_columns=0)
     assert torch.allclose(model(bag_of_words, ei), model(csr, ei), atol=1e-5)
     model.train()  # input dropout on CSR keeps zeros zero and runs
     assert model(csr, ei).shape == (60, 3)
@@ -119,7 +118,8 @@ def test_coldbrew_sage_teacher_same_with_sparse_path(monkeypatch, bag_of_words):
     torch.manual_seed(0)
     teacher = ColdBrewTeacher(40, 8, 3, 60, conv="sage", se_layers=(0,)).eval()
     dense_out = teacher(bag_of_words, ei)
-    monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0))
+    monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0, 0))
+    assert sparse.model_input(bag_of_words).layout == torch.sparse_csr
     assert torch.allclose(teacher(bag_of_words, ei), dense_out, atol=1e-5)
 
 
@@ -173,7 +173,7 @@ def test_propagation_matrix_rejects_bad_input():
 @pytest.mark.parametrize("layers", [1, 2, 3])
 def test_mlp_forward_in_blocks_equals_mlp_on_concatenation(bag_of_words, layers):
     dense = torch.randn(60, 7, generator=torch.Generator().manual_seed(2))
-    csr = sparse.model_input(bag_of_words, min_elements=0)
+    csr = sparse.model_input(bag_of_words, min_columns=0)
     channels = [47] + [16] * (layers - 1) + [3]
     mlp = MLP(channels, dropout=0.5, norm=None)
     whole = torch.cat([bag_of_words, dense], dim=-1)
@@ -214,3 +214,14 @@ def test_spmm_equals_the_autograd_product_bit_for_bit_and_caches_the_transpose()
         assert sparse.transpose_csr(P) is sparse.transpose_csr(P)  # built once per operator
         with torch.no_grad():
             assert torch.equal(sparse.spmm(P, h0), P @ h0)
+
+
+def test_model_input_decides_by_density_and_width_not_size():
+    g = torch.Generator().manual_seed(1)
+    one_node = (torch.rand(1, 1433, generator=g) < 0.013).float()  # one new Cora-like node: 1433 elements
+    assert sparse.model_input(one_node).layout == torch.sparse_csr
+    narrow = (torch.rand(5000, 32, generator=g) < 0.01).float()  # sparse but narrow: stays dense
+    assert sparse.model_input(narrow).layout == torch.strided
+    dense_wide = torch.rand(3, 1433, generator=g)
+    assert sparse.model_input(dense_wide) is dense_wide
+    assert sparse.model_input(torch.zeros(0, 1433)).layout == torch.strided

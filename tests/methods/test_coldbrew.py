@@ -417,12 +417,12 @@ def test_sparse_feature_path_trains_and_predicts_like_dense(cold_graph, monkeypa
 
     data = cold_graph.clone()
     data.x = torch.relu(data.x - 1.5)  # mostly zeros, like bag-of-words
-    monkeypatch.setattr(sparse.model_input, "__defaults__", (0.5, 0))
+    monkeypatch.setattr(sparse.model_input, "__defaults__", (0.5, 0, 0))
     assert sparse.model_input(data.x).layout == torch.sparse_csr
     out = run_coldbrew(data, ColdBrewConfig(epochs=20, patience=None, k=3, student_hidden=16, teacher_hidden=8), seed=0)
     student = out["trained"]["ColdBrew"]
     sparse_logits = student.logits(data.x)
-    monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, sparse.MIN_ELEMENTS))
+    monkeypatch.setattr(sparse.model_input, "__defaults__", (sparse.MAX_DENSITY, 0, sparse.MIN_COLUMNS))
     assert sparse.model_input(data.x).layout == torch.strided
     assert torch.allclose(student.logits(data.x), sparse_logits, atol=1e-4)
     assert set(out["models"]) == {"GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew"}
