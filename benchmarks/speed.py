@@ -105,7 +105,7 @@ done((time.perf_counter() - t) / 10, digest(r.index, r.aggregate))
 """,
     ),
     "student_latency": (
-        "Cold Brew student (Cora, query=features, cos, k=50): one new node per call, median ms of 300 calls "
+        "Cold Brew student (Cora, query=features, cos, k=50): one new node per call, median of 300 calls "
         "(findings 5, 6); digest: predictions of 200 nodes one at a time",
         """
 import copy

@@ -70,3 +70,17 @@ def test_atomic_dir_creates_replaces_and_cleans_up(tmp_path):
         (tmp / "b").write_text("2")
     assert sorted(p.name for p in final.iterdir()) == ["b"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary or old folder left
+
+
+def test_atomic_write_gives_plain_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from graphlearn.io import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
