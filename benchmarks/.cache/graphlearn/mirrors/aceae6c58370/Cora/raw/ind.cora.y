@@ -1,0 +1,1 @@
+/work/shared/data/planetoid/Cora/raw/ind.cora.y
