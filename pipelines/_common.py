@@ -187,11 +187,20 @@ def merge_results(parts: list[ProtocolResult]) -> ProtocolResult:
 
 def write_artifacts(
     results: dict, data, correct_by_model: Mapping[str, Any], out: str | None, *, tracked: bool = True
-) -> Path:
-    """Write results.json, results.md, the group and degree plots and the split; log them to the active run."""
+) -> Path | None:
+    """Write results.json, results.md, the group and degree plots and the split into ``out`` (or a temporary folder,
+    removed afterwards); log them to the active run. Returns ``out`` (``None`` without one)."""
+    if out:
+        _write_artifacts(results, data, correct_by_model, Path(out), tracked)
+        return Path(out)
+    with tempfile.TemporaryDirectory(prefix="graphlearn-") as tmp:
+        _write_artifacts(results, data, correct_by_model, Path(tmp), tracked)
+    return None
+
+
+def _write_artifacts(results: dict, data, correct_by_model: Mapping[str, Any], folder: Path, tracked: bool) -> None:
     from graphlearn.evaluation.plots import plot_accuracy_by_degree, plot_group_accuracy  # noqa: PLC0415
 
-    folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="graphlearn-"))
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "results.json", json.dumps(results, indent=2) + "\n")
     atomic_write_text(folder / "results.md", to_markdown(results) + "\n")
@@ -209,7 +218,6 @@ def write_artifacts(
         for name in sorted(os.listdir(folder)):
             sub = "split" if name.startswith("split") else "results"
             tracking.log_file(folder / name, sub)
-    return folder
 
 
 def report(results: dict, as_json: bool) -> None:

@@ -89,9 +89,9 @@ def _log_student(student, split, config: ColdBrewConfig) -> str:
     """Log the first seed's student twice: as graphlearn's versioned file (``model/coldbrew_student.pt``, loaded
     with ``graphlearn.methods.coldbrew.load``; keeps edges/self-exclusion at inference) and as an MLflow model
     in the ``pt2`` format (features in, logits out) for serving. Returns the MLflow model URI."""
-    folder = Path(tempfile.mkdtemp(prefix="graphlearn-model-"))
-    save(student, folder / "coldbrew_student.pt", config=config.to_dict())
-    tracking.log_file(folder / "coldbrew_student.pt", "model")
+    with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
+        save(student, Path(tmp) / "coldbrew_student.pt", config=config.to_dict())
+        tracking.log_file(Path(tmp) / "coldbrew_student.pt", "model")
     example = split.x[:2].detach().cpu().numpy()
     return tracking.log_torch_model(student.serving(), "coldbrew_student", example)
 
@@ -122,7 +122,8 @@ def run(args) -> dict:
     fcrs, last_cs, student_uri = [], None, None
     teachers_chosen: dict[str, int] = defaultdict(int)
     with tracking.parent_run(f"coldbrew:{args.dataset}", job_config, tags={"job": "coldbrew"}) as parent:
-        split_dir = Path(tempfile.mkdtemp(prefix="graphlearn-splits-"))
+        split_tmp = tempfile.TemporaryDirectory(prefix="graphlearn-splits-")  # removed once logged
+        split_dir = Path(split_tmp.name)
         bar = tqdm(total=args.runs * len(protocols), desc="coldbrew seeds", disable=args.no_progress)
         for r in range(args.runs):
             seed = args.seed + r
@@ -171,6 +172,7 @@ def run(args) -> dict:
         _common.write_artifacts(results, plot_data, correct, args.out)
         for path in sorted(split_dir.iterdir()):
             tracking.log_file(path, "split/seeds")
+        split_tmp.cleanup()
     _common.report(results, args.json)
     if results["extra"]["fcr"] and not args.json:
         fcr = results["extra"]["fcr"]

@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 ARTIFACT_DIR = "features"  # where `graphlearn pretrain` logs features.npz / features.json
 
 
-def fetch(spec: str) -> str:
-    """A local path for ``spec``: a path as is, or ``pretrained:<run id>`` downloaded from MLflow."""
+def fetch(spec: str, into: str | None = None) -> str:
+    """A local path for ``spec``: a path as is, or ``pretrained:<run id>`` downloaded from MLflow into ``into``
+    (default: a new temporary folder the caller removes)."""
     if not spec.startswith("pretrained:"):
         return spec
     run_id = spec.partition(":")[2]
@@ -23,7 +24,9 @@ def fetch(spec: str) -> str:
         raise ValueError(f"--features pretrained:<run id> needs a run id, got {spec!r}")
     tracking.configure()
     try:
-        return tracking.download_artifact(run_id, f"{ARTIFACT_DIR}/{FEATURES_FILE}", tempfile.mkdtemp())
+        return tracking.download_artifact(
+            run_id, f"{ARTIFACT_DIR}/{FEATURES_FILE}", into or tempfile.mkdtemp(prefix="graphlearn-features-")
+        )
     except Exception as e:  # MlflowException (unknown run, missing artifact) is not a ValueError
         raise ValueError(
             f"cannot fetch features of run {run_id!r} from {tracking.mlflow.get_tracking_uri()}: {e}"
@@ -32,7 +35,11 @@ def fetch(spec: str) -> str:
 
 def resolve_features(spec: str, data):
     """A copy of ``data`` whose ``x`` is the features named by ``spec``; ``data.features_meta`` records their origin."""
-    x, meta = load_features(fetch(spec))
+    if spec.startswith("pretrained:"):
+        with tempfile.TemporaryDirectory(prefix="graphlearn-features-") as tmp:  # the download is removed after
+            x, meta = load_features(fetch(spec, tmp))
+    else:
+        x, meta = load_features(fetch(spec))
     if x.size(0) != data.num_nodes:
         raise ValueError(
             f"features {spec!r} have {x.size(0)} rows but {getattr(data, 'name', 'the graph')} has "

@@ -76,17 +76,20 @@ def run(args) -> dict:
         tracking.log_metrics({f"time.{k}": v for k, v in result.timings.items()})
         meta = result.meta(dataset=getattr(data, "name", args.dataset))
         meta.update(edges_seen=args.holdout, coldstart_split_seed=job["split_seed"], mlflow_run_id=run_.info.run_id)
-        folder = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="graphlearn-pretrain-"))
+        tmp = None if args.out else tempfile.TemporaryDirectory(prefix="graphlearn-pretrain-")
+        folder = Path(args.out) if args.out else Path(tmp.name)
         folder.mkdir(parents=True, exist_ok=True)
         feats = save_features(folder / "features.npz", result.embed(data.x), meta)
         encoder = save_encoder(folder / "encoder.pt", result)
         tracking.log_file(feats, ARTIFACT_DIR)
         tracking.log_file(feats.with_suffix(".json"), ARTIFACT_DIR)
         tracking.log_file(encoder, "model")
+        if tmp is not None:  # the files live on as the run's artifacts
+            tmp.cleanup()
     summary = {
         "run_id": run_.info.run_id,
         "features": f"pretrained:{run_.info.run_id}",
-        "path": str(feats),
+        "path": str(feats) if args.out else None,
         "dim": meta["dim"],
         "num_nodes": meta["num_nodes"],
         "tree": meta["tree"],

@@ -42,20 +42,65 @@ def configure(uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> s
     """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
     artifact_location = None
+    lock_dir = None
     if not uri:
         uri, artifacts = default_store()
         artifacts.mkdir(parents=True, exist_ok=True)
         artifact_location = artifacts.as_uri()
+        lock_dir = artifacts.parent
+    elif uri.startswith("sqlite:///"):
+        lock_dir = Path(uri[len("sqlite:///") :]).resolve().parent
+    elif uri.startswith(("http://", "https://")):
+        check_server(uri)
     # Quiet MLflow's alembic chatter on first use of the sqlite store.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(
-            experiment,
-            artifact_location=f"{artifact_location}/{experiment}" if artifact_location else None,
-        )
+    with _store_lock(lock_dir):
+        # MLflow creates and migrates a sqlite store on first use, which is not safe against several processes
+        # starting at once on a fresh folder ("table _alembic_tmp_* already exists", ...): one at a time here.
+        mlflow.set_tracking_uri(uri)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            mlflow.create_experiment(
+                experiment,
+                artifact_location=f"{artifact_location}/{experiment}" if artifact_location else None,
+            )
     mlflow.set_experiment(experiment)
     return uri
+
+
+@contextlib.contextmanager
+def _store_lock(folder: Path | None):
+    """An inter-process lock (``fcntl.flock`` on ``<folder>/.graphlearn-store.lock``) around store creation."""
+    if folder is None:
+        yield
+        return
+    import fcntl  # noqa: PLC0415  (POSIX; the embedded store's creation is what needs it)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".graphlearn-store.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def check_server(uri: str, timeout: float = 3.0) -> None:
+    """Fail fast, with one line naming ``uri``, when no tracking server answers there (MLflow's own client retries
+    for minutes before it gives up). Any HTTP answer counts as up; only a refused, unresolvable or silent address
+    is an error."""
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # the server answered (e.g. 404 on a server without /health)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise ValueError(
+            f"MLflow tracking server {uri} is not reachable ({reason}); start it, or unset MLFLOW_TRACKING_URI / "
+            "--tracking-uri to use the local store under ./mlruns"
+        ) from None
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -146,3 +146,59 @@ def test_threads_default_is_one_and_env_and_flag_override_it(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_jobs_leave_no_temporary_folders(workdir, monkeypatch, json_out):
+    import tempfile
+
+    tmp = workdir / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    assert main(["pretrain", "--dataset", "synthetic:300", *TINY_GIANT, "--json", "--no-progress"]) == 0
+    run_id = json_out()["run_id"]
+    train = ["train", "--dataset", "synthetic:300", "--model", "mlp", "--runs", "1", "--epochs", "3", "--json"]
+    assert main([*train, "--no-progress", "--features", f"pretrained:{run_id}"]) == 0
+    json_out()
+    coldbrew = ["coldbrew", "--dataset", "synthetic:200", "--runs", "1", "--json", "--no-progress"]
+    assert main([*coldbrew, "--set", "epochs=3", "--no-sage"]) == 0
+    # graphlearn-*, -pretrain-*, -model-*, -splits-*, -features-* removed (PyG's generated modules may stay)
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("graphlearn")] == []
+
+
+def test_a_tracking_server_that_is_down_fails_fast_with_one_line(workdir, monkeypatch, capsys):
+    import time
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9/")
+    start = time.perf_counter()
+    assert main(["train", "--dataset", "synthetic:200", "--runs", "1", "--epochs", "2", "--no-progress"]) == 2
+    assert time.perf_counter() - start < 30  # MLflow's own retries took 256 s
+    err = capsys.readouterr().err
+    assert "MLflow tracking server http://127.0.0.1:9/ is not reachable" in err and "Traceback" not in err
+
+
+def test_four_jobs_started_together_on_a_fresh_folder_all_finish(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from graphlearn import tracking; import mlflow\n"
+        "tracking.configure()\n"
+        "with mlflow.start_run(run_name=sys.argv[1]):\n"
+        "    mlflow.log_metric('m', 1.0); mlflow.log_text('x', 'a.txt')\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_TRACKING_URI"}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, f"job{i}"], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
+        for i in range(4)
+    ]
+    errors = [p.communicate()[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    try:
+        runs = mlflow.search_runs(experiment_names=["graphlearn"])
+        assert sorted(runs["tags.mlflow.runName"]) == [f"job{i}" for i in range(4)]
+        assert (runs["metrics.m"] == 1.0).all()
+        client = mlflow.tracking.MlflowClient()
+        assert all([a.path for a in client.list_artifacts(r)] == ["a.txt"] for r in runs["run_id"])
+    finally:
+        mlflow.set_tracking_uri(None)
