@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import pickle
 import sys
 
 # subcommand -> (module, one-line help). Modules are imported lazily so `graphlearn datasets` stays fast.
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"command {args.command!r} is not available: module {args._missing} is missing")
     try:
         args._run(args)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, OSError, KeyError, pickle.UnpicklingError) as e:
         # Bad input: one clear line, no traceback (use -v for the traceback).
         if args.verbose:
             raise

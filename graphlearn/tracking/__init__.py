@@ -52,6 +52,8 @@ def configure(uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> s
         lock_dir = Path(uri[len("sqlite:///") :]).resolve().parent
     elif uri.startswith(("http://", "https://")):
         check_server(uri)
+    else:
+        check_uri(uri)
     # Quiet MLflow's alembic chatter on first use of the sqlite store.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     with _store_lock(lock_dir):
@@ -82,6 +84,25 @@ def _store_lock(folder: Path | None):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# Stores MLflow 3 opens besides sqlite:/// and http(s):// (database back ends and Databricks).
+OTHER_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc")
+
+
+def check_uri(uri: str) -> None:
+    """A clear error for tracking URIs MLflow would fail on with a traceback (``file:`` stores, unknown schemes)."""
+    scheme = uri.partition(":")[0].split("+")[0].lower() if ":" in uri else ""
+    if scheme == "file" or (not scheme and uri):
+        raise ValueError(
+            f"tracking URI {uri!r} is a plain file store, which MLflow 3 refuses; use sqlite:///<folder>/mlflow.db "
+            "(the default is sqlite:///./mlruns/mlflow.db) or an http(s):// server"
+        )
+    if scheme not in OTHER_SCHEMES:
+        raise ValueError(
+            f"unknown tracking URI scheme {scheme!r} in {uri!r}; use sqlite:///<path>, http(s)://<server> or one of "
+            f"{list(OTHER_SCHEMES)}"
+        )
 
 
 def check_server(uri: str, timeout: float = 3.0) -> None:

@@ -100,6 +100,13 @@ def test_non_positive_counts_are_usage_errors(argv, capsys):
         (["coldbrew", "--dataset", "synthetic:200", "--set", "k"], "--set expects KEY=VALUE, got 'k'"),
         (["pretrain", "--dataset", "synthetic:200", "--set", "loss=mse"], "unknown loss 'mse'"),
         (["adapt", "--dataset", "dg15", "--set", "init_disc=maybe"], "AdaptConfig.init_disc expects true or false"),
+        (["pretrain", "--dataset", "synthetic:200", "--set", "epochs=0"], "epochs must be >= 1"),
+        (
+            ["coldbrew", "--dataset", "synthetic:200", "--set", 'epochs="many"'],
+            "ColdBrewConfig.epochs expects an integer",
+        ),
+        (["train", "--dataset", "synthetic:200", "--tracking-uri", "foo://bar"], "unknown tracking URI scheme 'foo'"),
+        (["train", "--dataset", "synthetic:200", "--tracking-uri", "file:/tmp/x"], "plain file store"),
     ],
 )
 def test_bad_config_values_are_one_line_errors(workdir, capsys, argv, message):

@@ -82,6 +82,12 @@ class GiantConfig(Config):
     nan_policy: str = param("error", choices=NAN_POLICIES)  # "error": reject non-finite features; "zero": use 0
     progress: bool = True  # tqdm bars
 
+    def check(self) -> None:
+        counts = self.epochs if isinstance(self.epochs, list) else [self.epochs]
+        if isinstance(self.epochs, int) and self.epochs < 1 or not sum(counts):
+            # an untrained encoder's "features" would be published as if pretrained
+            raise ValueError(f"epochs must be >= 1 (or a per-level list with at least one epoch), got {self.epochs!r}")
+
     def epochs_at(self, level: int, num_levels: int) -> int:
         if isinstance(self.epochs, int):
             return self.epochs
