@@ -7,6 +7,8 @@ for the Yandex files' ten stored splits, so these few lines are written by hand.
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from functools import partial
 from pathlib import Path
 
@@ -41,14 +43,75 @@ YANDEX = {
 }
 
 
+# What a GraphGallery file's pickled entries may build: numpy arrays and scipy sparse matrices, nothing else.
+_SAFE_GLOBALS = {
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    *{(m, c) for m in ("scipy.sparse", "scipy.sparse.csr", "scipy.sparse._csr", "scipy.sparse.csc", "scipy.sparse._csc",
+                        "scipy.sparse.coo", "scipy.sparse._coo")
+      for c in ("csr_matrix", "csc_matrix", "coo_matrix")},
+}  # fmt: skip
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, fh, source: str):
+        super().__init__(fh)
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _SAFE_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"{self.source}: refusing to unpickle {module}.{name}; only numpy arrays and scipy sparse matrices "
+                "are allowed in a graph .npz"
+            )
+        return super().find_class(module, name)
+
+
+def read_npz_restricted(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of the ``.npz`` at ``path``; object (pickled) entries are unpickled with an allow-list
+    (numpy arrays, scipy CSR/CSC/COO matrices) instead of ``np.load(allow_pickle=True)``, which runs any code a
+    crafted file holds.
+
+    Raises:
+        ValueError: a missing key or an unreadable file; ``pickle.UnpicklingError`` (naming the file and the class) for
+            anything outside the allow-list.
+    """
+    out: dict[str, np.ndarray] = {}
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ValueError(f"{path} is not a readable .npz file: {e}") from None
+    with zf:
+        names = set(zf.namelist())
+        for key in keys:
+            if f"{key}.npy" not in names:
+                raise ValueError(f"{path} has no {key!r} array (keys: {sorted(n[:-4] for n in names)})")
+            with zf.open(f"{key}.npy") as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                if dtype.hasobject:
+                    out[key] = _RestrictedUnpickler(fh, f"{path} [{key}]").load()
+                else:
+                    data = np.frombuffer(fh.read(), dtype=dtype, count=int(np.prod(shape)))
+                    out[key] = data.reshape(shape, order="F" if fortran else "C").copy()
+    return out
+
+
 def load_graphgallery_npz(path: str | Path, *, seed: int = 0, train: float = 0.6, val: float = 0.2) -> Data:
     """Load a GraphGallery ``.npz`` (``adj_matrix``/``node_attr`` scipy CSR, ``node_label``, ``metadata``).
 
     The adjacency is symmetrised and its self-loops removed (Amazon Photo has one). There is no standard split, so
     a seeded stratified ``train``/``val``/rest split is drawn with :func:`graphlearn.data.splits.stratified_split`.
 
-    ``allow_pickle=True`` is needed because the sparse matrices are stored as pickled scipy objects: only use this on
-    files from a source you trust (the staged files are byte-checked copies, see MANIFEST.md).
+    The sparse matrices are stored as pickled scipy objects; they are read with :func:`read_npz_restricted`, whose
+    unpickler only builds numpy arrays and scipy sparse matrices, so a crafted file cannot run code.
 
     Args:
         path: the ``.npz`` file.
@@ -58,10 +121,10 @@ def load_graphgallery_npz(path: str | Path, *, seed: int = 0, train: float = 0.6
     Returns:
         Contract ``Data`` with dense ``x`` ``[N, F]``.
     """
-    with np.load(path, allow_pickle=True) as z:
-        adj = z["adj_matrix"].item().tocoo()
-        x = z["node_attr"].item().toarray()
-        y = z["node_label"]
+    z = read_npz_restricted(path, ("adj_matrix", "node_attr", "node_label"))
+    adj = z["adj_matrix"].item().tocoo()
+    x = z["node_attr"].item().toarray()
+    y = z["node_label"]
     edge_index = np.stack([adj.row, adj.col]).astype(np.int64)
     data = build_graph(x, edge_index, y)
     return stratified_split(data, train=train, val=val, seed=seed)

@@ -162,3 +162,24 @@ def test_planetoid_failed_download(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError):
         load_dataset("citeseer", tmp_path / "absent")
     assert not (tmp_path / "absent").exists()
+
+
+def test_graphgallery_npz_refuses_a_planted_pickle_payload(tmp_path):
+    import pickle
+    from pathlib import Path
+
+    import numpy as np
+
+    from graphlearn.data.npz import load_graphgallery_npz
+
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    path = tmp_path / "evil.npz"
+    np.savez(path, adj_matrix=np.array(Payload(), dtype=object), node_attr=np.zeros(3), node_label=np.zeros(3))
+    with pytest.raises(pickle.UnpicklingError, match=r"evil.npz \[adj_matrix\]: refusing to unpickle pathlib"):
+        load_graphgallery_npz(path)
+    assert not marker.exists()
