@@ -6,7 +6,7 @@
 Models: MLP, GCN, GraphSAGE, GCN+SE (the Cold Brew teacher), GLNN, label propagation (for FCR) and the Cold Brew
 student. Every seed draws its own cold-start split (``ColdStartSplit(seed=seed)``); selection uses validation only.
 One parent MLflow run (config, aggregates, FCR, results table and plots, the splits), one nested run per seed with
-each model's per-epoch curves (``<model>.<metric>`` with ``step=epoch``).
+each model's per-epoch curves (``<protocol>.<model>.<metric>``, models named as in the report, ``step=epoch``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def add_arguments(parser) -> None:
     )
 
 
-def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> dict:
+def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol: str = "coldstart") -> dict:
     """All models on one split: ``{"acc": {model: {group: acc}}, "correct": {model: bool [N]}, "fcr",
     "trained": {name: module}, "student_teacher": report name of the student's teacher or None}``."""
     curves: dict[str, list] = defaultdict(list)
@@ -66,7 +66,7 @@ def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> dict:
         sage_curves: dict[str, list] = defaultdict(list)
         runs.append(
             (
-                run_coldbrew(data, sage_cfg, seed=seed, on_epoch=lambda s, e, m: sage_curves[f"sage/{s}"].append(m)),
+                run_coldbrew(data, sage_cfg, seed=seed, on_epoch=lambda s, e, m: sage_curves[f"sage:{s}"].append(m)),
                 REPORT_NAMES["sage"],
             )
         )
@@ -78,7 +78,11 @@ def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool) -> dict:
             acc[report] = m["acc"]
             correct[report] = (m["pred"] == data.y).numpy()
     for stage, curve in curves.items():
-        tracking.log_curve(curve, prefix=f"{stage}.")
+        # one name per protocol and model, as in the report (GCN, not GNN): coldstart.GCN.val_acc, inductive.GCN...
+        owner, _, rest = stage.rpartition(":") if stage.startswith("sage:") else ("", "", stage)
+        model, sep, sub = rest.partition("/")
+        model = (REPORT_NAMES["sage"] if owner else names).get(model, model)
+        tracking.log_curve(curve, prefix=f"{protocol}.{model}{sep}{sub}.")
     chosen = names.get(out["student_teacher"], out["student_teacher"])
     if chosen:
         tracking.log_metrics({f"student_teacher.{chosen}": 1.0})
@@ -131,7 +135,7 @@ def run(args) -> dict:
                 for protocol in protocols:
                     split = apply_protocol(data, protocol, seed, args.split_seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
-                    one = _one_seed(split, config, seed, with_sage=not args.no_sage)
+                    one = _one_seed(split, config, seed, with_sage=not args.no_sage, protocol=protocol)
                     acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
                     if protocol == "coldstart" and one["student_teacher"]:
                         teachers_chosen[one["student_teacher"]] += 1

@@ -148,7 +148,12 @@ def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsy
         [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
     assert len(children) == 2
-    assert client.get_metric_history(children[0].info.run_id, "ColdBrew/mlp2.val_acc")
+    assert client.get_metric_history(children[0].info.run_id, "coldstart.ColdBrew/mlp2.val_acc")
+    # one metric name per protocol and model, named as in the report (GCN, GraphSAGE): no two curves share a name
+    logged = set(children[0].data.metrics)
+    assert {"coldstart.GCN.val_acc", "coldstart.GCN_SE.val_acc", "coldstart.GraphSAGE.val_acc"} <= logged
+    assert {"inductive.GCN.val_acc", "inductive.ColdBrew/mlp2.val_acc"} <= logged
+    assert not any(m.startswith(("GNN", "coldstart.GNN", "sage")) for m in logged)
     assert "results/accuracy_by_degree.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "results")}
     # The first seed's student, in that seed's run: graphlearn's own file and a servable MLflow model that agree
     # on new nodes.
