@@ -168,7 +168,7 @@ def load_data(args):
     if args.features:
         from pipelines.features import resolve_features  # noqa: PLC0415  (only when asked)
 
-        data = resolve_features(args.features, data)
+        data = resolve_features(args.features, data, getattr(args, "tracking_uri", None))
     return data
 
 

@@ -289,6 +289,8 @@ def run(args) -> dict:
             atomic_write_text(folder / "results.md", to_markdown(results) + "\n")
             save_figure(fig, folder / "domain_graph.png", dpi=120)
     print(json.dumps(results, indent=2) if args.json else _table(results))
+    if not args.json:
+        print(f"MLflow run {parent.info.run_id} ({tracking.current_uri()})")
     return results
 
 

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 ARTIFACT_DIR = "features"  # where `graphlearn pretrain` logs features.npz / features.json
 
 
-def fetch(spec: str, into: str | None = None) -> str:
+def fetch(spec: str, into: str | None = None, tracking_uri: str | None = None) -> str:
     """A local path for ``spec``: a path as is, or ``pretrained:<run id>`` downloaded from MLflow into ``into``
     (default: a new temporary folder the caller removes)."""
     if not spec.startswith("pretrained:"):
@@ -22,7 +22,7 @@ def fetch(spec: str, into: str | None = None) -> str:
     run_id = spec.partition(":")[2]
     if not run_id:
         raise ValueError(f"--features pretrained:<run id> needs a run id, got {spec!r}")
-    tracking.configure()
+    tracking.configure(tracking_uri)  # the job's --tracking-uri (else $MLFLOW_TRACKING_URI, else ./mlruns)
     try:
         return tracking.download_artifact(
             run_id, f"{ARTIFACT_DIR}/{FEATURES_FILE}", into or tempfile.mkdtemp(prefix="graphlearn-features-")
@@ -33,11 +33,11 @@ def fetch(spec: str, into: str | None = None) -> str:
         ) from None
 
 
-def resolve_features(spec: str, data):
+def resolve_features(spec: str, data, tracking_uri: str | None = None):
     """A copy of ``data`` whose ``x`` is the features named by ``spec``; ``data.features_meta`` records their origin."""
     if spec.startswith("pretrained:"):
         with tempfile.TemporaryDirectory(prefix="graphlearn-features-") as tmp:  # the download is removed after
-            x, meta = load_features(fetch(spec, tmp))
+            x, meta = load_features(fetch(spec, tmp, tracking_uri))
     else:
         x, meta = load_features(fetch(spec))
     if x.size(0) != data.num_nodes:

@@ -157,6 +157,11 @@ def child_run(name: str, params: Mapping[str, Any] | None = None) -> Iterator[An
 _INVALID_METRIC_CHARS = re.compile(r"[^\w\-. :/]")
 
 
+def current_uri() -> str:
+    """The tracking URI runs go to."""
+    return mlflow.get_tracking_uri()
+
+
 def metric_name(name: str) -> str:
     """MLflow metric names allow alphanumerics and ``_-. :/``; model names like ``GCN+SE`` become ``GCN_SE``."""
     return _INVALID_METRIC_CHARS.sub("_", name)

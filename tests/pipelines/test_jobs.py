@@ -209,3 +209,17 @@ def test_four_jobs_started_together_on_a_fresh_folder_all_finish(tmp_path):
         assert all([a.path for a in client.list_artifacts(r)] == ["a.txt"] for r in runs["run_id"])
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_pretrained_features_are_fetched_from_the_jobs_tracking_uri(workdir, json_out):
+    uri = f"sqlite:///{workdir / 'team' / 'store.db'}"
+    (workdir / "team").mkdir()
+    assert (
+        main(["pretrain", "--dataset", "synthetic:300", *TINY_GIANT, "--json", "--no-progress", "--tracking-uri", uri])
+        == 0
+    )
+    run_id = json_out()["run_id"]
+    train = ["train", "--dataset", "synthetic:300", "--model", "mlp", "--runs", "1", "--epochs", "3", "--json"]
+    assert main([*train, "--no-progress", "--tracking-uri", uri, "--features", f"pretrained:{run_id}"]) == 0
+    assert json_out()["results"]["mlp"]["overall"]["values"]
+    assert not (workdir / "mlruns").exists()  # it used to look in (and create) ./mlruns
