@@ -50,6 +50,8 @@ def configure(uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> s
         lock_dir = artifacts.parent
     elif uri.startswith("sqlite:///"):
         lock_dir = Path(uri[len("sqlite:///") :]).resolve().parent
+        # artifacts beside the database, not in MLflow's default ./mlruns of whatever folder the job runs in
+        artifact_location = (lock_dir / "artifacts").as_uri()
     elif uri.startswith(("http://", "https://")):
         check_server(uri)
     else:
