@@ -52,6 +52,22 @@ st = run_coldbrew(d, ColdBrewConfig(epochs=50, models=("GNN", "ColdBrew")), seed
 new = d.x[d.isolated_mask][:200]
 """
 
+# Forward + backward of the Cold Brew teacher (GCN+SE) on one dataset, the mean over a number of steps.
+TEACHER_STEP = """
+from graphlearn.data import load_dataset
+from graphlearn.methods.coldbrew import ColdBrewTeacher
+d = load_dataset("{dataset}", root=DATA)
+torch.manual_seed(0)
+m = ColdBrewTeacher(d.num_features, 64, int(d.y.max()) + 1, d.num_nodes, se_layers=(0,))
+P = m.operator(d.edge_index, d.num_nodes)
+def step():
+    m.zero_grad(); out = m(d.x, P); out.logsumexp(-1).sum().backward(); return out
+step()
+t = time.perf_counter()
+for _ in range({steps}): out = step()
+done((time.perf_counter() - t) / {steps}, digest(out, m.convs[0].lin.weight.grad))
+"""
+
 # name -> (description, code); the code calls done(seconds, digest) once.
 CASES = {
     "dropout_dense": (
@@ -66,39 +82,11 @@ done(s, digest(out))
     ),
     "teacher_step": (
         "Cold Brew teacher (GCN+SE) forward + backward, Amazon-Photo, mean of 10 steps (finding 3)",
-        """
-from graphlearn.data import load_dataset
-from graphlearn.methods.coldbrew import ColdBrewTeacher
-d = load_dataset("amazon-photo", root=DATA)
-torch.manual_seed(0)
-m = ColdBrewTeacher(d.num_features, 64, int(d.y.max()) + 1, d.num_nodes, se_layers=(0,))
-P = m.operator(d.edge_index, d.num_nodes)
-def step():
-    m.zero_grad(); out = m(d.x, P); out.logsumexp(-1).sum().backward(); return out
-step()
-t = time.perf_counter()
-for _ in range(10): out = step()
-s = (time.perf_counter() - t) / 10
-done(s, digest(out, m.convs[0].lin.weight.grad))
-""",
+        TEACHER_STEP.format(dataset="amazon-photo", steps=10),
     ),
     "teacher_step_cora": (
         "Cold Brew teacher (GCN+SE) forward + backward, Cora, mean of 20 steps (finding 3)",
-        """
-from graphlearn.data import load_dataset
-from graphlearn.methods.coldbrew import ColdBrewTeacher
-d = load_dataset("cora", root=DATA)
-torch.manual_seed(0)
-m = ColdBrewTeacher(d.num_features, 64, int(d.y.max()) + 1, d.num_nodes, se_layers=(0,))
-P = m.operator(d.edge_index, d.num_nodes)
-def step():
-    m.zero_grad(); out = m(d.x, P); out.logsumexp(-1).sum().backward(); return out
-step()
-t = time.perf_counter()
-for _ in range(20): out = step()
-s = (time.perf_counter() - t) / 20
-done(s, digest(out, m.convs[0].lin.weight.grad))
-""",
+        TEACHER_STEP.format(dataset="cora", steps=20),
     ),
     "search": (
         "virtual-neighbour search, Cora CSR queries (2708) x 2000 cosine keys, k=50, mean of 10 calls (finding 4)",

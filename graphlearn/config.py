@@ -81,12 +81,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return None
         if isinstance(value, str) and value.strip().lower() in ("none", "null") and type(None) in options:
             return None
-        errors = []
         for option in (o for o in options if o is not type(None)):
             try:
                 return _coerce(value, option, where)
-            except ValueError as e:
-                errors.append(str(e))
+            except ValueError:
+                continue
         expected = " or ".join(_type_name(o) for o in options)
         raise ValueError(f"{where} expects {expected}, got {value!r}")
     if origin in (tuple, list):

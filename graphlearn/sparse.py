@@ -156,19 +156,13 @@ class _FixedSpMM(torch.autograd.Function):
         return None, None, ctx.PT @ grad
 
 
-def _cached_on(x: Tensor, key: str, make):
-    """``make(x)``, kept on ``x`` itself until ``x`` is modified in place (its version counter changes) or freed."""
-    hit = x.__dict__.get(key)
-    version = x._version if not is_sparse(x) else 0  # sparse tensors have no in-place version counter
-    if hit is None or hit[0] != version:
-        hit = (version, make(x))
-        x.__dict__[key] = hit
-    return hit[1]
-
-
 def transpose_csr(P: Tensor) -> Tensor:
-    """``P^T`` as a CSR matrix, computed once per ``P`` and kept on it (``P`` is a fixed propagation operator)."""
-    return _cached_on(P, "_graphlearn_transpose_csr", lambda m: m.t().to_sparse_csr())
+    """``P^T`` as a CSR matrix, computed once per ``P`` and kept on it (``P`` is a fixed propagation operator; sparse
+    tensors are not modified in place on this path)."""
+    PT = P.__dict__.get("_graphlearn_transpose_csr")
+    if PT is None:
+        PT = P.__dict__["_graphlearn_transpose_csr"] = P.t().to_sparse_csr()
+    return PT
 
 
 def spmm(P: Tensor, h: Tensor) -> Tensor:

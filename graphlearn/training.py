@@ -97,9 +97,6 @@ class FitResult:
     curve: list[dict[str, float]] = field(default_factory=list)
     best_metrics: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return {"best_epoch": self.best_epoch, "best_score": self.best_score, "epochs_run": self.epochs_run}
-
 
 def _check_epochs(epochs: int, patience: int | None) -> None:
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:

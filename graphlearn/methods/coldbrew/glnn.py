@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
 from graphlearn import sparse
-from graphlearn.training import EpochCallback, fit
+from graphlearn.training import EpochCallback, FitResult, fit
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -93,7 +93,7 @@ def train_glnn(
     patience: int | None = 100,
     stage: str = "GLNN",
     on_epoch: EpochCallback | None = None,
-) -> tuple[MLPClassifier, dict]:
+) -> tuple[MLPClassifier, FitResult]:
     r"""Train an :class:`MLPClassifier` with
     :math:`\lambda\,\mathrm{CE}(\text{train labels}) + (1-\lambda)\,
     \mathrm{KD}(\text{teacher}, T)` (GLNN's loss, :func:`kd_loss` on
@@ -170,7 +170,7 @@ def train_glnn(
     return model, history
 
 
-def train_mlp(x: Tensor, y: Tensor, **kwargs) -> tuple[MLPClassifier, dict]:
+def train_mlp(x: Tensor, y: Tensor, **kwargs) -> tuple[MLPClassifier, FitResult]:
     """The MLP baseline: :func:`train_glnn` without a teacher."""
     kwargs.setdefault("stage", "MLP")
     return train_glnn(x, y, None, **kwargs)
