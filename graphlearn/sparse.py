@@ -169,9 +169,8 @@ def spmm(P: Tensor, h: Tensor) -> Tensor:
     """``P @ h`` for a fixed CSR operator ``P`` (e.g. :func:`propagation_matrix`) and a dense ``h``.
 
     Same values and gradients as ``P @ h`` (bit-identical), but autograd's backward of a CSR product transposes
-    ``P`` on every step; here the transpose is built once per operator (:func:`transpose_csr`). Forward + backward
-    of width 64, one thread: Cora 1.27 -> 0.31 ms, Amazon-Photo 16.4 -> 6.2 ms
-    (``benchmarks/results/speed.md``)."""
+    ``P`` on every step; here the transpose is built once per operator (:func:`transpose_csr`). One Cold Brew teacher
+    step on Amazon-Photo, forward + backward: 0.143 -> 0.114 s (``benchmarks/results/speed.md``)."""
     if P.layout != torch.sparse_csr or not (torch.is_grad_enabled() and h.requires_grad):
         return P @ h
     return _FixedSpMM.apply(P, transpose_csr(P), h)

@@ -46,8 +46,8 @@ def _search_torch(queries: Tensor, candidates: Tensor, k: int, metric: str):
 def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
     """Exact search for CSR queries (bag-of-words features): one sparse x dense product per chunk, so the
     cost is ``nnz(queries) * c`` instead of ``n * d * c`` (Coauthor-CS: 60 of 6805 entries per row stored)."""
-    # a transposed view, not a copy: torch.sparse.mm reads it as fast (Cora 2708 queries x 2000 keys: 20.7 ms with
-    # the per-call .contiguous() copy, 14.3 ms without; identical scores)
+    # a transposed view, not a per-call .contiguous() copy (14 MB on Cora): the same scores in the same time
+    # (benchmarks/results/speed.md, case "search")
     keys_t = candidates.t()
     sq_keys = sparse.row_sq_norms(candidates) if metric == "l2" else None
     queries = queries.to_sparse_csr() if queries.layout != torch.sparse_csr else queries

@@ -242,8 +242,9 @@ class ColdBrewStudent(nn.Module):
             if metric == "cos":
                 keys, metric = F.normalize(keys, dim=-1), "ip"
             # Stored transposed ([d, c] contiguous) and handed out as its [c, d] view: a CSR query's product
-            # reads whole rows of the transposed keys (one new Cora node: 3 ms -> well under 1 ms per search),
-            # and dense batch products give the same numbers with either layout.
+            # reads whole rows of the transposed keys (one new Cora node: 1.13 -> 0.85 ms per call with the CSR
+            # decision by width, benchmarks/results/speed.md), and dense batch products give the same numbers
+            # with either layout.
             keys = keys.t().contiguous().t()
             self._cache = (cand, keys, metric)
         return self._cache
