@@ -18,7 +18,6 @@ from torch_geometric.transforms import NormalizeFeatures
 
 from graphlearn import tracking
 from graphlearn.data import load_dataset
-from graphlearn.data.protocols import PROTOCOLS, apply_protocol, coldstart_seed  # noqa: F401 (the jobs' names)
 from graphlearn.data.splits import save_split
 from graphlearn.evaluation import format_table, to_markdown
 from graphlearn.evaluation.protocol import ProtocolResult

@@ -15,6 +15,7 @@ from functools import partial
 import mlflow
 
 from graphlearn import tracking
+from graphlearn.data.protocols import PROTOCOLS, apply_protocol
 from graphlearn.evaluation import make_results, run_protocol
 from graphlearn.models import MODELS, build_model, default_hparams, split_hparams
 from pipelines import _common
@@ -35,7 +36,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--protocol",
         default="coldstart",
-        choices=_common.PROTOCOLS,
+        choices=PROTOCOLS,
         help="coldstart: Cold Brew head/tail/isolated split (isolated nodes lose their edges); "
         "standard: the dataset's graph untouched, groups by degree; inductive: GLNN",
     )
@@ -80,7 +81,7 @@ def resolve_config(args) -> dict:
 
 def run(args) -> dict:
     config = resolve_config(args)
-    data = _common.apply_protocol(_common.load_data(args), args.protocol, seed=args.seed)
+    data = apply_protocol(_common.load_data(args), args.protocol, seed=args.seed)
     tracking.configure(args.tracking_uri, args.experiment)
     summaries, correct = {}, {}
     with tracking.parent_run(f"train:{args.dataset}", config, tags={"job": "train"}) as parent:
