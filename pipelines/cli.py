@@ -19,6 +19,9 @@ COMMANDS = {
     "coldbrew": ("pipelines.coldbrew", "Cold Brew: distil a GNN teacher into an MLP student for cold-start nodes"),
     "pretrain": ("pipelines.pretrain", "multi-scale neighbourhood-prediction pretraining (GIANT-XRT style)"),
     "adapt": ("pipelines.adapt", "graph-relational domain adaptation (GRDA) and baselines"),
+    "export": ("pipelines.export", "write a Cold Brew run's embeddings, FAISS index and cold-start endpoint"),
+    "serve": ("pipelines.serve", "serve a cold-start endpoint over HTTP (mlflow models serve)"),
+    "neighbors": ("pipelines.neighbors", "nearest exported nodes and class of brand-new nodes, from a CSV"),
 }
 
 
@@ -46,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        # FAISS reports at INFO which CPU build it loads, after two failed imports of the faster builds
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     if getattr(args, "_missing", None):
         parser.error(f"command {args.command!r} is not available: module {args._missing} is missing")
     try:

@@ -89,13 +89,22 @@ def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol
     return {"acc": acc, "correct": correct, "fcr": out["fcr"], "trained": out["trained"], "student_teacher": chosen}
 
 
-def _log_student(student, split, config: ColdBrewConfig) -> str:
+# The first seed's models kept for `graphlearn export` (graphlearn.model files under model/ of the parent run).
+MODEL_FILES = {"ColdBrew": "coldbrew_student.pt", "GLNN": "glnn.pt", "MLP": "mlp.pt"}
+
+
+def _log_student(trained: dict, split, config: ColdBrewConfig) -> str:
     """Log the first seed's student twice: as graphlearn's versioned file (``model/coldbrew_student.pt``, loaded
-    with ``graphlearn.methods.coldbrew.load``; keeps edges/self-exclusion at inference) and as an MLflow model
-    in the ``pt2`` format (features in, logits out) for serving. Returns the MLflow model URI."""
+    with ``graphlearn.methods.coldbrew.load``; keeps edges/self-exclusion at inference; what ``graphlearn export``
+    serves) and as an MLflow model in the ``pt2`` format (features as the model saw them in, logits out). The GLNN
+    and MLP baselines are kept too (``model/glnn.pt``, ``model/mlp.pt``), for ``graphlearn export --model glnn``.
+    Returns the MLflow model URI of the ``pt2`` model."""
+    student = trained["ColdBrew"]
     with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
-        save(student, Path(tmp) / "coldbrew_student.pt", config=config.to_dict())
-        tracking.log_file(Path(tmp) / "coldbrew_student.pt", "model")
+        for name, filename in MODEL_FILES.items():
+            if name in trained:
+                save(trained[name], Path(tmp) / filename, config=config.to_dict())
+                tracking.log_file(Path(tmp) / filename, "model")
     example = split.x[:2].detach().cpu().numpy()
     return tracking.log_torch_model(student.serving(), "coldbrew_student", example)
 
@@ -113,6 +122,7 @@ def run(args) -> dict:
         "runs": args.runs,
         "seed": args.seed,
         "protocols": protocols,
+        "split": args.split,
         "split_seed": args.split_seed,
         "features": args.features or "raw",
         "feature_norm": _common.feature_norm(args),
@@ -140,7 +150,7 @@ def run(args) -> dict:
                     if protocol == "coldstart" and one["student_teacher"]:
                         teachers_chosen[one["student_teacher"]] += 1
                     if protocol == "coldstart" and r == 0 and "ColdBrew" in one["trained"]:
-                        student_uri = _log_student(one["trained"]["ColdBrew"], split, config)
+                        student_uri = _log_student(one["trained"], split, config)
                     for model, groups in acc.items():
                         for group, value in groups.items():
                             # coldstart reports overall/head/tail/isolated; inductive adds GLNN's tran/ind.
@@ -183,8 +193,8 @@ def run(args) -> dict:
         print(f"FCR (feature contribution ratio): {fcr['mean']:.2f} ± {fcr['std']:.2f}")
     if not args.json and student_uri:
         print(
-            f"Cold Brew student (first seed) as an MLflow model: {student_uri} "
-            f"(mlflow.pyfunc.load_model(uri).predict(features) -> logits)"
+            f"Cold Brew student (first seed) as an MLflow model: {student_uri} (normalised features in, logits out); "
+            f"embeddings, a FAISS index and a served cold-start endpoint: graphlearn export --run {parent.info.run_id}"
         )
     if not args.json:
         print(f"MLflow run {parent.info.run_id} ({mlflow.get_tracking_uri()})")

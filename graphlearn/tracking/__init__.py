@@ -24,6 +24,9 @@ from typing import Any
 
 import mlflow
 
+# MLflow draws a progress bar for every artifact download (one per model file, config ...): graphlearn shows its own.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT = "graphlearn"
@@ -273,3 +276,167 @@ __all__ = [
     "artifact_uri",
     "download_artifact",
 ]
+
+
+# ------------------------------------------------------------------ the cold-start endpoint as an MLflow model
+def endpoint_signature(in_channels: int, default_k: int = 10):
+    """The endpoint's signature: ``in_channels`` unnamed double columns (so NumPy arrays of any real dtype, lists
+    of rows and DataFrames are all accepted and converted by MLflow), the output columns, and the ``k`` param."""
+    from mlflow.models import ModelSignature  # noqa: PLC0415
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema  # noqa: PLC0415
+    from mlflow.types.schema import Array  # noqa: PLC0415
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("double") for _ in range(in_channels)]),
+        outputs=Schema(
+            [
+                ColSpec("long", "class_id"),
+                ColSpec("string", "class_name"),
+                ColSpec(Array("string"), "neighbor_ids"),
+                ColSpec(Array("double"), "scores"),
+                ColSpec(Array("double"), "embedding"),
+            ]
+        ),
+        params=ParamSchema([ParamSpec("k", "long", default_k)]),
+    )
+
+
+def log_endpoint(
+    export_folder: str | os.PathLike,
+    in_channels: int,
+    name: str = "endpoint",
+    registered_model_name: str | None = None,
+    pip_requirements: list[str] | None = None,
+):
+    """Log the export folder as a pyfunc model from code (:mod:`graphlearn.tracking.endpoint_model`) into the
+    active run, registering it under ``registered_model_name`` when given. Returns MLflow's ``ModelInfo``."""
+    import mlflow.pyfunc  # noqa: PLC0415
+
+    from graphlearn import __version__  # noqa: PLC0415
+
+    code = Path(__file__).with_name("endpoint_model.py")
+    if pip_requirements is None:
+        import faiss  # noqa: PLC0415
+        import torch  # noqa: PLC0415
+
+        pip_requirements = [
+            f"graphlearn=={__version__}",
+            f"torch=={torch.__version__.split('+')[0]}",
+            f"faiss-cpu=={faiss.__version__}",
+            f"mlflow=={mlflow.__version__}",
+        ]
+    import warnings  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        # MLflow suggests type hints (they would refuse float32 arrays and lists, which the signature accepts) and
+        # an input example (the signature already fixes the input)
+        warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+        return _log_pyfunc(name, code, export_folder, in_channels, pip_requirements, registered_model_name)
+
+
+def _log_pyfunc(name, code, export_folder, in_channels, pip_requirements, registered_model_name):
+    import mlflow.pyfunc  # noqa: PLC0415
+
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(code),
+        artifacts={"export": str(export_folder)},
+        signature=endpoint_signature(in_channels),
+        pip_requirements=pip_requirements,
+        registered_model_name=registered_model_name,
+    )
+
+
+def set_alias(name: str, alias: str, version: str | int) -> None:
+    mlflow.tracking.MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def get_alias(name: str, alias: str):
+    """The model version behind ``name@alias``, or ``None``."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        return mlflow.tracking.MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def tag_model_version(name: str, version: str | int, tags: Mapping[str, Any]) -> None:
+    client = mlflow.tracking.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def get_run(run_id: str):
+    """The run ``run_id`` of the current store, or a ``ValueError`` naming it and the store."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        return mlflow.get_run(run_id)
+    except MlflowException:
+        raise ValueError(f"unknown run id {run_id!r} in the tracking store {mlflow.get_tracking_uri()}") from None
+
+
+def list_artifacts(run_id: str, path: str | None = None) -> list[str]:
+    return [a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run_id, path)]
+
+
+def log_folder(folder: str | os.PathLike, artifact_path: str, last: str | None = None) -> None:
+    """Log every file of ``folder`` under ``artifact_path``, the file named ``last`` after all others (a reader
+    that finds it knows the upload finished)."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    for path in sorted(files, key=lambda p: p.name == last):
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+def set_run_tags(run_id: str, tags: Mapping[str, Any]) -> None:
+    client = mlflow.tracking.MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
+
+
+def check_model(uri: str):
+    """MLflow's ``ModelInfo`` of ``uri``, or a ``ValueError`` naming the URI and the store (unknown registered
+    model, version, alias or run)."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        return mlflow.models.get_model_info(uri)
+    except (MlflowException, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"model {uri!r} not found in the tracking store {mlflow.get_tracking_uri()}: {first}"
+        ) from None
+
+
+def load_pyfunc(uri: str):
+    """``mlflow.pyfunc.load_model(uri)`` with :func:`check_model`'s one-line error."""
+    import warnings  # noqa: PLC0415
+
+    import mlflow.pyfunc  # noqa: PLC0415
+
+    check_model(uri)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+        return mlflow.pyfunc.load_model(uri)
+
+
+def child_runs(run_id: str) -> list:
+    """The nested runs of ``run_id``, oldest first."""
+    runs = mlflow.search_runs(
+        experiment_ids=[get_run(run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
+        output_format="list",
+        order_by=["attributes.start_time ASC"],
+    )
+    return list(runs)
+
+
+def find_artifact(run_id: str, path: str) -> str | None:
+    """The id of the run holding artifact ``path``: ``run_id`` itself, else its oldest nested run that has it."""
+    folder = os.path.dirname(path) or None
+    for rid in [run_id, *(r.info.run_id for r in child_runs(run_id))]:
+        if path in list_artifacts(rid, folder):
+            return rid
+    return None
