@@ -141,7 +141,18 @@ def run(args) -> dict:
         result = {"folder": str(folder), "artifact_path": artifact_path, "metadata": meta, "model_uri": None}
         if not args.no_register:
             name = args.name or registered_name(config["dataset"], args.model)
-            info = tracking.log_endpoint(folder, meta["preprocessing"]["in_channels"], registered_model_name=name)
+            info = tracking.log_endpoint(
+                folder,
+                {
+                    **meta["preprocessing"],
+                    "dataset": config["dataset"],
+                    "run_id": args.run,
+                    "model": args.model,
+                    "space": meta["space"],
+                    "dimension": meta["dimension"],
+                },
+                registered_model_name=name,
+            )
             version = info.registered_model_version
             alias = args.alias or (DEFAULT_ALIAS if tracking.get_alias(name, DEFAULT_ALIAS) is None else None)
             tracking.tag_model_version(

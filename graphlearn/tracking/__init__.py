@@ -279,15 +279,18 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ the cold-start endpoint as an MLflow model
-def endpoint_signature(in_channels: int, default_k: int = 10):
-    """The endpoint's signature: ``in_channels`` unnamed double columns (so NumPy arrays of any real dtype, lists
-    of rows and DataFrames are all accepted and converted by MLflow), the output columns, and the ``k`` param."""
+def endpoint_signature(default_k: int = 10):
+    """The endpoint's signature: its output columns and the ``k`` param. The input is left open on purpose: a
+    tensor spec would make MLflow refuse float32 arrays and lists of rows in-process, and 1433 unnamed columns
+    would put the whole schema into every error. The endpoint checks the input itself (width, numbers, NaN/inf)
+    with one-line errors; the width and normalisation are in the model's metadata (``graphlearn.in_channels``,
+    ``graphlearn.feature_norm``)."""
     from mlflow.models import ModelSignature  # noqa: PLC0415
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema  # noqa: PLC0415
     from mlflow.types.schema import Array  # noqa: PLC0415
 
     return ModelSignature(
-        inputs=Schema([ColSpec("double") for _ in range(in_channels)]),
+        inputs=None,
         outputs=Schema(
             [
                 ColSpec("long", "class_id"),
@@ -303,13 +306,15 @@ def endpoint_signature(in_channels: int, default_k: int = 10):
 
 def log_endpoint(
     export_folder: str | os.PathLike,
-    in_channels: int,
+    metadata: Mapping[str, Any],
     name: str = "endpoint",
     registered_model_name: str | None = None,
     pip_requirements: list[str] | None = None,
 ):
     """Log the export folder as a pyfunc model from code (:mod:`graphlearn.tracking.endpoint_model`) into the
-    active run, registering it under ``registered_model_name`` when given. Returns MLflow's ``ModelInfo``."""
+    active run, registering it under ``registered_model_name`` when given; ``metadata`` (e.g. ``in_channels``,
+    ``feature_norm``, ``dataset``) goes into the MLmodel file as ``graphlearn.<key>``. Returns MLflow's
+    ``ModelInfo``."""
     import mlflow.pyfunc  # noqa: PLC0415
 
     from graphlearn import __version__  # noqa: PLC0415
@@ -331,17 +336,18 @@ def log_endpoint(
         # MLflow suggests type hints (they would refuse float32 arrays and lists, which the signature accepts) and
         # an input example (the signature already fixes the input)
         warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
-        return _log_pyfunc(name, code, export_folder, in_channels, pip_requirements, registered_model_name)
+        return _log_pyfunc(name, code, export_folder, metadata, pip_requirements, registered_model_name)
 
 
-def _log_pyfunc(name, code, export_folder, in_channels, pip_requirements, registered_model_name):
+def _log_pyfunc(name, code, export_folder, metadata, pip_requirements, registered_model_name):
     import mlflow.pyfunc  # noqa: PLC0415
 
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(code),
         artifacts={"export": str(export_folder)},
-        signature=endpoint_signature(in_channels),
+        signature=endpoint_signature(),
+        metadata={f"graphlearn.{k}": v for k, v in metadata.items()},
         pip_requirements=pip_requirements,
         registered_model_name=registered_model_name,
     )
