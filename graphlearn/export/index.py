@@ -5,7 +5,7 @@ original node ids. Kinds:
 
 ``flat``  exact search (``IndexFlatIP``);
 ``ivf``   inverted lists (``IndexIVFFlat``): ``nlist = 4 sqrt(N)`` (at most N / 39, FAISS's minimum of training points
-          per list), trained on up to ``64 * nlist`` evenly spaced rows, ``nprobe = max(1, nlist / 8)``;
+          per list), trained on up to ``64 * nlist`` evenly spaced rows, ``nprobe = max(16, nlist / 16)``;
 ``hnsw``  graph search (``IndexHNSWFlat``, M = 32, efConstruction = 40, efSearch = 128).
 
 Indexes are written with ``faiss.write_index`` (FAISS's own binary format, no pickle).
@@ -41,7 +41,7 @@ def index_params(kind: str, n: int) -> dict:
         raise ValueError(f"unknown index kind {kind!r}; choose from {list(INDEX_KINDS)}")
     if kind == "ivf":
         nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
-        return {"nlist": nlist, "nprobe": max(1, nlist // 8), "train_rows": min(n, 64 * nlist)}
+        return {"nlist": nlist, "nprobe": min(nlist, max(16, nlist // 16)), "train_rows": min(n, 64 * nlist)}
     if kind == "hnsw":
         return {"M": 32, "efConstruction": 40, "efSearch": 128}
     return {}
