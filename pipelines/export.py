@@ -2,6 +2,7 @@
 that run, and as a registered MLflow model that answers cold-start queries.
 
     graphlearn export --run <run id>        # the student, exact index, registered as graphlearn-cora-student
+    graphlearn export --run latest          # the newest finished coldbrew run of the experiment
     graphlearn export --run <run id> --model glnn --index hnsw --no-register
 
 Writes ``--out`` (default ``exports/<run id>/<model>``): ``embeddings.npy``, ``embeddings.parquet`` (original node
@@ -38,7 +39,11 @@ DEFAULT_ALIAS = "champion"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--run", required=True, help="MLflow run id of a `graphlearn coldbrew` job (its parent run)")
+    parser.add_argument(
+        "--run",
+        required=True,
+        help="MLflow run id of a `graphlearn coldbrew` job (its parent run, printed at its end), or `latest`",
+    )
     parser.add_argument("--model", choices=EXPORT_MODELS, default="student", help="whose vectors to export")
     parser.add_argument(
         "--space",
@@ -91,6 +96,8 @@ def run(args) -> dict:
     tracking.configure(args.tracking_uri, args.experiment)
     _common.setup_threads(args)
     set_threads(_common.job_threads(args))
+    if args.run == "latest":
+        args.run = tracking.latest_run("coldbrew", args.experiment)
     with tempfile.TemporaryDirectory(prefix="graphlearn-export-") as tmp_name:
         tmp = Path(tmp_name)
         config = _run_config(args.run, tmp)

@@ -65,7 +65,7 @@ def write_export(
     num_nodes: int,
     dim: int,
     ids: Sequence | None = None,
-    index: str = "flat",
+    index: str | None = "flat",
     metadata: Mapping[str, Any] | None = None,
     model_file: str | os.PathLike | None = None,
     overwrite: bool = True,
@@ -74,7 +74,8 @@ def write_export(
     """Write an export folder (see the module docstring) from ``chunks`` of ``(vectors [c, dim], source)`` in row
     order (``source``: one name per row, or one for the chunk). ``ids`` are the original node ids (default
     ``0..N-1``); ``metadata`` is merged into ``metadata.json``; ``model_file`` is copied in as ``model.pt``;
-    ``progress(rows)`` is called after each chunk. Returns the folder.
+    ``progress(rows)`` is called after each chunk; ``index=None`` writes no index (files only, e.g. to build one
+    elsewhere). Returns the folder.
 
     Raises:
         ValueError: wrong chunk shapes, NaN/inf vectors, ids of the wrong length or duplicated, unknown index
@@ -85,7 +86,7 @@ def write_export(
 
     from graphlearn.data import IdMapping  # noqa: PLC0415
 
-    if index not in INDEX_KINDS:
+    if index is not None and index not in INDEX_KINDS:
         raise ValueError(f"unknown index kind {index!r}; choose from {list(INDEX_KINDS)}")
     if num_nodes < 1 or dim < 1:
         raise ValueError(f"an export needs at least one node and one dimension (got {num_nodes} x {dim})")
@@ -137,10 +138,11 @@ def write_export(
             raise ValueError(f"chunks gave {row} rows; expected num_nodes={num_nodes}")
         emb.flush()
         del emb
-        vectors = np.load(tmp / "embeddings.npy", mmap_mode="r")
-        faiss_index = build_index(vectors, index)
-        write_index(faiss_index, tmp / "index.faiss")
-        del faiss_index, vectors
+        if index is not None:
+            vectors = np.load(tmp / "embeddings.npy", mmap_mode="r")
+            faiss_index = build_index(vectors, index)
+            write_index(faiss_index, tmp / "index.faiss")
+            del faiss_index, vectors
         mapping.save(tmp / "ids.json")
         import faiss  # noqa: PLC0415
 
@@ -154,7 +156,11 @@ def write_export(
             "dimension": dim,
             "metric": "cosine",
             "normalisation": "unit L2 norm (inner product = cosine similarity)",
-            "index": {"kind": index, "params": index_params(index, num_nodes), "ids": "rows; ids.json maps rows"},
+            "index": (
+                {"kind": index, "params": index_params(index, num_nodes), "ids": "rows; ids.json maps rows"}
+                if index is not None
+                else None
+            ),
             "id_mapping": {"file": "ids.json", "type": id_type},
             "sources": sources,
             "embeddings_sha256": sha256(tmp / "embeddings.npy"),
@@ -198,6 +204,12 @@ def read_export(folder: str | os.PathLike, *, with_index: bool = True, verify: b
     if not folder.is_dir():
         raise ExportError(f"export folder not found: {folder}")
     missing = [f for f in FILES if not (folder / f).is_file()]
+    if "index.faiss" in missing and "metadata.json" not in missing:
+        try:  # an export written with index=None has no index file
+            if json.loads((folder / "metadata.json").read_text()).get("index", {}) is None:
+                missing.remove("index.faiss")
+        except (json.JSONDecodeError, AttributeError):
+            pass
     if missing:
         raise ExportError(f"{folder} is not a complete graphlearn export: missing {missing}")
     try:
@@ -229,6 +241,8 @@ def read_export(folder: str | os.PathLike, *, with_index: bool = True, verify: b
             if key in meta and sha256(folder / name) != meta[key]:
                 raise ExportError(f"{folder / name} does not match its checksum in metadata.json (changed or damaged)")
     index = None
+    if with_index and meta.get("index") is None:
+        raise ExportError(f"{folder} was exported without an index (index=None)")
     if with_index:
         kind = meta.get("index", {}).get("kind")
         try:

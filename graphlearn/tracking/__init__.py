@@ -446,3 +446,25 @@ def find_artifact(run_id: str, path: str) -> str | None:
         if path in list_artifacts(rid, folder):
             return rid
     return None
+
+
+def latest_run(job: str, experiment: str = DEFAULT_EXPERIMENT) -> str:
+    """The id of the newest finished parent run of ``job`` (tag ``job``) in ``experiment``, or a ``ValueError``."""
+    exp = mlflow.get_experiment_by_name(experiment)
+    runs = (
+        mlflow.search_runs(
+            experiment_ids=[exp.experiment_id],
+            filter_string=f"tags.job = '{job}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            output_format="list",
+        )
+        if exp is not None
+        else []
+    )
+    runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    if not runs:
+        raise ValueError(
+            f"no finished `graphlearn {job}` run in experiment {experiment!r} of {mlflow.get_tracking_uri()}; "
+            f"run `graphlearn {job}` first (or pass --run <run id>)"
+        )
+    return runs[0].info.run_id
