@@ -20,7 +20,7 @@ import torch
 
 from graphlearn import model_io
 
-from .spaces import as_numpy, hidden_vectors, query_vectors
+from .spaces import as_numpy, hidden_vectors, normalize, query_vectors
 from .store import Export, ExportError, read_export, sha256
 
 __all__ = ["ColdStartEndpoint", "EndpointInputError", "Answer", "preprocess"]
@@ -159,8 +159,16 @@ class ColdStartEndpoint:
         return hidden_vectors(self.model, x)
 
     @torch.no_grad()
-    def _classes(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).argmax(-1)
+    def _embed_and_classify(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(query vectors, classes) in one forward pass (the student's MLP1 output feeds both)."""
+        m = self.model
+        if hasattr(m, "mlp1"):
+            m._check_x(x)
+            m._require_teacher()
+            parts = m._inputs(x)  # [features, virtual-neighbour aggregate, MLP1 output]
+            return normalize(parts[2]), m._mlp2(parts).argmax(-1)
+        logits, emb = m.mlp(x, return_emb=True)
+        return normalize(emb), logits.argmax(-1)
 
     def query(self, features: Any, k: int = 10) -> Answer:
         """Embed ``features`` (rows of raw features, as at training), classify them and find their ``k`` nearest
@@ -172,8 +180,8 @@ class ColdStartEndpoint:
                 f"k must be in [1, {self.num_nodes}] (the index holds {self.num_nodes} nodes); got {k}"
             )
         x = preprocess(features, self.in_channels, self.norm)
-        vectors = as_numpy(self._vectors(x))
-        classes = self._classes(x).cpu().numpy()
+        v, classes = self._embed_and_classify(x)
+        vectors, classes = as_numpy(v), classes.cpu().numpy()
         scores, rows = self.export.index.search(vectors, int(k))
         names = [self.class_names[c] if c < len(self.class_names) else str(int(c)) for c in classes]
         neighbors = [self.export.original_ids(r) for r in rows]
