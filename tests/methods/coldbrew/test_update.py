@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
@@ -106,4 +105,3 @@ def test_losses():
     wrong = focal_distillation_loss(new, old, torch.tensor([False, False]))
     assert float(right) == pytest.approx(6.0 * float(wrong))  # only node 0 disagrees: weight 1 + 5
     assert float(focal_distillation_loss(old, old, torch.tensor([True, True]))) == pytest.approx(0.0, abs=1e-6)
-
