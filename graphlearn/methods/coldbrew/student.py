@@ -412,6 +412,7 @@ class ColdBrewStudent(nn.Module):
         mlp1_folds: int = 0,
         mlp1_extra_loss: ExtraLoss | None = None,
         mlp2_extra_loss: ExtraLoss | None = None,
+        mlp2_val_score: Callable[[Tensor, Tensor], float] | None = None,
         epochs: int = 500,
         lr: float = 0.01,
         weight_decay: float = 5e-4,
@@ -454,6 +455,9 @@ class ColdBrewStudent(nn.Module):
                 ``kd_weight``). Selection stays on validation accuracy. Used by
                 :func:`~graphlearn.methods.coldbrew.train_update` (PCT focal
                 distillation). (default: ``None``, off)
+            mlp2_val_score (callable, optional): ``score(logits, val_mask)``
+                on MLP2's validation logits, higher is better: selects MLP2's
+                epoch instead of validation accuracy. (default: ``None``)
             epochs, lr, weight_decay, patience: Adam settings for both MLPs.
             stage (str): prefix of the ``on_epoch`` stage names
                 (``"<stage>/mlp1"``, ``"<stage>/mlp2"``).
@@ -546,7 +550,10 @@ class ColdBrewStudent(nn.Module):
                 if y_val.numel()
                 else float("nan")
             )
-            return {"train_acc": train_acc, "val_acc": val, "score": val}
+            if mlp2_val_score is None or not y_val.numel():
+                return {"train_acc": train_acc, "val_acc": val, "score": val}
+            score = float(mlp2_val_score(self._mlp2(val_in), val_mask))
+            return {"train_acc": train_acc, "val_acc": val, "val_score": score, "score": score}
 
         h2 = fit(
             self.mlp2,

@@ -167,7 +167,8 @@ def train_update(
       selected on validation MSE + weighted influence loss. MLP2's loss gains PCT's focal distillation,
       ``flip_weight`` :math:`\times` :func:`focal_distillation_loss` from the old student's logits, on the
       old-index nodes MLP2 distils (the same ``fit_mask``; weighted up where a training label shows the old model
-      right). **Index**: the new query vectors (:func:`~graphlearn.export.spaces.query_vectors`, MLP1's output)
+      right); MLP2's epoch is selected on validation accuracy minus validation negative flip rate.
+      **Index**: the new query vectors (:func:`~graphlearn.export.spaces.query_vectors`, MLP1's output)
       live in the old index's space, so they are searched against the old index as it is; a node appended by a
       grown graph is added to that index with its new query vector. The new teacher's embeddings are in a space
       of their own, so when the index is rebuilt from the new student it is its ``"mlp1"`` space (MLP1's output
@@ -223,6 +224,9 @@ def train_update(
         correct[:n_old] = (old_pred == y[:n_old]) & data.train_mask[:n_old]
         student_fit["mlp1_extra_loss"] = _compat_mlp1(old_vec, in_old, compat_weight, old_index.size(1))
         student_fit["mlp2_extra_loss"] = _compat_mlp2(logits_all, correct, in_old, flip_weight)
+        pred_all = torch.full((n,), -1, dtype=torch.long, device=x.device)
+        pred_all[:n_old] = old_pred
+        student_fit["mlp2_val_score"] = _compat_score(pred_all, y)
     run = run_coldbrew(data, config, seed=seed, on_epoch=on_epoch, student_fit=student_fit)
     return UpdateResult(
         student=run["trained"]["ColdBrew"],
@@ -245,6 +249,18 @@ def _compat_mlp1(old_vec: Tensor, in_old: Tensor, weight: float, width: int):
         return weight * influence_loss(z[sel], old_vec[mask][sel])
 
     return loss
+
+
+def _compat_score(old_pred: Tensor, y: Tensor):
+    """MLP2's selection in compatible mode: validation accuracy minus the validation negative flip rate (percent),
+    i.e. the share of validation nodes right, less those the old model had right and the new one misses."""
+
+    def score(logits: Tensor, mask: Tensor) -> float:
+        new, old, truth = logits.argmax(-1), old_pred[mask], y[mask]
+        flips = (old == truth) & (new != truth)
+        return 100.0 * float((new == truth).float().mean() - flips.float().mean())
+
+    return score
 
 
 def _compat_mlp2(old_logits: Tensor, correct: Tensor, in_old: Tensor, weight: float):
