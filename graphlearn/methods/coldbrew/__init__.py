@@ -8,6 +8,7 @@ and the GLNN baseline (`Zhang et al., ICLR 2022 <https://arxiv.org/abs/2110.0872
 * :func:`feature_contribution_ratio`, :func:`label_propagation` - FCR.
 * :func:`save` / :func:`load` - versioned model files (re-exported from :mod:`graphlearn.model_io`).
 * :func:`run_coldbrew` with :class:`ColdBrewConfig` - one seed of the experiment.
+* :func:`train_update` - a new student compatible with an old one's index (BCT) and predictions (PCT).
 
 See ``docs/coldbrew.md``.
 """
@@ -20,6 +21,7 @@ from .neighbors import VirtualNeighbors, virtual_neighbors
 from .run import MODELS, ColdBrewConfig, run_coldbrew
 from .student import ColdBrewServing, ColdBrewStudent
 from .teacher import ColdBrewTeacher, train_teacher
+from .update import UPDATE_MODES, UpdateResult, train_update
 
 __all__ = [
     "ColdBrewTeacher",
@@ -41,4 +43,7 @@ __all__ = [
     "ColdBrewConfig",
     "run_coldbrew",
     "MODELS",
+    "train_update",
+    "UpdateResult",
+    "UPDATE_MODES",
 ]

@@ -98,7 +98,11 @@ def _scores(data: Data, pred: Tensor, groups: dict[str, Tensor]) -> dict[str, fl
 
 
 def run_coldbrew(
-    data: Data, config: ColdBrewConfig | None = None, seed: int = 0, on_epoch: EpochCallback | None = None
+    data: Data,
+    config: ColdBrewConfig | None = None,
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+    student_fit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train the models of ``config.models`` on one split and evaluate them.
 
@@ -118,6 +122,10 @@ def run_coldbrew(
             model (stages ``"GNN"``, ``"GNN+SE"``, ``"MLP"``, ``"GLNN"``,
             ``"ColdBrew/mlp1"``, ``"ColdBrew/mlp1_fold<i>"`` when cross-fitting,
             ``"ColdBrew/mlp2"``).
+        student_fit (Mapping, optional): extra keyword arguments of
+            :meth:`ColdBrewStudent.fit` (its ``mlp1_extra_loss`` /
+            ``mlp2_extra_loss`` hooks, used by
+            :func:`~graphlearn.methods.coldbrew.train_update`). (default: ``None``)
 
     Returns:
         ``{"seed", "config", "fcr": float | None, "trained", "models": {name: {"pred":
@@ -274,6 +282,7 @@ def run_coldbrew(
             patience=config.patience,
             stage="ColdBrew",
             on_epoch=on_epoch,
+            **(student_fit or {}),
         )
         # Every node is predicted from its features; nodes of the training
         # graph are kept out of their own virtual neighbours.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,10 @@ from .glnn import kd_loss
 from .neighbors import METRICS, virtual_neighbors
 
 QUERIES = ("embedding", "features")
+
+#: An extra loss term ``loss(out, mask) -> scalar Tensor`` on a model's outputs ``out`` for the rows ``mask`` (bool
+#: ``[N]``, the training graph's nodes) selects; see :meth:`ColdBrewStudent.fit`.
+ExtraLoss = Callable[[Tensor, Tensor], Tensor]
 
 
 def check_features(x: Tensor, in_channels: int, dtype: torch.dtype, what: str = "features") -> None:
@@ -51,19 +56,30 @@ def _fit_regressor(
     patience: int | None,
     stage: str,
     on_epoch: EpochCallback | None,
+    extra_loss: ExtraLoss | None = None,
 ) -> FitResult:
     """MSE regression of ``target`` from ``x`` on ``regress_mask``; the epoch
-    with the lowest MSE on ``monitor`` (else on ``regress_mask``) is kept."""
+    with the lowest MSE on ``monitor`` (else on ``regress_mask``) is kept.
+    With ``extra_loss``, ``extra_loss(out, mask)`` is added to the loss (on
+    ``regress_mask``) and to the selection criterion (on the monitored nodes)."""
     x_fit, t_fit = sparse.take_rows(x, regress_mask), target[regress_mask]
     x_mon, t_mon = (sparse.take_rows(x, monitor), target[monitor]) if bool(monitor.any()) else (x_fit, t_fit)
     key = "val_mse" if bool(monitor.any()) else "train_mse"
+    mon_mask = monitor if bool(monitor.any()) else regress_mask
 
     def loss_fn() -> Tensor:
-        return F.mse_loss(mlp(x_fit), t_fit)
+        if extra_loss is None:
+            return F.mse_loss(mlp(x_fit), t_fit)
+        out = mlp(x_fit)
+        return F.mse_loss(out, t_fit) + extra_loss(out, regress_mask)
 
     def score_fn() -> dict[str, float]:
-        mse = float(F.mse_loss(mlp(x_mon), t_mon))
-        return {key: mse, "score": -mse}
+        if extra_loss is None:
+            mse = float(F.mse_loss(mlp(x_mon), t_mon))
+            return {key: mse, "score": -mse}
+        out = mlp(x_mon)
+        mse, extra = float(F.mse_loss(out, t_mon)), float(extra_loss(out, mon_mask))
+        return {key: mse, key.replace("mse", "extra"): extra, "score": -(mse + extra)}
 
     return fit(
         mlp,
@@ -394,6 +410,9 @@ class ColdBrewStudent(nn.Module):
         kd_weight: float = 0.0,
         kd_temperature: float = 1.0,
         mlp1_folds: int = 0,
+        mlp1_extra_loss: ExtraLoss | None = None,
+        mlp2_extra_loss: ExtraLoss | None = None,
+        mlp2_val_score: Callable[[Tensor, Tensor], float] | None = None,
         epochs: int = 500,
         lr: float = 0.01,
         weight_decay: float = 5e-4,
@@ -423,6 +442,22 @@ class ColdBrewStudent(nn.Module):
             mlp1_folds (int): with ``>= 2``, MLP2's inputs for the nodes MLP1
                 regressed come from ``mlp1_folds`` extra MLP1s each trained
                 without that fold (cross-fitting). (default: ``0``, off)
+            mlp1_extra_loss (callable, optional): ``loss(z, mask)``, added to
+                MLP1's MSE: ``z`` is MLP1's (standardised) output on the nodes
+                of ``mask``, ``regress_mask`` while training (a fold's mask when
+                cross-fitting) and the monitored nodes when selecting the epoch,
+                which then minimises MSE + extra loss. Used by
+                :func:`~graphlearn.methods.coldbrew.train_update` (the BCT
+                influence loss). (default: ``None``, off)
+            mlp2_extra_loss (callable, optional): ``loss(logits, mask)``, added
+                to MLP2's loss: ``logits`` are MLP2's outputs on the nodes of
+                ``kd_mask`` (its default when ``None``, with or without
+                ``kd_weight``). Selection stays on validation accuracy. Used by
+                :func:`~graphlearn.methods.coldbrew.train_update` (PCT focal
+                distillation). (default: ``None``, off)
+            mlp2_val_score (callable, optional): ``score(logits, val_mask)``
+                on MLP2's validation logits, higher is better: selects MLP2's
+                epoch instead of validation accuracy. (default: ``None``)
             epochs, lr, weight_decay, patience: Adam settings for both MLPs.
             stage (str): prefix of the ``on_epoch`` stage names
                 (``"<stage>/mlp1"``, ``"<stage>/mlp2"``).
@@ -460,6 +495,7 @@ class ColdBrewStudent(nn.Module):
             weight_decay=weight_decay,
             patience=patience,
             on_epoch=on_epoch,
+            extra_loss=mlp1_extra_loss,
         )
         h1 = _fit_regressor(self.mlp1, regress_mask, stage=f"{stage}/mlp1", **fit1)
 
@@ -491,14 +527,20 @@ class ColdBrewStudent(nn.Module):
 
         train_in, y_train = rows(train_mask), y[train_mask]
         val_in, y_val = rows(val_mask), y[val_mask]
-        if kd_weight > 0:
+        if kd_weight > 0 or mlp2_extra_loss is not None:
             kd_mask = candidate_mask & ~val_mask if kd_mask is None else kd_mask
-            kd_in, kd_target = rows(kd_mask), teacher_logits[kd_mask]
+            kd_in = rows(kd_mask)
+        if kd_weight > 0:
+            kd_target = teacher_logits[kd_mask]
 
         def mlp2_loss() -> Tensor:
             loss = F.cross_entropy(self._mlp2(train_in), y_train)
+            if kd_weight > 0 or mlp2_extra_loss is not None:
+                kd_out = self._mlp2(kd_in)
             if kd_weight > 0:
-                loss = loss + kd_weight * kd_loss(self._mlp2(kd_in), kd_target, kd_temperature)
+                loss = loss + kd_weight * kd_loss(kd_out, kd_target, kd_temperature)
+            if mlp2_extra_loss is not None:
+                loss = loss + mlp2_extra_loss(kd_out, kd_mask)
             return loss
 
         def mlp2_score() -> dict[str, float]:
@@ -508,7 +550,10 @@ class ColdBrewStudent(nn.Module):
                 if y_val.numel()
                 else float("nan")
             )
-            return {"train_acc": train_acc, "val_acc": val, "score": val}
+            if mlp2_val_score is None or not y_val.numel():
+                return {"train_acc": train_acc, "val_acc": val, "score": val}
+            score = float(mlp2_val_score(self._mlp2(val_in), val_mask))
+            return {"train_acc": train_acc, "val_acc": val, "val_score": score, "score": score}
 
         h2 = fit(
             self.mlp2,
