@@ -89,12 +89,16 @@ class ThresholdConsistency:
         }
 
     def to_dict(self, curves: bool = False) -> dict:
-        """JSON-ready summary; with ``curves`` also every class's TAR / FAR / utility at every threshold."""
+        """JSON-ready summary (``overall_tar`` / ``overall_far`` / ``utility``: means over the range, the last over
+        the classes too); with ``curves`` also every class's TAR / FAR at every threshold."""
         out = {
             "opis": self.opis,
             "threshold_range": [float(self.thresholds[0]), float(self.thresholds[-1])],
             "num_thresholds": int(self.thresholds.size),
             "far_range": list(self.far_range) if self.far_range else None,
+            "overall_tar": float(np.mean(self.overall_tar)),
+            "overall_far": float(np.mean(self.overall_far)),
+            "utility": float(self.utility.mean()),
             "pairs": self.pairs,
             "sampled": self.sampled,
             "dropped": [_py(c) for c in self.dropped],
