@@ -86,7 +86,7 @@ def one_seed(data, seed: int, tcm_weights: list[float], max_pairs: int) -> dict:
         for space, vec in spaces_of(out["trained"], split.x, rows).items():
             r = threshold_consistency(vec, y[rows], max_pairs=max_pairs, seed=seed)
             rec["opis"][subset][space] = r.opis
-            rec["detail"][subset][space] = r.to_dict(curves=(seed == 0 and subset == "test"))
+            rec["detail"][subset][space] = r.to_dict()
 
     val = split.val_mask.nonzero().view(-1)
 
