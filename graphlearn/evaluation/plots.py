@@ -116,3 +116,29 @@ def plot_group_accuracy(results: Mapping[str, object], path, *, title: str | Non
     ax.set_title(title or f"{results['dataset']} ({results['protocol']})")
     save_figure(fig, path, **_SAVEFIG)
     return fig
+
+
+def plot_threshold_consistency(result, path, *, title: str | None = None, class_names=None) -> Figure:
+    """Per-class TAR, FAR and utility (F1 of TAR and 1 - FAR) against the cosine threshold over the calibration
+    range of a :class:`~graphlearn.evaluation.threshold.ThresholdConsistency`, one line per class; the dashed
+    black line pools every pair (overall TAR / FAR). The title carries the OPIS."""
+    t = np.asarray(result.thresholds)
+    names = class_names if class_names is not None else {}
+    fig = _new_figure((13.0, 4.0))
+    axes = fig.subplots(1, 3, sharex=True)
+    panels = (("TAR", result.tar, result.overall_tar), ("FAR", result.far, result.overall_far))
+    for ax, (label, per_class, overall) in zip(axes, panels):
+        for k, c in enumerate(result.classes):
+            ax.plot(t, per_class[k], label=str(names[c]) if c in names else f"class {c}")
+        ax.plot(t, overall, "k--", label="all pairs")
+        ax.set_ylabel(label)
+    for k, c in enumerate(result.classes):
+        axes[2].plot(t, result.utility[k])
+    axes[2].set_ylabel("utility (F1 of TAR, 1 - FAR)")
+    for ax in axes:
+        ax.set_xlabel("cosine threshold")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    fig.suptitle((title + ": " if title else "") + f"OPIS {result.opis:.4g}")
+    save_figure(fig, path, **_SAVEFIG)
+    return fig

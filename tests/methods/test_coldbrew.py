@@ -276,6 +276,30 @@ def test_student_cross_fitting_runs(cold_graph):
     assert len(hist["mlp1_folds"]) == 3
 
 
+def test_student_tcm_regulariser_is_opt_in(cold_graph):
+    """tcm_weight=0 (the default) trains exactly as before; > 0 adds pytorch-metric-learning's TCM loss to MLP1's."""
+    ref = fitted_student(cold_graph, metric="cos")
+
+    def fit(**kw):
+        seed_everything(0)
+        s = ColdBrewStudent(8, ref.embed_channels, 3, hidden_channels=16, k=2)
+        cand = torch.isin(torch.arange(cold_graph.num_nodes), ref.candidate_index)
+        args = dict(train_mask=cold_graph.train_mask, val_mask=cold_graph.val_mask, candidate_mask=cand)
+        h = s.fit(cold_graph.x, cold_graph.y, ref.teacher_embeddings, **args, epochs=5, patience=None, **kw)
+        return s, h
+
+    plain, h_plain = fit()
+    zero, h_zero = fit(tcm_weight=0.0)
+    tcm, h_tcm = fit(tcm_weight=5.0, tcm_margins=(0.95, 0.0))
+    assert [m["loss"] for m in h_zero["mlp1"].curve] == [m["loss"] for m in h_plain["mlp1"].curve]
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), zero.state_dict().values()))
+    assert h_tcm["mlp1"].curve[0]["loss"] > h_plain["mlp1"].curve[0]["loss"]  # the extra term is in the loss
+    with pytest.raises(ValueError, match="tcm_weight"):
+        fit(tcm_weight=-1.0)
+    with pytest.raises(ValueError, match="mlp1_tcm_weight"):
+        ColdBrewConfig.from_dict({"mlp1_tcm_weight": -0.5})
+
+
 def test_student_predicts_unseen_nodes_without_edges(cold_graph):
     student = fitted_student(cold_graph)
     new = torch.randn(7, 8, generator=torch.Generator().manual_seed(1))

@@ -64,6 +64,12 @@ class ColdBrewConfig(Config):
     # the structural embedding helps is a hyper-parameter choice made on validation.
     student_teacher: str = param("auto", choices=STUDENT_TEACHERS)
     mlp1_folds: int = 0  # cross-fitting folds for MLP2's inputs (0: off)
+    # Opt-in threshold-consistent margin regulariser (TCM, ICLR 2024) on MLP1's
+    # output, on the labelled training nodes (0: off, the default loss exactly;
+    # benchmarks/results/opis.md measures it).
+    mlp1_tcm_weight: float = param(0.0, min=0.0)
+    mlp1_tcm_margin_plus: float = param(0.9, min=-1.0, max=1.0)  # positives with a lower cosine are penalised
+    mlp1_tcm_margin_minus: float = param(0.5, min=-1.0, max=1.0)  # negatives with a higher cosine are penalised
     student_lr: float = param(0.01, gt=0.0)
     student_weight_decay: float = param(5e-4, min=0.0)
     # --- MLP baseline and GLNN (same MLP shape as the student's)
@@ -276,6 +282,8 @@ def run_coldbrew(
             kd_mask=fit_mask,
             kd_weight=config.kd_weight,
             mlp1_folds=config.mlp1_folds,
+            tcm_weight=config.mlp1_tcm_weight,
+            tcm_margins=(config.mlp1_tcm_margin_plus, config.mlp1_tcm_margin_minus),
             epochs=config.epochs,
             lr=config.student_lr,
             weight_decay=config.student_weight_decay,

@@ -57,21 +57,33 @@ def _fit_regressor(
     stage: str,
     on_epoch: EpochCallback | None,
     extra_loss: ExtraLoss | None = None,
+    tcm: tuple | None = None,
 ) -> FitResult:
     """MSE regression of ``target`` from ``x`` on ``regress_mask``; the epoch
     with the lowest MSE on ``monitor`` (else on ``regress_mask``) is kept.
     With ``extra_loss``, ``extra_loss(out, mask)`` is added to the loss (on
-    ``regress_mask``) and to the selection criterion (on the monitored nodes)."""
+    ``regress_mask``) and to the selection criterion (on the monitored nodes).
+
+    ``tcm = (weight, loss_fn, mask, labels)`` adds ``weight * loss_fn(mlp(x[mask]), labels)`` (the opt-in
+    threshold-consistent margin regulariser, see :meth:`ColdBrewStudent.fit`); ``None`` leaves the loss as it was."""
     x_fit, t_fit = sparse.take_rows(x, regress_mask), target[regress_mask]
     x_mon, t_mon = (sparse.take_rows(x, monitor), target[monitor]) if bool(monitor.any()) else (x_fit, t_fit)
     key = "val_mse" if bool(monitor.any()) else "train_mse"
     mon_mask = monitor if bool(monitor.any()) else regress_mask
+    if tcm is not None:
+        tcm_weight, tcm_loss, tcm_mask, tcm_labels = tcm
+        x_tcm = sparse.take_rows(x, tcm_mask)
 
     def loss_fn() -> Tensor:
-        if extra_loss is None:
+        if extra_loss is None and tcm is None:
             return F.mse_loss(mlp(x_fit), t_fit)
         out = mlp(x_fit)
-        return F.mse_loss(out, t_fit) + extra_loss(out, regress_mask)
+        loss = F.mse_loss(out, t_fit)
+        if extra_loss is not None:
+            loss = loss + extra_loss(out, regress_mask)
+        if tcm is not None:
+            loss = loss + tcm_weight * tcm_loss(mlp(x_tcm), tcm_labels)
+        return loss
 
     def score_fn() -> dict[str, float]:
         if extra_loss is None:
@@ -92,6 +104,13 @@ def _fit_regressor(
         stage=stage,
         on_epoch=on_epoch,
     )
+
+
+def _tcm_loss(margin_plus: float, margin_minus: float):
+    """pytorch-metric-learning's threshold-consistent margin loss (cosine), imported only when asked for."""
+    from pytorch_metric_learning.losses import ThresholdConsistentMarginLoss  # noqa: PLC0415
+
+    return ThresholdConsistentMarginLoss(margin_plus=float(margin_plus), margin_minus=float(margin_minus))
 
 
 class ColdBrewStudent(nn.Module):
@@ -413,6 +432,8 @@ class ColdBrewStudent(nn.Module):
         mlp1_extra_loss: ExtraLoss | None = None,
         mlp2_extra_loss: ExtraLoss | None = None,
         mlp2_val_score: Callable[[Tensor, Tensor], float] | None = None,
+        tcm_weight: float = 0.0,
+        tcm_margins: tuple[float, float] = (0.9, 0.5),
         epochs: int = 500,
         lr: float = 0.01,
         weight_decay: float = 5e-4,
@@ -458,6 +479,11 @@ class ColdBrewStudent(nn.Module):
             mlp2_val_score (callable, optional): ``score(logits, val_mask)``
                 on MLP2's validation logits, higher is better: selects MLP2's
                 epoch instead of validation accuracy. (default: ``None``)
+            tcm_weight (float): with ``> 0``, MLP1's loss adds ``tcm_weight`` times the threshold-consistent
+                margin loss (TCM, Zhang et al., ICLR 2024; ``pytorch_metric_learning.losses.
+                ThresholdConsistentMarginLoss``) of MLP1's outputs (cosine) on the labelled ``train_mask`` nodes:
+                positive pairs with cosine below ``tcm_margins[0]`` and negative pairs above ``tcm_margins[1]``
+                are penalised. (default: ``0``, off: the loss is plain MSE, computed exactly as without it)
             epochs, lr, weight_decay, patience: Adam settings for both MLPs.
             stage (str): prefix of the ``on_epoch`` stage names
                 (``"<stage>/mlp1"``, ``"<stage>/mlp2"``).
@@ -478,6 +504,8 @@ class ColdBrewStudent(nn.Module):
             raise ValueError("train_mask selects no node")
         if kd_weight > 0 and teacher_logits is None:
             raise ValueError(f"kd_weight={kd_weight} needs teacher_logits")
+        if tcm_weight < 0:
+            raise ValueError(f"tcm_weight must be >= 0 (got {tcm_weight})")
         self.set_teacher(teacher_embeddings, candidate_mask, x)
         if regress_mask is None:
             regress_mask = candidate_mask & ~val_mask
@@ -497,6 +525,8 @@ class ColdBrewStudent(nn.Module):
             on_epoch=on_epoch,
             extra_loss=mlp1_extra_loss,
         )
+        if tcm_weight > 0:
+            fit1["tcm"] = (tcm_weight, _tcm_loss(*tcm_margins), train_mask, y[train_mask])
         h1 = _fit_regressor(self.mlp1, regress_mask, stage=f"{stage}/mlp1", **fit1)
 
         # MLP1 is frozen: MLP2's inputs are computed once.
