@@ -20,6 +20,7 @@ COMMANDS = {
     "pretrain": ("pipelines.pretrain", "multi-scale neighbourhood-prediction pretraining (GIANT-XRT style)"),
     "adapt": ("pipelines.adapt", "graph-relational domain adaptation (GRDA) and baselines"),
     "export": ("pipelines.export", "write a Cold Brew run's embeddings, FAISS index and cold-start endpoint"),
+    "update": ("pipelines.update", "train a new student compatible with a registered endpoint's index (BCT, NFR)"),
     "serve": ("pipelines.serve", "serve a cold-start endpoint over HTTP (mlflow models serve)"),
     "neighbors": ("pipelines.neighbors", "nearest exported nodes and class of brand-new nodes, from a CSV"),
 }

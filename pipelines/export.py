@@ -88,6 +88,22 @@ def _model_file(run_id: str, kind: str, config: dict, tmp: Path) -> Path:
     return Path(tracking.download_artifact(holder, f"model/{name}", tmp))
 
 
+def load_run_data(config: dict, args):
+    """The graph a coldbrew run trained on, reloaded from its recorded config (dataset, split, seed, features,
+    feature normalisation) with this job's data root, tracking store and threads."""
+    data_args = argparse.Namespace(
+        dataset=config["dataset"],
+        data_root=args.data_root,
+        split=config.get("split", 0),
+        seed=config.get("seed", 0),
+        feature_norm=config.get("feature_norm", "none"),
+        features=None if config.get("features") in (None, "raw") else config["features"],
+        tracking_uri=args.tracking_uri,
+        threads=args.threads,
+    )
+    return _common.load_data(data_args)
+
+
 def registered_name(dataset: str, kind: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"graphlearn-{dataset}-{kind}").strip("-")
 
@@ -103,17 +119,7 @@ def run(args) -> dict:
         config = _run_config(args.run, tmp)
         model_path = _model_file(args.run, args.model, config, tmp)
         query_model = _model_file(args.run, "student", config, tmp) if args.model == "teacher" else None
-        data_args = argparse.Namespace(
-            dataset=config["dataset"],
-            data_root=args.data_root,
-            split=config.get("split", 0),
-            seed=config.get("seed", 0),
-            feature_norm=config.get("feature_norm", "none"),
-            features=None if config.get("features") in (None, "raw") else config["features"],
-            tracking_uri=args.tracking_uri,
-            threads=args.threads,
-        )
-        data = _common.load_data(data_args)
+        data = load_run_data(config, args)
         ids = list(data.id_mapping.ids) if getattr(data, "id_mapping", None) is not None else None
         names = list(getattr(data, "label_names", None) or []) or None
         out = Path(args.out or Path("exports") / args.run / args.model)

@@ -335,7 +335,8 @@ def log_endpoint(
     with warnings.catch_warnings():
         # MLflow suggests type hints (they would refuse float32 arrays and lists, which the signature accepts) and
         # an input example (the signature already fixes the input)
-        warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+        for message in ("Add type hints", "An input example was not provided"):
+            warnings.filterwarnings("ignore", message=f".*{message}", category=UserWarning)
         return _log_pyfunc(name, code, export_folder, metadata, pip_requirements, registered_model_name)
 
 
@@ -424,7 +425,7 @@ def load_pyfunc(uri: str):
 
     check_model(uri)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+        warnings.filterwarnings("ignore", message=".*Add type hints", category=UserWarning)
         return mlflow.pyfunc.load_model(uri)
 
 
