@@ -7,6 +7,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -194,3 +195,56 @@ def test_served_endpoint_over_loopback(exported):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_update_registers_a_version_on_the_old_index(exported, capsys, monkeypatch):
+    """`graphlearn update`: both students measured, the compatible one registered with the old index, the alias moved
+    only when compatible on validation; --no-promote moves nothing."""
+    from graphlearn.export import read_export
+
+    monkeypatch.chdir(exported["work"])
+    name = exported["result"]["registered_model"]
+    assert main(["update", "--from", f"models:/{name}@champion", "--json", "--no-progress", "--no-promote"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for mode in ("independent", "compatible"):
+        assert set(report["modes"][mode]["test"]) == {"old/old", "new/new", "new/old"}
+        assert {"old_acc", "new_acc", "nfr"} <= set(report["modes"][mode]["classification"]["overall"])
+    # same old model on both sides: old/old is one number
+    modes = report["modes"]
+    assert modes["independent"]["test"]["old/old"] == modes["compatible"]["test"]["old/old"]
+    assert report["version"] == 2 and report["promoted"] is False
+    mlflow.set_tracking_uri(f"sqlite:///{exported['work'] / 'mlruns' / 'mlflow.db'}")
+    client = mlflow.tracking.MlflowClient()
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    tags = client.get_model_version(name, "2").tags
+    assert tags["update_of"] == f"models:/{name}@champion" and "test.nfr" in tags
+    # the new version serves the OLD index (no re-indexing) with the new model
+    dst = str(exported["work"] / "v2")
+    new_dir = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/2", dst_path=dst)
+    new = read_export(next(Path(new_dir).rglob("metadata.json")).parent, verify=True)
+    old = read_export(exported["work"] / exported["result"]["folder"])
+    assert new.metadata["embeddings_sha256"] == old.metadata["embeddings_sha256"]
+    assert new.metadata["model_sha256"] != old.metadata["model_sha256"]
+    assert new.metadata["update"]["mode"] == "compatible"
+    answer = mlflow.pyfunc.load_model(f"models:/{name}/2").predict(exported["x"], params={"k": 3})
+    assert len(answer) == 3
+    # promotion follows the validation verdict
+    assert main(["update", "--from", f"models:/{name}/1", "--json", "--seed", "5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    champion = str(client.get_model_version_by_alias(name, "champion").version)
+    assert report["promoted"] == report["compatible_on_validation"]
+    assert champion == ("3" if report["promoted"] else "1")
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("runs:/abc/endpoint", "--from must be a registered model"),
+        ("models:/no-such-model@champion", "not found in the tracking store"),
+    ],
+)
+def test_update_bad_source_exits_2(exported, capsys, monkeypatch, source, message):
+    monkeypatch.chdir(exported["work"])
+    assert main(["update", "--from", source]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
