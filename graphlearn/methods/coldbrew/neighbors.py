@@ -12,11 +12,14 @@ from torch import Tensor
 from graphlearn import sparse
 
 METRICS = ("ip", "cos", "l2")
-BACKENDS = ("auto", "torch", "faiss")
+BACKENDS = ("auto", "torch", "faiss", "ann")
 # 'auto' switches to FAISS from this many candidates on. Below it the dense
 # [queries x candidates] score matrix (computed in chunks) is cheap and
 # torch.topk avoids a copy to NumPy.
 FAISS_MIN_CANDIDATES = 20_000
+# From this many candidates on, the student searches an approximate FAISS HNSW index built once (AnnIndex): the
+# cost per query then grows like log(candidates) instead of linearly (exact search is kept below: same numbers).
+ANN_MIN_CANDIDATES = 50_000
 _CHUNK = 4096
 
 
@@ -80,6 +83,38 @@ def _search_faiss(queries: Tensor, candidates: Tensor, k: int, metric: str):
     return scores, torch.from_numpy(ids).long().to(queries.device)
 
 
+class AnnIndex:
+    """An approximate nearest-neighbour index over candidate keys (FAISS ``IndexHNSWFlat``: M = 32,
+    efConstruction = 80, efSearch = max(128, 2 k)), built once and searched many times. Scores are inner products
+    (``"ip"``; cosine when the keys are normalised) or negative squared distances (``"l2"``), like the exact
+    search's."""
+
+    def __init__(self, keys: Tensor, metric: str, m: int = 32, ef_construction: int = 80, ef_search: int = 128):
+        import faiss  # noqa: PLC0415
+
+        if metric not in ("ip", "l2"):
+            raise ValueError(f"AnnIndex metric must be 'ip' or 'l2' (got {metric!r}; normalise keys for 'cos')")
+        self.metric, self.ef_search = metric, ef_search
+        kind = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+        self.index = faiss.IndexHNSWFlat(keys.size(1), m, kind)
+        self.index.hnsw.efConstruction = ef_construction
+        self.index.add(np.ascontiguousarray(keys.detach().cpu().numpy(), dtype=np.float32))
+        self.size = keys.size(0)
+
+    def search(self, queries: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        if sparse.is_sparse(queries):
+            queries = queries.to_dense()
+        self.index.hnsw.efSearch = max(self.ef_search, 2 * k)
+        q = np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32)
+        scores, ids = self.index.search(q, k)
+        scores = torch.from_numpy(scores).to(queries)
+        if self.metric == "l2":
+            scores = -scores
+        # HNSW returns -1 when it finds fewer than k (never with efSearch >= k on a connected graph): keep rows valid
+        ids = torch.from_numpy(ids).long().clamp_min(0).to(queries.device)
+        return scores, ids
+
+
 def virtual_neighbors(
     queries: Tensor,
     candidates: Tensor,
@@ -90,6 +125,7 @@ def virtual_neighbors(
     exclude: Tensor | None = None,
     backend: str = "auto",
     values: Tensor | None = None,
+    ann: AnnIndex | None = None,
 ) -> VirtualNeighbors:
     r"""Top-``k`` virtual neighbours of every query among ``candidates``.
 
@@ -111,12 +147,15 @@ def virtual_neighbors(
             must not get (its own row when the query is itself a candidate),
             ``-1`` for none. (default: ``None``)
         backend (str): ``"torch"`` (exact, ``torch.topk``), ``"faiss"`` (exact,
-            ``IndexFlatIP`` / ``IndexFlatL2``) or ``"auto"`` (FAISS from
+            ``IndexFlatIP`` / ``IndexFlatL2``), ``"ann"`` (approximate, an
+            :class:`AnnIndex` built for this call) or ``"auto"`` (FAISS from
             :data:`FAISS_MIN_CANDIDATES` candidates on). (default: ``"auto"``)
         values (Tensor, optional): ``[c, d']`` rows aggregated instead of
             ``candidates`` (search in one space, aggregate another, e.g. find
             neighbours by features and average their teacher embeddings).
             (default: ``None``, the candidates)
+        ann (AnnIndex, optional): a prebuilt approximate index over the (normalised, for ``"cos"``) candidates;
+            when given it answers the search (``backend`` is ignored). (default: ``None``)
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {list(METRICS)}")
@@ -152,9 +191,16 @@ def virtual_neighbors(
     if metric == "cos":
         queries = sparse.normalize_rows(queries)
         keys = torch.nn.functional.normalize(candidates, dim=-1)
-    use_faiss = backend == "faiss" or (backend == "auto" and num_candidates >= FAISS_MIN_CANDIDATES)
-    search = _search_faiss if use_faiss else _search_torch
-    scores, index = search(queries, keys, k + extra, metric)
+    if ann is None and backend == "ann":
+        ann = AnnIndex(keys, "ip" if metric == "cos" else metric)
+    if ann is not None:
+        if ann.size != num_candidates:
+            raise ValueError(f"the ANN index holds {ann.size} candidates but {num_candidates} were given")
+        scores, index = ann.search(queries, k + extra)
+    else:
+        use_faiss = backend == "faiss" or (backend == "auto" and num_candidates >= FAISS_MIN_CANDIDATES)
+        search = _search_faiss if use_faiss else _search_torch
+        scores, index = search(queries, keys, k + extra, metric)
 
     if extra:
         # Drop the excluded row where it was found, otherwise the last (k+1-th).

@@ -14,7 +14,7 @@ from graphlearn import sparse
 from graphlearn.training import EpochCallback, FitResult, fit
 
 from .glnn import kd_loss
-from .neighbors import METRICS, virtual_neighbors
+from .neighbors import ANN_MIN_CANDIDATES, METRICS, AnnIndex, virtual_neighbors
 
 QUERIES = ("embedding", "features")
 
@@ -156,6 +156,12 @@ class ColdBrewStudent(nn.Module):
             output against teacher embeddings, the paper) or ``"features"``
             (node features against the candidates' features).
             (default: ``"embedding"``)
+        ann_min_candidates (int, optional): from this many candidates on the
+            search uses an approximate FAISS HNSW index built once
+            (:class:`~graphlearn.methods.coldbrew.neighbors.AnnIndex`), so a
+            query's cost stops growing linearly with the graph; below it the
+            search is exact. ``None``: always exact.
+            (default: :data:`~graphlearn.methods.coldbrew.neighbors.ANN_MIN_CANDIDATES`, 50,000)
     """
 
     def __init__(
@@ -170,8 +176,12 @@ class ColdBrewStudent(nn.Module):
         temperature: float = 1.0,
         metric: str = "ip",
         query: str = "embedding",
+        ann_min_candidates: int | None = ANN_MIN_CANDIDATES,
     ):
         super().__init__()
+        if ann_min_candidates is not None and ann_min_candidates < 1:
+            raise ValueError(f"ann_min_candidates must be >= 1 or None (got {ann_min_candidates})")
+        self.ann_min_candidates = ann_min_candidates
         if query not in QUERIES:
             raise ValueError(f"unknown query {query!r}; choose one of {list(QUERIES)}")
         if metric not in METRICS:
@@ -210,6 +220,7 @@ class ColdBrewStudent(nn.Module):
             "temperature": self.temperature,
             "metric": self.metric,
             "query": self.query,
+            "ann_min_candidates": self.ann_min_candidates,
         }
 
     def reset_parameters(self) -> None:
@@ -281,7 +292,9 @@ class ColdBrewStudent(nn.Module):
             # decision by width, benchmarks/results/speed.md), and dense batch products give the same numbers
             # with either layout.
             keys = keys.t().contiguous().t()
-            self._cache = (cand, keys, metric)
+            large = self.ann_min_candidates is not None and keys.size(0) >= self.ann_min_candidates
+            ann = AnnIndex(keys, metric) if large else None
+            self._cache = (cand, keys, metric, ann)
         return self._cache
 
     def _apply(self, fn, *args, **kwargs):
@@ -290,7 +303,7 @@ class ColdBrewStudent(nn.Module):
 
     def _aggregate(self, x: Tensor, z: Tensor, self_index: Tensor | None = None) -> Tensor:
         """Virtual-neighbour aggregate; ``x`` is the model input (:func:`graphlearn.sparse.model_input`)."""
-        cand, keys, metric = self._search_space()
+        cand, keys, metric, ann = self._search_space()
         exclude = None
         if self_index is not None:
             n_graph = self.teacher_embeddings.size(0)
@@ -312,7 +325,7 @@ class ColdBrewStudent(nn.Module):
         if self.metric == "cos":
             query = sparse.normalize_rows(query)
         return virtual_neighbors(
-            query, keys, self.k, temperature=self.temperature, metric=metric, exclude=exclude, values=cand
+            query, keys, self.k, temperature=self.temperature, metric=metric, exclude=exclude, values=cand, ann=ann
         ).aggregate
 
     # --------------------------------------------------------------- inference

@@ -1,0 +1,59 @@
+"""The approximate virtual-neighbour search for large candidate sets (FAISS HNSW, built once per student)."""
+
+import pytest
+import torch
+
+from graphlearn.methods.coldbrew import ColdBrewStudent, load, save, virtual_neighbors
+from graphlearn.methods.coldbrew.neighbors import AnnIndex
+
+
+def _clustered(n, d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centres = 3 * torch.randn(30, d, generator=g)
+    return centres[torch.randint(0, 30, (n,), generator=g)] + 0.5 * torch.randn(n, d, generator=g)
+
+
+@pytest.mark.parametrize("metric", ["cos", "l2"])
+def test_ann_search_finds_the_exact_neighbours(metric):
+    cand, query = _clustered(5000, 16), _clustered(100, 16, seed=1)
+    exact = virtual_neighbors(query, cand, k=10, metric=metric, backend="torch")
+    approx = virtual_neighbors(query, cand, k=10, metric=metric, backend="ann")
+    recall = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact.index, approx.index)) / 1000
+    assert recall > 0.9, recall
+    err = (exact.aggregate - approx.aggregate).abs().mean() / exact.aggregate.abs().mean()
+    assert err < 0.05, err
+
+
+def test_student_switches_to_ann_from_the_threshold_and_agrees(tmp_path):
+    n, f = 600, 12
+    x = _clustered(n, f)
+    y = torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(0))
+    emb = torch.randn(n, 8)
+    masks = {k: torch.zeros(n, dtype=torch.bool) for k in ("train", "val")}
+    masks["train"][:300], masks["val"][300:400] = True, True
+    cand = torch.ones(n, dtype=torch.bool)
+    out = {}
+    for name, threshold in (("exact", None), ("ann", 100)):
+        torch.manual_seed(0)
+        s = ColdBrewStudent(
+            f, 8, 3, hidden_channels=16, k=5, metric="cos", query="features", ann_min_candidates=threshold
+        )
+        s.fit(x, y, emb, train_mask=masks["train"], val_mask=masks["val"], candidate_mask=cand, epochs=5, patience=None)
+        assert (s._search_space()[3] is not None) == (name == "ann")
+        out[name] = s
+    new = _clustered(50, f, seed=2)
+    agree = (out["exact"].predict(new) == out["ann"].predict(new)).float().mean()
+    assert agree > 0.9, agree
+    path = save(out["ann"], tmp_path / "s.pt")
+    loaded = load(path)
+    assert loaded.ann_min_candidates == 100 and torch.equal(loaded.predict(new), out["ann"].predict(new))
+
+
+def test_bad_ann_settings_are_named():
+    with pytest.raises(ValueError, match="ann_min_candidates must be >= 1 or None"):
+        ColdBrewStudent(4, 4, 2, ann_min_candidates=0)
+    with pytest.raises(ValueError, match="AnnIndex metric must be 'ip' or 'l2'"):
+        AnnIndex(torch.randn(10, 4), "cos")
+    ann = AnnIndex(torch.randn(10, 4), "ip")
+    with pytest.raises(ValueError, match="the ANN index holds 10 candidates but 12 were given"):
+        virtual_neighbors(torch.randn(2, 4), torch.randn(12, 4), k=2, ann=ann)
