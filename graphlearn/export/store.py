@@ -10,10 +10,11 @@ Layout of a folder written by :func:`write_export`::
                          creation time, graphlearn / FAISS versions, sha256 of embeddings.npy (and of model.pt)
     model.pt             (optional) the model that answers queries for new nodes, graphlearn.model format
 
-Vectors arrive in chunks, so memory is bounded by the chunk size (the NumPy file is a memory map, Parquet is
-written one row group per chunk); the index is built from the memory map. Everything is written into a temporary
-sibling folder that is renamed into place at the end (:func:`graphlearn.io.atomic_dir`): a killed or failed export
-leaves the previous folder as it was.
+Vectors arrive in chunks, so the writer's memory is bounded by the chunk size (the NumPy file is streamed chunk by
+chunk, Parquet is written one row group per chunk; the ids are held once); the index is then built from a read-only
+memory map of the NumPy file (an index holds every vector: its memory is that of N vectors, whatever the chunk).
+Everything is written into a temporary sibling folder that is renamed into place at the end
+(:func:`graphlearn.io.atomic_dir`): a killed or failed export leaves the previous folder as it was.
 """
 
 from __future__ import annotations
@@ -104,10 +105,16 @@ def write_export(
     )
     folder = Path(folder)
     with atomic_dir(folder, overwrite=overwrite) as tmp:
-        emb = np.lib.format.open_memmap(tmp / "embeddings.npy", mode="w+", dtype=np.float32, shape=(num_nodes, dim))
+        # embeddings.npy is streamed (header, then each chunk's bytes), not a writable memory map: the mapped pages
+        # would stay resident and make the writer's memory grow with N instead of the chunk
+        npy = open(tmp / "embeddings.npy", "wb")  # noqa: SIM115  (closed below, also on error by atomic_dir's cleanup)
+        np.lib.format.write_array_header_1_0(
+            npy, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": (num_nodes, dim)}
+        )  # fmt: skip
         sources: dict[str, int] = {}
         row = 0
-        with pq.ParquetWriter(tmp / "embeddings.parquet", schema) as writer:
+        with npy, pq.ParquetWriter(tmp / "embeddings.parquet", schema) as writer:
             for vectors, source in chunks:
                 vectors = np.asarray(vectors, dtype=np.float32)
                 c = len(vectors)
@@ -121,7 +128,7 @@ def write_export(
                 src = [source] * c if isinstance(source, str) else list(source)
                 for s in set(src):
                     sources[s] = sources.get(s, 0) + src.count(s)
-                emb[row : row + c] = vectors
+                npy.write(np.ascontiguousarray(vectors).tobytes())
                 table = pa.table(
                     {
                         "node_id": pa.array(mapping.ids[row : row + c], type=schema.field("node_id").type),
@@ -136,8 +143,6 @@ def write_export(
                     progress(c)
         if row != num_nodes:
             raise ValueError(f"chunks gave {row} rows; expected num_nodes={num_nodes}")
-        emb.flush()
-        del emb
         if index is not None:
             vectors = np.load(tmp / "embeddings.npy", mmap_mode="r")
             faiss_index = build_index(vectors, index)
