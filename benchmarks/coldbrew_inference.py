@@ -179,6 +179,33 @@ def _stats_ms(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def gemm_peak(n: int = 1024, calls: int = 10) -> float:
+    """This CPU's dense float32 GEMM rate (FLOP/s) at the current torch thread count: median of ``calls``
+    ``[n, n] @ [n, n]`` products."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / float(np.median(times))
+
+
+def flops_per_node(student, glnn, x_new: Tensor) -> dict[str, float]:
+    """Multiply-adds x 2 per new node actually done by the student and the GLNN MLP (sparse first layers count
+    their stored entries; the student's feature search counts nnz x candidates)."""
+    nnz = float((x_new != 0).sum(1).float().mean())
+    h, e, c = student.hidden_channels, student.embed_channels, student.out_channels
+    cand = int(student.candidate_index.numel())
+    search = nnz * cand if student.query == "features" else e * cand
+    mlp1 = nnz * h + h * e
+    mlp2 = (nnz + 2 * e) * h + h * c
+    g = glnn.mlp.lins
+    glnn_f = nnz * g[0].out_channels + sum(lin.in_channels * lin.out_channels for lin in g[1:])
+    return {"coldbrew": 2 * (mlp1 + search + student.k * e + mlp2), "glnn": 2 * glnn_f, "nnz_per_row": nnz}
+
+
 def run(
     data: Data,
     config: ColdBrewConfig | None = None,
@@ -282,7 +309,17 @@ def run(
         ),
     }
     ind = {k: v["acc"].get("ind") for k, v in out["models"].items()}
+    peak = gemm_peak()
+    flops = flops_per_node(student, glnn, g.x_new)
+    compute = {
+        "gemm_peak_gflops": peak / 1e9,
+        "flops_per_node": flops,
+        "fraction_of_gemm_peak": {
+            m: flops[m] * modes[m]["batch"]["nodes_per_s"] / peak for m in ("coldbrew", "glnn") if m in modes
+        },
+    }
     return {
+        "compute": compute,
         "dataset": {
             "name": getattr(data, "name", "unnamed"),
             "num_nodes": data.num_nodes,
@@ -361,6 +398,24 @@ def _markdown(res: dict) -> str:
         cells = [f"{per_teacher[t][k]:g}x" for t in TEACHERS for k in ("latency_median", "latency_p95", "throughput")]
         lines.append(f"| {modes[m]['description']} | " + " | ".join(cells) + " |")
     iso = {k: v for k, v in res["run_coldbrew_acc_new_nodes_isolated"].items() if v is not None}
+    comp = res.get("compute")
+    if comp:
+        lines += [
+            "",
+            f"Batch throughput against this CPU's measured dense float32 GEMM rate "
+            f"({comp['gemm_peak_gflops']:.1f} GFLOP/s, `[1024, 1024] @ [1024, 1024]`, same threads): the work a "
+            f"node needs (sparse first layers count their {comp['flops_per_node']['nnz_per_row']:.0f} stored "
+            "entries per row; the student's feature search nnz x candidates), times nodes/s, over that rate.",
+            "",
+            "| mode | MFLOP per node | batch nodes/s | fraction of GEMM peak |",
+            "|---|---:|---:|---:|",
+        ]
+        for m, frac in comp["fraction_of_gemm_peak"].items():
+            f = comp["flops_per_node"][m]
+            lines.append(
+                f"| {modes[m]['description']} | {f / 1e6:.3f} | {modes[m]['batch']['nodes_per_s']:,.0f} | "
+                f"{100 * frac:.1f} % |"
+            )
     lines += [
         "",
         "Notes:",
