@@ -10,7 +10,9 @@ import argparse
 import importlib
 import logging
 import pickle
+import signal
 import sys
+import threading
 
 # subcommand -> (module, one-line help). Modules are imported lazily so `graphlearn datasets` stays fast.
 COMMANDS = {
@@ -55,15 +57,30 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     if getattr(args, "_missing", None):
         parser.error(f"command {args.command!r} is not available: module {args._missing} is missing")
+    previous = (
+        signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         args._run(args)
+    except KeyboardInterrupt:
+        # the job's MLflow runs are already marked KILLED (graphlearn.tracking); finished seeds are kept
+        print(f"graphlearn {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, OSError, KeyError, pickle.UnpicklingError) as e:
         # Bad input: one clear line, no traceback (use -v for the traceback).
         if args.verbose:
             raise
         print(f"graphlearn {args.command}: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _interrupt(signum, frame):
+    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ each model's per-epoch curves (``<protocol>.<model>.<metric>``, models named as 
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections import defaultdict
@@ -44,6 +45,13 @@ def add_arguments(parser) -> None:
     )
     _common.add_set_argument(parser, "ColdBrewConfig", "--set k=16 --set se_layers=[0,1]")
     parser.add_argument("--no-sage", action="store_true", help="skip the GraphSAGE baseline")
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_ID",
+        help="continue an interrupted job (its parent run id; same flags): finished seeds are read back, the "
+        "missing ones run, the table is that of an uninterrupted job",
+    )
     parser.add_argument(
         "--split-seed",
         type=int,
@@ -109,6 +117,49 @@ def _log_student(trained: dict, split, config: ColdBrewConfig) -> str:
     return tracking.log_torch_model(student.serving(), "coldbrew_student", example)
 
 
+def _save_seed(record: dict, correct: dict, split_dir: Path, seed: int) -> None:
+    """Log one finished seed into the parent run: its split files, ``seeds/seed<S>.npz`` (which test nodes each
+    model got right) and, last, ``seeds/seed<S>.json`` (its numbers): a seed counts as done once its JSON is there."""
+    for path in sorted(split_dir.glob(f"*_seed{seed}.*")):
+        tracking.log_file(path, "split/seeds")
+    with tempfile.TemporaryDirectory(prefix="graphlearn-seed-") as tmp:
+        np.savez(Path(tmp) / f"seed{seed}.npz", **{m: np.asarray(c) for m, c in correct.items()})
+        tracking.log_file(Path(tmp) / f"seed{seed}.npz", "seeds")
+    tracking.log_json(record, f"seeds/seed{seed}.json")
+
+
+def _resume(args, job_config: dict) -> dict[int, tuple[dict, dict]]:
+    """Check that ``--resume`` continues the same job, mark its runs left RUNNING (a SIGKILL) KILLED, and read back
+    its finished seeds: ``{seed: (record, correct)}``."""
+    with tempfile.TemporaryDirectory(prefix="graphlearn-resume-") as tmp:
+        run = tracking.get_run(args.resume)
+        if run.data.tags.get("job") != "coldbrew" or "mlflow.parentRunId" in run.data.tags:
+            raise ValueError(f"--resume {args.resume}: not the parent run of a `graphlearn coldbrew` job")
+        logged = json.loads(Path(tracking.download_artifact(args.resume, "config.json", tmp)).read_text())
+        expected = json.loads(json.dumps(job_config, default=str))
+        differ = sorted(k for k in set(logged) | set(expected) if logged.get(k) != expected.get(k))
+        if differ:
+            shown = ", ".join(f"{k}: {logged.get(k)!r} there, {expected.get(k)!r} here" for k in differ[:4])
+            raise ValueError(f"--resume {args.resume} was started with other settings ({shown}); rerun them as logged")
+        stale = tracking.mark_stale_runs(args.resume)
+        if stale:
+            log.info("marked %d run(s) left RUNNING by a killed process as KILLED", len(stale))
+        names = set(tracking.list_artifacts(args.resume, "seeds"))
+        done = {}
+        for r in range(args.runs):
+            seed = args.seed + r
+            if f"seeds/seed{seed}.json" not in names or f"seeds/seed{seed}.npz" not in names:
+                continue
+            record = json.loads(
+                Path(tracking.download_artifact(args.resume, f"seeds/seed{seed}.json", tmp)).read_text()
+            )
+            with np.load(tracking.download_artifact(args.resume, f"seeds/seed{seed}.npz", tmp)) as z:
+                correct = {m: z[m] for m in z.files}
+            done[seed] = (record, correct)
+    print(f"resuming run {args.resume}: {len(done)} of {args.runs} seeds done", flush=True)
+    return done
+
+
 def run(args) -> dict:
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = [p for p in protocols if p not in PROTOCOLS]
@@ -131,41 +182,72 @@ def run(args) -> dict:
         "coldbrew": config.to_dict(),
     }
     tracking.configure(args.tracking_uri, args.experiment)
+    done = _resume(args, job_config) if args.resume else {}
     per_group: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     correct_cs: dict[str, list] = defaultdict(list)
     fcrs, last_cs, student_uri = [], None, None
     teachers_chosen: dict[str, int] = defaultdict(int)
-    with tracking.parent_run(f"coldbrew:{args.dataset}", job_config, tags={"job": "coldbrew"}) as parent:
+
+    def accumulate(record: dict, correct: dict) -> None:
+        """Add one finished seed to the aggregates (the same steps for a seed run now and one read back)."""
+        nonlocal student_uri
+        for protocol in protocols:
+            for model, groups in record["acc"][protocol].items():
+                for group, value in groups.items():
+                    # coldstart reports overall/head/tail/isolated; inductive adds GLNN's tran/ind.
+                    if protocol == "coldstart" or group in ("tran", "ind"):
+                        per_group[model][group].append(value)
+        if record.get("student_teacher"):
+            teachers_chosen[record["student_teacher"]] += 1
+        for model, c in correct.items():
+            correct_cs[model].append(c)
+        if record.get("fcr") is not None:
+            fcrs.append(record["fcr"])
+        student_uri = student_uri or record.get("student_uri")
+
+    opened = (
+        tracking.resume_run(args.resume)
+        if args.resume
+        else tracking.parent_run(f"coldbrew:{args.dataset}", job_config, tags={"job": "coldbrew"})
+    )
+    with opened as parent:
         split_tmp = tempfile.TemporaryDirectory(prefix="graphlearn-splits-")  # removed once logged
         split_dir = Path(split_tmp.name)
         bar = tqdm(total=args.runs * len(protocols), desc="coldbrew seeds", disable=args.no_progress)
         for r in range(args.runs):
             seed = args.seed + r
+            if seed in done:  # finished before the job was interrupted (--resume)
+                accumulate(*done[seed])
+                bar.update(len(protocols))
+                continue
+            record: dict = {"seed": seed, "acc": {}, "fcr": None, "student_teacher": None, "student_uri": None}
+            correct_seed: dict = {}
             with tracking.child_run(f"seed={seed}", {"seed": seed}):
                 for protocol in protocols:
                     split = apply_protocol(data, protocol, seed, args.split_seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
                     one = _one_seed(split, config, seed, with_sage=not args.no_sage, protocol=protocol)
                     acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
+                    record["acc"][protocol] = acc
                     if protocol == "coldstart" and one["student_teacher"]:
-                        teachers_chosen[one["student_teacher"]] += 1
+                        record["student_teacher"] = one["student_teacher"]
                     if protocol == "coldstart" and r == 0 and "ColdBrew" in one["trained"]:
-                        student_uri = _log_student(one["trained"], split, config)
+                        record["student_uri"] = _log_student(one["trained"], split, config)
                     for model, groups in acc.items():
-                        for group, value in groups.items():
-                            # coldstart reports overall/head/tail/isolated; inductive adds GLNN's tran/ind.
-                            if protocol == "coldstart" or group in ("tran", "ind"):
-                                per_group[model][group].append(value)
                         tracking.log_metrics({f"{protocol}.{model}.{g}": v for g, v in groups.items()})
                     if protocol == "coldstart":
                         last_cs = split
-                        for model, c in correct.items():
-                            correct_cs[model].append(c)
+                        correct_seed = correct
                         if fcr is not None:
-                            fcrs.append(fcr)
+                            record["fcr"] = fcr
                             tracking.log_metrics({"fcr": fcr})
                     bar.update(1)
+            # the finished seed, kept at once in the parent run: a kill later loses nothing of it (--resume)
+            _save_seed(record, correct_seed, split_dir, seed)
+            accumulate(record, correct_seed)
         bar.close()
+        if last_cs is None and "coldstart" in protocols:  # a resumed job whose last seed ran before the interruption
+            last_cs = apply_protocol(data, "coldstart", args.seed + args.runs - 1, args.split_seed)
         summaries = {m: {g: summarize(v) for g, v in groups.items()} for m, groups in per_group.items()}
         extra = {
             "protocols": protocols,
@@ -184,8 +266,6 @@ def run(args) -> dict:
         # Each seed has its own split; the by-degree plot uses the original degree, which all seeds share.
         correct = {m: np.stack(v) for m, v in correct_cs.items()} if correct_cs else {}
         _common.write_artifacts(results, plot_data, correct, args.out)
-        for path in sorted(split_dir.iterdir()):
-            tracking.log_file(path, "split/seeds")
         split_tmp.cleanup()
     _common.report(results, args.json)
     if results["extra"]["fcr"] and not args.json:

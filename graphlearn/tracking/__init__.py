@@ -144,16 +144,51 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 @contextlib.contextmanager
 def parent_run(name: str, config: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Iterator[Any]:
     """Open the invocation's parent run, logging ``config`` as params and as ``config.json``."""
-    with mlflow.start_run(run_name=name, tags=dict(tags or {})) as run:
+    with _killed_on_interrupt() as opened, mlflow.start_run(run_name=name, tags=dict(tags or {})) as run:
+        opened.append(run.info.run_id)
         mlflow.log_params(_flatten(config))
         log_json(dict(config), "config.json")
         yield run
 
 
 @contextlib.contextmanager
+def resume_run(run_id: str) -> Iterator[Any]:
+    """Reopen the parent run ``run_id`` (``--resume``): its params and config stay as logged."""
+    with _killed_on_interrupt() as opened, mlflow.start_run(run_id=run_id) as run:
+        opened.append(run.info.run_id)
+        yield run
+
+
+@contextlib.contextmanager
+def _killed_on_interrupt():
+    """An interrupt (Ctrl-C, or SIGTERM, which the CLI turns into one) anywhere inside leaves the run opened inside
+    (its id appended to the yielded list) KILLED, not FAILED: MLflow's own context manager ends a run FAILED on any
+    exception, so the status is corrected once it has."""
+    opened: list[str] = []
+    try:
+        yield opened
+    except KeyboardInterrupt:
+        client = mlflow.tracking.MlflowClient()
+        for run_id in opened:
+            client.set_terminated(run_id, "KILLED")
+        raise
+
+
+def mark_stale_runs(run_id: str) -> list[str]:
+    """Runs of the job ``run_id`` (it and its nested runs) still RUNNING although their process is gone (a
+    SIGKILL, a lost machine) are marked KILLED; returns their ids."""
+    client = mlflow.tracking.MlflowClient()
+    stale = [r for r in [get_run(run_id), *child_runs(run_id)] if r.info.status == "RUNNING"]
+    for r in stale:
+        client.set_terminated(r.info.run_id, "KILLED")
+    return [r.info.run_id for r in stale]
+
+
+@contextlib.contextmanager
 def child_run(name: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
     """A nested run (one per seed / model) under the active parent run."""
-    with mlflow.start_run(run_name=name, nested=True) as run:
+    with _killed_on_interrupt() as opened, mlflow.start_run(run_name=name, nested=True) as run:
+        opened.append(run.info.run_id)
         if params:
             mlflow.log_params(_flatten(params))
         yield run
