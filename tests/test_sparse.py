@@ -225,3 +225,25 @@ def test_model_input_decides_by_density_and_width_not_size():
     dense_wide = torch.rand(3, 1433, generator=g)
     assert sparse.model_input(dense_wide) is dense_wide
     assert sparse.model_input(torch.zeros(0, 1433)).layout == torch.strided
+
+
+def test_linear_with_cached_transpose_is_bit_identical_and_follows_weight_changes():
+    import torch.nn.functional as F
+
+    from graphlearn import sparse as sp
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(20, 300, generator=g)
+    x[x < 0.97] = 0
+    csr = x.to_sparse_csr()
+    w, b = torch.randn(16, 340, generator=g), torch.randn(16, generator=g)
+    with torch.no_grad():
+        assert torch.equal(sp.linear(csr, w, b, columns=slice(0, 300)), F.linear(csr, w[:, :300], b))
+        assert torch.equal(sp.linear(csr, w[:, :300].contiguous(), b), F.linear(csr, w[:, :300], b))
+        w.mul_(2)  # an in-place update (optimiser step, load_state_dict) invalidates the cached transpose
+        assert torch.equal(sp.linear(csr, w, None, columns=slice(0, 300)), F.linear(csr, w[:, :300]))
+    # with autograd on, the plain F.linear path (training is unchanged)
+    wg = w.clone().requires_grad_()
+    out = sp.linear(csr, wg, columns=slice(0, 300))
+    out.sum().backward()
+    assert wg.grad is not None

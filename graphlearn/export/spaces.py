@@ -43,7 +43,7 @@ def query_vectors(student, features: Tensor) -> Tensor:
     student._check_x(features)
     student._require_teacher()
     student.eval()
-    return normalize(student.mlp1(sparse.model_input(features)))
+    return normalize(sparse.mlp_forward(student.mlp1, [sparse.model_input(features)]))
 
 
 @torch.no_grad()

@@ -347,7 +347,7 @@ class ColdBrewStudent(nn.Module):
         """MLP2's input as its blocks ``[features, aggregate, MLP1 embedding]`` (see
         :func:`graphlearn.sparse.mlp_forward`)."""
         xm = sparse.model_input(x)
-        z = self.mlp1(xm)
+        z = sparse.mlp_forward(self.mlp1, [xm])  # CSR at inference: cached W^T (sparse.linear)
         agg = self._aggregate(xm, z, self_index)  # xm: converted once, not again for the search
         if edge_index is not None and edge_index.numel() > 0:
             agg = self._mix_real(agg, edge_index, neighbor_mix)
