@@ -17,6 +17,7 @@ from torch_geometric.datasets import Planetoid
 
 from ._utils import build_graph, is_writable, mirror_dir, remove_created_on_error
 from .registry import DatasetNotFoundError, register_dataset
+from .trust import check_processed, seal_processed, verify_known_files
 
 __all__ = ["load_planetoid"]
 
@@ -47,11 +48,20 @@ def load_planetoid(root: Path, name: str) -> Data:
     src = Path(root) / "planetoid"
     wanted = [Path(root) / f for f in raw_files(name)]
     had_files = all(p.exists() for p in wanted)
+    # The raw files are pickles: they must be the published ones before PyG unpickles them (graphlearn.data.trust).
+    verify_known_files(root, raw_files(name))
     # Planetoid writes <pyg_root>/<Name>/processed (and raw/ when downloading).
-    pyg_root = src if is_writable(src / pyg_name) else mirror_dir(src / pyg_name).parent
+    ours = not is_writable(src / pyg_name)
+    pyg_root = mirror_dir(src / pyg_name).parent if ours else src
+    processed = pyg_root / pyg_name / "processed"
+    check_processed(processed, ours=ours)
     try:
-        with remove_created_on_error(Path(root), pyg_root, pyg_root / pyg_name, pyg_root / pyg_name / "processed"):
+        with remove_created_on_error(Path(root), pyg_root, pyg_root / pyg_name, processed):
+            fresh = not processed.is_dir()
             dataset = Planetoid(str(pyg_root), pyg_name, split="public")
+            if fresh:
+                verify_known_files(root, raw_files(name))  # files a download just brought
+                seal_processed(processed)
     except Exception as e:
         if had_files:
             raise
