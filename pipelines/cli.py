@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         # FAISS reports at INFO which CPU build it loads, after two failed imports of the faster builds
         logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+        # MLflow's one-off store creation notes ("Creating initial MLflow database tables...")
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     if getattr(args, "_missing", None):
         parser.error(f"command {args.command!r} is not available: module {args._missing} is missing")
     previous = (
