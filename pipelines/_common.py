@@ -77,6 +77,21 @@ def add_job_arguments(parser, *, seed: bool = True) -> None:
     )
 
 
+def add_serving_arguments(parser, threads_help: str = "torch / FAISS threads") -> None:
+    """``--tracking-uri`` and ``--threads`` for the commands that answer queries (``serve``, ``neighbors``)."""
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help=f"{threads_help} (default: $GRAPHLEARN_THREADS, else 1)",
+    )
+
+
 def add_set_argument(parser, config_name: str, example: str) -> None:
     """``--set KEY=VALUE`` (repeatable), parsed by :func:`graphlearn.config.parse_overrides`."""
     parser.add_argument(

@@ -27,17 +27,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--k", type=_common.positive_int, default=10, help="neighbours per node (default 10)")
     parser.add_argument("--id-column", default=None, help="name of the id column (default: id, node_id or the first)")
     parser.add_argument("--json", action="store_true", help="print JSON records (with embeddings) instead of a table")
-    parser.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=_common.positive_int,
-        default=None,
-        help="torch / FAISS threads (default: $GRAPHLEARN_THREADS, else 1)",
-    )
+    _common.add_serving_arguments(parser, threads_help="torch / FAISS threads")
 
 
 def read_features_csv(path: str, id_column: str | None = None) -> tuple[list[int], np.ndarray]:

@@ -24,17 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     parser.add_argument("--workers", type=_common.positive_int, default=1, help="server worker processes")
-    parser.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under ./mlruns)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=_common.positive_int,
-        default=None,
-        help="torch / FAISS threads per worker (default: $GRAPHLEARN_THREADS, else 1)",
-    )
+    _common.add_serving_arguments(parser, threads_help="torch / FAISS threads per worker")
 
 
 def serve_command(args) -> tuple[list[str], dict[str, str]]:
