@@ -171,6 +171,10 @@ def _killed_on_interrupt():
         client = mlflow.tracking.MlflowClient()
         for run_id in opened:
             client.set_terminated(run_id, "KILLED")
+            # a nested run the interrupt caught while it was being created (before it was handed back) is still
+            # RUNNING: every run of this job is this process's, so all that are left RUNNING are KILLED
+            if not client.get_run(run_id).data.tags.get("mlflow.parentRunId"):
+                mark_stale_runs(run_id)
         raise
 
 
