@@ -6,11 +6,12 @@ excluded; exact cosine search), and we measure recall@10 of its removed neighbou
 
 Spaces (graphlearn.export.spaces): the student's ``retrieval`` space (its opt-in retrieval head, trained with
 ``retrieval_dim=256``: graphlearn.methods.coldbrew.retrieval), its ``coldbrew`` space (teacher embedding for nodes
-with edges, MLP1's estimate for the rest: what ``graphlearn export`` writes by default), its ``mlp1`` space (MLP1 for every node), the
-teacher's embeddings as the student stored them (isolated nodes: the teacher with no edge), the raw features, GIANT
-features (``graphlearn pretrain`` with the cold-start isolated nodes' edges held out), and the last hidden layer of
-the MLP and GLNN baselines. All trained in the same job on the same split (``ColdStartSplit(seed=0)``, shared by
-every seed so that GIANT's held-out edges are the evaluated ones); seeds vary the models.
+with edges, MLP1's estimate for the rest: what ``graphlearn export`` writes by default), its ``mlp1`` space (MLP1
+for every node), the teacher's embeddings as the student stored them (isolated nodes: the teacher with no edge), the
+raw features, GIANT features (``graphlearn pretrain`` with the cold-start isolated nodes' edges held out), and the
+last hidden layer of the MLP and GLNN baselines. All trained in the same job on the same split
+(``ColdStartSplit(seed=0)``, shared by every seed so that GIANT's held-out edges are the evaluated ones); seeds vary
+the models.
 
     python benchmarks/export_retrieval.py --datasets cora,citeseer,amazon-photo,coauthor-cs --runs 5
 """
