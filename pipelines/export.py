@@ -50,7 +50,8 @@ def add_arguments(parser) -> None:
         choices=STUDENT_SPACES,
         default="coldbrew",
         help="student vectors: coldbrew = teacher embedding for nodes with edges, MLP1's estimate for the rest; "
-        "mlp1 = MLP1's estimate for every node (docs/export.md)",
+        "mlp1 = MLP1's estimate for every node; retrieval = the student's retrieval head (a student trained with "
+        "retrieval_dim > 0) for every node and query (docs/export.md)",
     )
     parser.add_argument("--index", choices=INDEX_KINDS, default="flat", help="FAISS index: exact or approximate")
     parser.add_argument(

@@ -122,6 +122,8 @@ class ColdStartEndpoint:
         self.in_channels = int(pre.get("in_channels", getattr(model, "in_channels", -1)))
         self.norm = pre.get("feature_norm", "none")
         self.class_names = list(meta.get("class_names") or [])
+        # the student's space decides the query vector: MLP1 (coldbrew, mlp1; the teacher export) or the retrieval head
+        self.space = "retrieval" if meta.get("space") == "retrieval" else "coldbrew"
         if getattr(model, "in_channels", self.in_channels) != self.in_channels:
             raise ExportError(
                 f"{export.folder}: metadata says {self.in_channels} input features but model.pt takes "
@@ -155,7 +157,7 @@ class ColdStartEndpoint:
     @torch.no_grad()
     def _vectors(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self.model, "mlp1"):  # Cold Brew student
-            return query_vectors(self.model, x)
+            return query_vectors(self.model, x, self.space)
         return hidden_vectors(self.model, x)
 
     @torch.no_grad()
@@ -166,7 +168,12 @@ class ColdStartEndpoint:
             m._check_x(x)
             m._require_teacher()
             parts = m._inputs(x)  # [features, virtual-neighbour aggregate, MLP1 output]
-            return normalize(parts[2]), m._mlp2(parts).argmax(-1)
+            logits = m._mlp2(parts)
+            if self.space == "retrieval":  # the same vector as query_vectors(m, x, "retrieval"), one MLP2 pass
+                if m.retrieval is None or not m.retrieval.trained:
+                    return query_vectors(m, x, "retrieval"), logits.argmax(-1)  # raises its clear error
+                return m.retrieval.combine(m.retrieval.project(parts[0]), logits), logits.argmax(-1)
+            return normalize(parts[2]), logits.argmax(-1)
         logits, emb = m.mlp(x, return_emb=True)
         return normalize(emb), logits.argmax(-1)
 

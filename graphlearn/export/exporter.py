@@ -4,7 +4,8 @@ which vector each node gets, :mod:`graphlearn.export.store` for the folder writt
 Models:
 
 ``student``  Cold Brew student, space ``coldbrew`` (teacher embedding for nodes with a neighbourhood, MLP1's
-             estimate for the rest) or ``mlp1``; queries for new nodes: MLP1.
+             estimate for the rest) or ``mlp1``; queries for new nodes: MLP1. Space ``retrieval``: the student's
+             retrieval head for every node and for queries (a student trained with ``retrieval_dim > 0``).
 ``teacher``  the teacher embeddings of every node as the student stored them (isolated nodes: the teacher on
              their features with no edge); queries for new nodes: the student's MLP1, which regresses them.
 ``glnn``, ``mlp``  the last hidden layer of the GLNN / MLP baselines for every node and for queries.
@@ -66,7 +67,11 @@ def node_vectors(
         xs = x[rows]
         if kind == "student":
             v = student_vectors(model, xs, space, rows)
-            source = "mlp1" if space == "mlp1" else ["teacher" if c else "mlp1" for c in is_cand[rows].tolist()]
+            source = (
+                space
+                if space in ("mlp1", "retrieval")
+                else ["teacher" if c else "mlp1" for c in is_cand[rows].tolist()]
+            )
         elif kind == "teacher":
             with torch.no_grad():
                 v = normalize(model._standardise(model.teacher_embeddings[rows]))
@@ -104,6 +109,10 @@ def export_embeddings(
         raise ValueError(f"chunk_size must be >= 1 (got {chunk_size})")
     model = model_io.load(model_path)
     dim = int(model.embed_channels if kind in ("student", "teacher") else model.hidden_channels)
+    if kind == "student" and space == "retrieval":
+        dim = int(getattr(model, "retrieval_dim", 0))
+        if not dim:
+            raise ValueError("space 'retrieval' needs a student trained with retrieval_dim > 0 (this one has 0)")
     if kind in ("glnn", "mlp") and model.num_layers < 2:
         raise ValueError(f"the {kind} model has no hidden layer (num_layers={model.num_layers}) to export")
     meta = {

@@ -15,8 +15,13 @@ Spaces of a student (``benchmarks/results/export_retrieval.md`` measures them):
     and brand-new nodes at query time) gets MLP1's estimate from its features.
 ``"mlp1"``
     MLP1's estimate for every node (one function of the features for index and queries alike).
+``"retrieval"``
+    the student's opt-in retrieval head (``retrieval_dim > 0``, :mod:`graphlearn.methods.coldbrew.retrieval`):
+    a learnt projection of the normalised features plus the student's class distribution, already unit-norm (not
+    standardised); one function of the features for index and queries alike.
 
-Queries (new nodes, features only) are always MLP1's estimate: :func:`query_vectors`.
+Queries (new nodes, features only) are MLP1's estimate in the ``coldbrew`` / ``mlp1`` spaces and the retrieval
+head's vector in the ``retrieval`` space: :func:`query_vectors` with ``space``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from graphlearn import sparse
 
 __all__ = ["STUDENT_SPACES", "normalize", "query_vectors", "student_vectors", "hidden_vectors"]
 
-STUDENT_SPACES = ("coldbrew", "mlp1")
+STUDENT_SPACES = ("coldbrew", "mlp1", "retrieval")
 
 
 def normalize(v: Tensor) -> Tensor:
@@ -38,8 +43,13 @@ def normalize(v: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def query_vectors(student, features: Tensor) -> Tensor:
-    """The exported vector of nodes given by their features alone: MLP1's estimate, standardised, normalised."""
+def query_vectors(student, features: Tensor, space: str = "coldbrew") -> Tensor:
+    """The exported vector of nodes given by their features alone: MLP1's estimate, standardised, normalised
+    (spaces ``coldbrew`` and ``mlp1``), or the retrieval head's vector (space ``retrieval``)."""
+    if space not in STUDENT_SPACES:
+        raise ValueError(f"unknown embedding space {space!r}; choose from {list(STUDENT_SPACES)}")
+    if space == "retrieval":
+        return student.retrieval_vectors(features)
     student._check_x(features)
     student._require_teacher()
     student.eval()
@@ -52,8 +62,8 @@ def student_vectors(student, features: Tensor, space: str = "coldbrew", rows: Te
     ``rows`` their node ids, default ``0..n-1``), in ``space`` (see the module docstring)."""
     if space not in STUDENT_SPACES:
         raise ValueError(f"unknown embedding space {space!r}; choose from {list(STUDENT_SPACES)}")
-    out = query_vectors(student, features)
-    if space == "mlp1":
+    out = query_vectors(student, features, space)
+    if space in ("mlp1", "retrieval"):
         return out
     n_graph = student.teacher_embeddings.size(0)
     rows = torch.arange(features.size(0)) if rows is None else rows

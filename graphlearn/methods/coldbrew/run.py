@@ -70,6 +70,15 @@ class ColdBrewConfig(Config):
     mlp1_tcm_weight: float = param(0.0, min=0.0)
     mlp1_tcm_margin_plus: float = param(0.9, min=-1.0, max=1.0)  # positives with a lower cosine are penalised
     mlp1_tcm_margin_minus: float = param(0.5, min=-1.0, max=1.0)  # negatives with a higher cosine are penalised
+    # Opt-in retrieval head (graphlearn.methods.coldbrew.retrieval): width of the exported "retrieval" space,
+    # trained after MLP1 / MLP2 (0: off, the student exactly as without it); InfoNCE temperature, raw-feature
+    # nearest nodes per node used as positives. Defaults: docs in retrieval.py, benchmarks/results/export_retrieval.md.
+    retrieval_dim: int = param(0, min=0)
+    retrieval_tau: float = param(0.1, gt=0.0)
+    retrieval_knn: int = param(5, min=0)
+    retrieval_label_weight: float = param(0.0, min=0.0)  # supervised-contrastive term on labelled training nodes
+    retrieval_batch: int = param(2048, min=2)  # positive pairs of each kind per step (in-batch negatives)
+    retrieval_steps: int = param(300, min=1)  # maximum optimiser steps (best step kept on validation)
     student_lr: float = param(0.01, gt=0.0)
     student_weight_decay: float = param(5e-4, min=0.0)
     # --- MLP baseline and GLNN (same MLP shape as the student's)
@@ -88,6 +97,10 @@ class ColdBrewConfig(Config):
             raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
         if self.mlp1_folds == 1 or self.mlp1_folds < 0:
             raise ValueError(f"mlp1_folds must be 0 (off) or >= 2 (got {self.mlp1_folds})")
+        if self.retrieval_dim and "ColdBrew" in self.models:
+            # the class block takes num_classes columns; checked against the data in ColdBrewStudent
+            if self.retrieval_dim < 2:
+                raise ValueError(f"retrieval_dim must be 0 (off) or >= 2 (got {self.retrieval_dim})")
         if not self.se_layers:
             raise ValueError("se_layers is empty: GNN+SE would equal GNN; use models without 'GNN+SE' instead")
         needs = {
@@ -141,8 +154,9 @@ def run_coldbrew(
         computed from the overall test accuracies of MLP, LP and GNN, and is
         ``None`` when one of them was not trained or FCR is undefined.
         ``"student_teacher"`` names the teacher the student distilled (``None``
-        without a student). ``"trained"`` maps model names (all but LP) to the fitted modules, for
-        :func:`~graphlearn.methods.coldbrew.save`.
+        without a student). ``"retrieval"`` (only with ``config.retrieval_dim``) is the retrieval head's
+        training summary (:func:`~graphlearn.methods.coldbrew.retrieval.fit_retrieval`). ``"trained"`` maps
+        model names (all but LP) to the fitted modules, for :func:`~graphlearn.methods.coldbrew.save`.
     """
     config = config or ColdBrewConfig()
     x, y, edge_index = data.x, data.y, data.edge_index
@@ -253,7 +267,7 @@ def run_coldbrew(
             None,
         )
 
-    student_teacher = None
+    student_teacher, retrieval = None, None
     if "ColdBrew" in config.models:
         student_teacher = _pick_teacher(config.student_teacher, models)
         teacher_model = trained[student_teacher]
@@ -269,6 +283,7 @@ def run_coldbrew(
             temperature=config.temperature,
             metric=config.metric,
             query=config.query,
+            retrieval_dim=config.retrieval_dim,
         ).to(x.device)
         history = student.fit(
             x,
@@ -297,6 +312,22 @@ def run_coldbrew(
         out = student.logits(x, self_index=torch.arange(data.num_nodes, device=x.device))
         record("ColdBrew", out, history["mlp2"])
         trained["ColdBrew"] = student
+        if config.retrieval_dim:
+            # after the student's numbers are recorded: the head changes none of them
+            seed_everything(stage_seed(seed, "ColdBrew/retrieval"))
+            retrieval = student.fit_retrieval(
+                x,
+                y,
+                edge_index,
+                train_mask=train_mask,
+                val_mask=val_mask,
+                tau=config.retrieval_tau,
+                knn=config.retrieval_knn,
+                batch_size=config.retrieval_batch,
+                label_weight=config.retrieval_label_weight,
+                max_steps=config.retrieval_steps,
+                seed=stage_seed(seed, "ColdBrew/retrieval"),
+            )
 
     fcr = None
     if {"MLP", "LP", "GNN"} <= set(models):
@@ -313,6 +344,7 @@ def run_coldbrew(
         "models": models,
         "trained": trained,
         "student_teacher": student_teacher,
+        **({"retrieval": retrieval} if retrieval is not None else {}),
     }
 
 

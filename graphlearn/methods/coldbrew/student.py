@@ -15,6 +15,7 @@ from graphlearn.training import EpochCallback, FitResult, fit
 
 from .glnn import kd_loss
 from .neighbors import ANN_MIN_CANDIDATES, METRICS, AnnIndex, virtual_neighbors
+from .retrieval import RetrievalHead, fit_retrieval
 
 QUERIES = ("embedding", "features")
 
@@ -162,6 +163,10 @@ class ColdBrewStudent(nn.Module):
             query's cost stops growing linearly with the graph; below it the
             search is exact. ``None``: always exact.
             (default: :data:`~graphlearn.methods.coldbrew.neighbors.ANN_MIN_CANDIDATES`, 50,000)
+        retrieval_dim (int): width of the opt-in retrieval head (:mod:`~graphlearn.methods.coldbrew.retrieval`,
+            trained by :meth:`fit_retrieval` after MLP1 / MLP2; ``"retrieval"`` export space). Must exceed
+            ``out_channels`` (the class block's width). (default: ``0``, no head: the student is exactly as
+            without it)
     """
 
     def __init__(
@@ -177,11 +182,21 @@ class ColdBrewStudent(nn.Module):
         metric: str = "ip",
         query: str = "embedding",
         ann_min_candidates: int | None = ANN_MIN_CANDIDATES,
+        retrieval_dim: int = 0,
     ):
         super().__init__()
         if ann_min_candidates is not None and ann_min_candidates < 1:
             raise ValueError(f"ann_min_candidates must be >= 1 or None (got {ann_min_candidates})")
         self.ann_min_candidates = ann_min_candidates
+        if (
+            isinstance(retrieval_dim, bool)
+            or not isinstance(retrieval_dim, int)
+            or (retrieval_dim != 0 and retrieval_dim <= out_channels)
+        ):
+            raise ValueError(
+                f"retrieval_dim must be 0 (off) or an integer > out_channels={out_channels} (its class block); "
+                f"got {retrieval_dim!r}"
+            )
         if query not in QUERIES:
             raise ValueError(f"unknown query {query!r}; choose one of {list(QUERIES)}")
         if metric not in METRICS:
@@ -206,6 +221,9 @@ class ColdBrewStudent(nn.Module):
         self.register_buffer("emb_std", torch.ones(embed_channels))
         self._cache = None  # see _search_space
         self.reset_parameters()
+        self.retrieval_dim = retrieval_dim
+        # Built after reset_parameters and without random draws: MLP1 / MLP2 start exactly as without a head.
+        self.retrieval = RetrievalHead(in_channels, retrieval_dim - out_channels) if retrieval_dim else None
 
     @property
     def hparams(self) -> dict:
@@ -221,6 +239,8 @@ class ColdBrewStudent(nn.Module):
             "metric": self.metric,
             "query": self.query,
             "ann_min_candidates": self.ann_min_candidates,
+            # only when on: files of students without a head stay byte-identical
+            **({"retrieval_dim": self.retrieval_dim} if self.retrieval_dim else {}),
         }
 
     def reset_parameters(self) -> None:
@@ -611,6 +631,34 @@ class ColdBrewStudent(nn.Module):
         )
         self.eval()
         return {"mlp1": h1, "mlp1_folds": folds, "mlp2": h2}
+
+    def fit_retrieval(
+        self, x: Tensor, y: Tensor, edge_index: Tensor, *, train_mask: Tensor, val_mask: Tensor, **kwargs
+    ) -> dict:
+        """Train the retrieval head (after :meth:`fit`; MLP1 / MLP2 are untouched) on the training graph
+        ``edge_index`` of ``x``'s nodes; validation nodes' edges are left out of the loss and score the head.
+        Keyword arguments: those of :func:`~graphlearn.methods.coldbrew.retrieval.fit_retrieval`."""
+        if self.retrieval is None:
+            raise ValueError("this student has no retrieval head: build it with retrieval_dim > 0 (got 0)")
+        self._check_x(x)
+        self._require_teacher()
+        return fit_retrieval(self, x, y, edge_index, train_mask=train_mask, val_mask=val_mask, **kwargs)
+
+    @torch.no_grad()
+    def retrieval_vectors(self, features: Tensor) -> Tensor:
+        """The retrieval head's unit vectors ``[n, retrieval_dim]`` of nodes given by their features alone (the
+        same function for training-graph nodes and brand-new ones)."""
+        self._check_x(features)
+        self._require_teacher()
+        if self.retrieval is None or not self.retrieval.trained:
+            raise ValueError(
+                "the student's retrieval head is "
+                + ("absent (retrieval_dim=0)" if self.retrieval is None else "untrained: call fit_retrieval() first")
+            )
+        self.eval()
+        xm = sparse.model_input(features)
+        parts = self._inputs(features)
+        return self.retrieval.combine(self.retrieval.project(xm), self._mlp2(parts))
 
     def __repr__(self) -> str:
         return (

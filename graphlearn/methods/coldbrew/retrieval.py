@@ -1,0 +1,267 @@
+"""Opt-in retrieval head of the Cold Brew student: a features-only embedding for nearest-node search.
+
+MLP1's space regresses the teacher's embeddings, which are class-level: good for classification, poor at finding a
+node's actual neighbours (``benchmarks/results/export_retrieval.md``). The head gives every node (training-graph
+nodes and brand-new ones alike, from features only) the unit vector
+
+    v(x) = [ sqrt(1 - mix) * normalize(W x̂),  sqrt(mix) * normalize(softmax(MLP2 logits)) ]
+
+so that cosine(v_a, v_b) = (1 - mix) * cos(W x̂_a, W x̂_b) + mix * cos(p_a, p_b): a learnt linear projection of
+the L2-normalised features ``x̂`` (fine identity) plus the student's class distribution (class-level agreement,
+for precision). Its width is ``retrieval_dim``: ``retrieval_dim - num_classes`` for ``W``, ``num_classes`` for
+the class block.
+
+Training (:func:`fit_retrieval`, after MLP1 / MLP2, which it leaves untouched):
+
+* ``W`` starts at the top right-singular vectors of ``x̂`` (truncated SVD: cosine in the SVD space approximates
+  raw-feature cosine) and is trained with a symmetric InfoNCE loss (in-batch negatives, temperature ``tau``) on
+  two kinds of positive pairs: the **training graph's edges that touch no validation node** (graph neighbours
+  share more than features show), and each node's ``knn`` **nearest nodes by raw-feature cosine** (features only,
+  no edges: keeps the fine identity that the SVD would lose);
+* every ``eval_every`` steps the head is scored on the **validation nodes** as cold-start queries (their edges were
+  kept out of the loss): recall@10 of their edges' endpoints plus same-class precision@10 over results with a
+  known training / validation label; the best step is kept (early stopping with ``patience`` evaluations);
+* ``mix`` is then the value of ``MIXES`` with the best validation recall + precision (ties: the smaller).
+
+The validation queries' class block comes from MLP2 with the node kept out of its own virtual neighbours (as for
+an unseen node). No isolated node's edges are used (they are absent from the training graph) and no test label.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphlearn import sparse
+
+__all__ = ["RetrievalHead", "fit_retrieval", "MIXES"]
+
+#: Candidate weights of the class block, chosen on validation.
+MIXES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+class RetrievalHead(nn.Module):
+    """``W`` (``[dim, in_channels]``, no bias) and the class-block weight ``mix`` (a buffer; ``-1`` until
+    trained). Parameters are created without drawing random numbers, so that adding the head to a student does not
+    move the random stream of MLP1 / MLP2's initialisation."""
+
+    def __init__(self, in_channels: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(dim, in_channels))
+        self.register_buffer("mix", torch.tensor(-1.0))
+
+    @property
+    def trained(self) -> bool:
+        return float(self.mix) >= 0
+
+    def project(self, xm: Tensor) -> Tensor:
+        """``normalize(W x̂)`` of a model input (dense or CSR, see :func:`graphlearn.sparse.model_input`)."""
+        return F.normalize(F.linear(sparse.normalize_rows(xm), self.weight), dim=-1)
+
+    def combine(self, z: Tensor, logits: Tensor, mix: float | Tensor | None = None) -> Tensor:
+        mix = self.mix if mix is None else torch.as_tensor(mix, dtype=z.dtype)
+        p = F.normalize(torch.softmax(logits, dim=-1), dim=-1)
+        return torch.cat([z * (1 - mix).sqrt(), p * mix.sqrt()], dim=-1)
+
+
+def _supcon(z: Tensor, labels: Tensor, tau: float) -> Tensor:
+    """Supervised contrastive loss (Khosla et al., 2020) of unit rows ``z`` with classes ``labels``."""
+    sim = z @ z.t() / tau
+    eye = torch.eye(z.size(0), dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(eye, -math.inf)
+    pos = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~eye
+    logp = sim.log_softmax(-1).masked_fill(eye, 0.0)
+    has = pos.any(-1)
+    return -((logp * pos).sum(-1)[has] / pos.sum(-1)[has]).mean() if bool(has.any()) else z.sum() * 0
+
+
+def _nce(z: Tensor, pairs: Tensor, tau: float) -> Tensor:
+    a, b = z[pairs[0]], z[pairs[1]]
+    logits = a @ b.t() / tau
+    target = torch.arange(logits.size(0), device=z.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+
+@torch.no_grad()
+def _feature_knn(xn: Tensor, k: int, anchors: Tensor, chunk: int = 1024) -> Tensor:
+    """``[2, len(anchors) * k]`` pairs (anchor, one of its ``k`` nearest other nodes by cosine of ``xn``)."""
+    xm = sparse.model_input(xn)
+    out = []
+    for a in anchors.split(chunk):
+        s = F.linear(sparse.take_rows(xm, a), xn)  # [chunk, n] cosines (CSR rows times dense features)
+        s[torch.arange(a.numel()), a] = -math.inf
+        out.append(s.topk(k, dim=-1).indices)
+    nb = torch.cat(out)
+    return torch.stack([anchors.repeat_interleave(k), nb.reshape(-1)])
+
+
+@torch.no_grad()
+def _svd_init(xn: Tensor, dim: int, max_rows: int, gen: torch.Generator) -> Tensor:
+    n = xn.size(0)
+    rows = torch.randperm(n, generator=gen)[:max_rows] if n > max_rows else torch.arange(n)
+    sub = xn[rows]
+    q = min(dim + 10, min(sub.shape))
+    _, _, v = torch.svd_lowrank(sub, q=q, niter=4)
+    w = torch.zeros(dim, xn.size(1))
+    w[: min(dim, v.size(1))] = v[:, :dim].t()
+    if v.size(1) < dim:  # fewer singular directions than the width: fill with small random directions
+        w[v.size(1) :] = torch.randn(dim - v.size(1), xn.size(1), generator=gen) / math.sqrt(xn.size(1))
+    return w
+
+
+def _scores(q: Tensor, index: Tensor, queries: Tensor, truth: list[Tensor], y: Tensor, known: Tensor, k: int):
+    """(recall@k, precision@k) in percent of ``q`` (query vectors of nodes ``queries``) against ``index``; a node
+    is never its own result; precision counts only results whose label is ``known``."""
+    s = q @ index.t()
+    s[torch.arange(queries.numel()), queries] = -math.inf
+    top = s.topk(k, dim=-1).indices
+    rec = [float(torch.isin(t_row, t).float().sum()) / t.numel() for t_row, t in zip(top, truth)]
+    lab = known[top]
+    same = ((y[top] == y[queries].unsqueeze(-1)) & lab).float().sum(-1) / lab.float().sum(-1).clamp_min(1)
+    return 100.0 * sum(rec) / max(len(rec), 1), 100.0 * float(same.mean())
+
+
+def fit_retrieval(
+    student,
+    x: Tensor,
+    y: Tensor,
+    edge_index: Tensor,
+    *,
+    train_mask: Tensor,
+    val_mask: Tensor,
+    tau: float = 0.1,
+    knn: int = 5,
+    knn_weight: float = 1.0,
+    label_weight: float = 0.0,
+    batch_size: int = 2048,
+    lr: float = 0.01,
+    max_steps: int = 300,
+    eval_every: int = 10,
+    patience: int = 10,
+    max_anchors: int = 20000,
+    svd_rows: int = 4096,
+    k: int = 10,
+    seed: int = 0,
+) -> dict:
+    """Train ``student.retrieval`` (see the module docstring) on the training graph (``x``, ``edge_index``);
+    returns ``{"best_step", "val_recall", "val_precision", "mix", "history"}``."""
+    head: RetrievalHead = student.retrieval
+    for name, value, ok in (
+        ("tau", tau, tau > 0),
+        ("knn", knn, knn >= 0),
+        ("knn_weight", knn_weight, knn_weight >= 0),
+        ("label_weight", label_weight, label_weight >= 0),
+        ("batch_size", batch_size, batch_size >= 2),
+        ("lr", lr, lr > 0),
+        ("max_steps", max_steps, max_steps >= 1),
+        ("eval_every", eval_every, eval_every >= 1),
+        ("patience", patience, patience >= 1),
+    ):
+        if not ok:
+            raise ValueError(f"retrieval {name} out of range (got {value})")
+    n, dev = x.size(0), x.device
+    gen = torch.Generator().manual_seed(seed)
+    xn = F.normalize(x.float(), dim=-1)
+    xm = sparse.model_input(xn)
+    src, dst = edge_index
+    keep = (src != dst) & ~val_mask[src] & ~val_mask[dst]
+    edges = edge_index[:, keep]
+    pairs = []
+    if edges.size(1):
+        pairs.append((edges, 1.0))
+    if knn > 0 and knn_weight > 0 and n > knn:
+        anchors = torch.randperm(n, generator=gen)[:max_anchors].sort().values if n > max_anchors else torch.arange(n)
+        pairs.append((_feature_knn(xn, knn, anchors.to(dev)), knn_weight))
+    if not pairs:
+        raise ValueError("the retrieval head has nothing to learn from: no training edge and knn=0")
+
+    # validation queries: validation nodes with an edge (kept out of the loss)
+    vnodes = val_mask.nonzero().view(-1)
+    truth = []
+    for v in vnodes.tolist():
+        nb = torch.cat([dst[src == v], src[dst == v]])
+        truth.append(torch.unique(nb[nb != v]))
+    has = torch.tensor([t.numel() > 0 for t in truth], dtype=torch.bool)
+    queries = vnodes[has]
+    truth = [t for t, h in zip(truth, has.tolist()) if h]
+    known = train_mask | val_mask
+    labelled = (train_mask & ~val_mask).nonzero().view(-1)
+    kk = min(k, n - 1)
+
+    with torch.no_grad():
+        head.weight.copy_(_svd_init(xn.cpu(), head.weight.size(0), svd_rows, gen).to(dev))
+        student.eval()
+        index_logits = student._mlp2(student._inputs(x))
+        query_logits = (
+            student._mlp2(student._inputs(sparse.take_rows(x, queries), self_index=queries))
+            if queries.numel()
+            else None
+        )
+
+    def evaluate(mix: float = 0.0) -> tuple[float, float]:
+        if not queries.numel():
+            return float("nan"), float("nan")
+        with torch.no_grad():
+            z = head.project(xm)
+            index = head.combine(z, index_logits, mix)
+            q = head.combine(z[queries], query_logits, mix)
+            return _scores(q, index, queries, truth, y, known, kk)
+
+    opt = torch.optim.Adam([head.weight], lr=lr)
+    best = (-math.inf, 0, head.weight.detach().clone())
+    history, bad = [], 0
+    r0, p0 = evaluate()
+    history.append({"step": 0, "val_recall": r0, "val_precision": p0})
+    if queries.numel():
+        best = (r0 + p0, 0, head.weight.detach().clone())
+    perms = [torch.randperm(p.size(1), generator=gen) for p, _ in pairs]
+    cursor = [0] * len(pairs)
+    for step in range(1, max_steps + 1):
+        head.train()
+        loss = 0.0
+        for i, (p, w) in enumerate(pairs):
+            if cursor[i] >= p.size(1):
+                perms[i], cursor[i] = torch.randperm(p.size(1), generator=gen), 0
+            b = perms[i][cursor[i] : cursor[i] + batch_size].to(dev)
+            cursor[i] += batch_size
+            if b.numel() < 2:
+                continue
+            batch = p[:, b]
+            nodes, inv = torch.unique(batch, return_inverse=True)
+            z = head.project(sparse.take_rows(xm, nodes))
+            loss = loss + w * _nce(z, inv, tau)
+        if label_weight > 0 and labelled.numel() > 1:
+            b = labelled[torch.randperm(labelled.numel(), generator=gen)[:batch_size].to(dev)]
+            loss = loss + label_weight * _supcon(head.project(sparse.take_rows(xm, b)), y[b], tau)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % eval_every == 0 or step == max_steps:
+            r, pr = evaluate()
+            history.append({"step": step, "loss": float(loss.detach()), "val_recall": r, "val_precision": pr})
+            if not queries.numel():
+                best = (0.0, step, head.weight.detach().clone())
+                continue
+            if r + pr > best[0]:
+                best, bad = (r + pr, step, head.weight.detach().clone()), 0
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+    with torch.no_grad():
+        head.weight.copy_(best[2])
+    scored = [(evaluate(m), m) for m in MIXES] if queries.numel() else [((math.nan, math.nan), 0.0)]
+    (rec, prec), mix = max(scored, key=lambda s: (s[0][0] + s[0][1], -s[1])) if queries.numel() else scored[0]
+    head.mix.fill_(mix)
+    head.eval()
+    return {
+        "best_step": best[1],
+        "val_recall": rec,
+        "val_precision": prec,
+        "mix": mix,
+        "mixes": {str(m): {"val_recall": r, "val_precision": p} for (r, p), m in scored},
+        "history": history,
+    }
