@@ -46,6 +46,13 @@ def add_arguments(parser) -> None:
     _common.add_set_argument(parser, "ColdBrewConfig", "--set k=16 --set se_layers=[0,1]")
     parser.add_argument("--no-sage", action="store_true", help="skip the GraphSAGE baseline")
     parser.add_argument(
+        "--retrieval-dim",
+        type=int,
+        default=256,
+        help="width of the retrieval head the first seed's student (the one kept for `graphlearn export`) learns "
+        "for nearest-node search (0: none; no reported number depends on it; benchmarks/results/export_retrieval.md)",
+    )
+    parser.add_argument(
         "--resume",
         default=None,
         metavar="RUN_ID",
@@ -179,6 +186,7 @@ def run(args) -> dict:
         "feature_norm": _common.feature_norm(args),
         "threads": _common.job_threads(args),
         "graphsage": not args.no_sage,
+        "retrieval_dim": args.retrieval_dim,
         "coldbrew": config.to_dict(),
     }
     tracking.configure(args.tracking_uri, args.experiment)
@@ -226,7 +234,15 @@ def run(args) -> dict:
                 for protocol in protocols:
                     split = apply_protocol(data, protocol, seed, args.split_seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
-                    one = _one_seed(split, config, seed, with_sage=not args.no_sage, protocol=protocol)
+                    kept = protocol == "coldstart" and r == 0 and args.retrieval_dim and "ColdBrew" in config.models
+                    # the first seed's student is the one kept for `graphlearn export`: it also learns the retrieval
+                    # head (trained after every number is recorded: the table is the same with or without it)
+                    cfg = (
+                        ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
+                        if kept
+                        else config
+                    )
+                    one = _one_seed(split, cfg, seed, with_sage=not args.no_sage, protocol=protocol)
                     acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
                     record["acc"][protocol] = acc
                     if protocol == "coldstart" and one["student_teacher"]:

@@ -47,9 +47,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", choices=EXPORT_MODELS, default="student", help="whose vectors to export")
     parser.add_argument(
         "--space",
-        choices=STUDENT_SPACES,
-        default="coldbrew",
-        help="student vectors: coldbrew = teacher embedding for nodes with edges, MLP1's estimate for the rest; "
+        choices=("auto", *STUDENT_SPACES),
+        default="auto",
+        help="student vectors: auto = retrieval when the student learnt a retrieval head (graphlearn coldbrew's "
+        "default), else coldbrew; coldbrew = teacher embedding for nodes with edges, MLP1's estimate for the rest; "
         "mlp1 = MLP1's estimate for every node; retrieval = the student's retrieval head (a student trained with "
         "retrieval_dim > 0) for every node and query (docs/export.md)",
     )
@@ -105,6 +106,19 @@ def load_run_data(config: dict, args):
     return _common.load_data(data_args)
 
 
+def _space(space: str, kind: str, model_path: Path) -> str:
+    """``--space auto``: the retrieval head's space when the student has a trained one (best retrieval,
+    benchmarks/results/export_retrieval.md), else ``coldbrew``."""
+    if space != "auto":
+        return space
+    if kind != "student":
+        return "coldbrew"
+    from graphlearn import model_io  # noqa: PLC0415
+
+    head = getattr(model_io.load(model_path), "retrieval", None)
+    return "retrieval" if head is not None and head.trained else "coldbrew"
+
+
 def registered_name(dataset: str, kind: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"graphlearn-{dataset}-{kind}").strip("-")
 
@@ -133,7 +147,7 @@ def run(args) -> dict:
             ids=ids,
             class_names=names,
             feature_norm=config.get("feature_norm", "none"),
-            space=args.space,
+            space=_space(args.space, args.model, model_path),
             index=args.index,
             chunk_size=args.chunk_size,
             query_model_path=query_model,

@@ -19,6 +19,7 @@ numbers are reported, never used to decide.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -67,17 +68,18 @@ def _old_endpoint(uri: str, tmp: Path):
     return info, folder, export, student
 
 
-def _scores(old, new, result, split, data, old_index, nodes, k):
+def _scores(old, new, result, split, data, old_index, nodes, k, space):
     from graphlearn.data.splits import group_masks  # noqa: PLC0415
     from graphlearn.evaluation.compat import classification_compatibility, retrieval_compatibility  # noqa: PLC0415
     from graphlearn.export.spaces import query_vectors, student_vectors  # noqa: PLC0415
 
     x = split.x
-    new_index = student_vectors(new, x, result.index_space)
+    query_space = "retrieval" if space == "retrieval" else "coldbrew"
+    new_index = student_vectors(new, x, "retrieval" if space == "retrieval" else result.index_space)
     retrieval = retrieval_compatibility(
-        query_vectors(old, x[nodes]),
+        query_vectors(old, x[nodes], query_space),
         old_index,
-        query_vectors(new, x[nodes]),
+        query_vectors(new, x[nodes], query_space),
         new_index,
         edge_index=data.edge_index,
         y=data.y,
@@ -92,6 +94,7 @@ def _scores(old, new, result, split, data, old_index, nodes, k):
 def run(args) -> dict:
     from graphlearn.data.protocols import apply_protocol  # noqa: PLC0415
     from graphlearn.export.index import set_threads  # noqa: PLC0415
+    from graphlearn.export.spaces import query_vectors  # noqa: PLC0415
     from graphlearn.methods.coldbrew import ColdBrewConfig, train_update  # noqa: PLC0415
     from pipelines.export import _run_config, load_run_data  # noqa: PLC0415
 
@@ -128,10 +131,22 @@ def run(args) -> dict:
             {"job": "update", "from": args.source, "source_run": run_id, "seed": seed, "k": args.k},
             tags={"job": "update"},
         ) as parent:
+            space = export.metadata.get("space", "coldbrew")
+            # BCT acts on MLP1's space: with a retrieval-space index its MLP1 target is the old MLP1's estimates
+            mlp1_index = query_vectors(old, split.x) if space == "retrieval" else old_index
             for mode in MODES:
-                result = train_update(split, old, old_index, cb, seed=seed, mode=mode)
-                test_r, classes = _scores(old, result.student, result, split, data, old_index, iso, args.k)
-                val_r, _ = _scores(old, result.student, result, split, data, old_index, val, args.k)
+                cfg = cb
+                if space == "retrieval" and mode == "independent":  # an ordinary new student learns its own head
+                    cfg = ColdBrewConfig.from_dict({**cb.to_dict(), "retrieval_dim": old.retrieval_dim})
+                result = train_update(split, old, mlp1_index, cfg, seed=seed, mode=mode)
+                if space == "retrieval" and mode == "compatible":
+                    # the compatible student keeps the old head's feature projection and mix: its vectors are
+                    # [old projection of the features, the NEW classifier's class distribution], comparable with
+                    # the old index by construction (same classes, same projection)
+                    result.student.retrieval = copy.deepcopy(old.retrieval)
+                    result.student.retrieval_dim = old.retrieval_dim
+                test_r, classes = _scores(old, result.student, result, split, data, old_index, iso, args.k, space)
+                val_r, _ = _scores(old, result.student, result, split, data, old_index, val, args.k, space)
                 report["modes"][mode] = {"test": test_r, "validation": val_r, "classification": classes}
                 students[mode] = result.student
                 metrics = {f"{mode}.test.{p}.{m}": v[m] for p, v in test_r.items() for m in ("recall", "precision")}
