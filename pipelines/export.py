@@ -106,19 +106,6 @@ def load_run_data(config: dict, args):
     return _common.load_data(data_args)
 
 
-def _space(space: str, kind: str, model_path: Path) -> str:
-    """``--space auto``: the retrieval head's space when the student has a trained one (best retrieval,
-    benchmarks/results/export_retrieval.md), else ``coldbrew``."""
-    if space != "auto":
-        return space
-    if kind != "student":
-        return "coldbrew"
-    from graphlearn import model_io  # noqa: PLC0415
-
-    head = getattr(model_io.load(model_path), "retrieval", None)
-    return "retrieval" if head is not None and head.trained else "coldbrew"
-
-
 def registered_name(dataset: str, kind: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"graphlearn-{dataset}-{kind}").strip("-")
 
@@ -147,7 +134,7 @@ def run(args) -> dict:
             ids=ids,
             class_names=names,
             feature_norm=config.get("feature_norm", "none"),
-            space=_space(args.space, args.model, model_path),
+            space=args.space,
             index=args.index,
             chunk_size=args.chunk_size,
             query_model_path=query_model,

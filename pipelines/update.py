@@ -68,7 +68,9 @@ def _old_endpoint(uri: str, tmp: Path):
     return info, folder, export, student
 
 
-def _scores(old, new, result, split, data, old_index, nodes, k, space):
+def _scores(old, new, result, split, data, old_index, node_sets, k, space):
+    """Retrieval compatibility for each set of query nodes (the new index built once) and classification
+    compatibility: ``([retrieval per node set], classification)``."""
     from graphlearn.data.splits import group_masks  # noqa: PLC0415
     from graphlearn.evaluation.compat import classification_compatibility, retrieval_compatibility  # noqa: PLC0415
     from graphlearn.export.spaces import query_vectors, student_vectors  # noqa: PLC0415
@@ -76,18 +78,20 @@ def _scores(old, new, result, split, data, old_index, nodes, k, space):
     x = split.x
     query_space = "retrieval" if space == "retrieval" else "coldbrew"
     new_index = student_vectors(new, x, "retrieval" if space == "retrieval" else result.index_space)
-    retrieval = retrieval_compatibility(
-        query_vectors(old, x[nodes], query_space),
-        old_index,
-        query_vectors(new, x[nodes], query_space),
-        new_index,
-        edge_index=data.edge_index,
-        y=data.y,
-        query_nodes=nodes,
-        k=k,
-    )
-    masks = {g: m for g, m in group_masks(split).items()}
-    classes = classification_compatibility(result.old_pred, result.pred, data.y, masks)
+    retrieval = [
+        retrieval_compatibility(
+            query_vectors(old, x[nodes], query_space),
+            old_index,
+            query_vectors(new, x[nodes], query_space),
+            new_index,
+            edge_index=data.edge_index,
+            y=data.y,
+            query_nodes=nodes,
+            k=k,
+        )
+        for nodes in node_sets
+    ]
+    classes = classification_compatibility(result.old_pred, result.pred, data.y, group_masks(split))
     return retrieval, classes
 
 
@@ -145,8 +149,9 @@ def run(args) -> dict:
                     # the old index by construction (same classes, same projection)
                     result.student.retrieval = copy.deepcopy(old.retrieval)
                     result.student.retrieval_dim = old.retrieval_dim
-                test_r, classes = _scores(old, result.student, result, split, data, old_index, iso, args.k, space)
-                val_r, _ = _scores(old, result.student, result, split, data, old_index, val, args.k, space)
+                (test_r, val_r), classes = _scores(
+                    old, result.student, result, split, data, old_index, (iso, val), args.k, space
+                )
                 report["modes"][mode] = {"test": test_r, "validation": val_r, "classification": classes}
                 students[mode] = result.student
                 metrics = {f"{mode}.test.{p}.{m}": v[m] for p, v in test_r.items() for m in ("recall", "precision")}

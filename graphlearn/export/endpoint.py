@@ -20,7 +20,7 @@ import torch
 
 from graphlearn import model_io
 
-from .spaces import as_numpy, hidden_vectors, normalize, query_vectors
+from .spaces import as_numpy, normalize, query_vectors
 from .store import Export, ExportError, read_export, sha256
 
 __all__ = ["ColdStartEndpoint", "EndpointInputError", "Answer", "preprocess"]
@@ -129,7 +129,7 @@ class ColdStartEndpoint:
                 f"{export.folder}: metadata says {self.in_channels} input features but model.pt takes "
                 f"{model.in_channels}"
             )
-        width = self._vectors(torch.zeros(1, self.in_channels)).shape[1]
+        width = self._embed_and_classify(torch.zeros(1, self.in_channels))[0].shape[1]
         if width != export.dim:
             raise ExportError(
                 f"{export.folder}: the model gives {width}-dimensional vectors but the index holds {export.dim}"
@@ -153,12 +153,6 @@ class ColdStartEndpoint:
     @property
     def num_nodes(self) -> int:
         return self.export.index.ntotal
-
-    @torch.no_grad()
-    def _vectors(self, x: torch.Tensor) -> torch.Tensor:
-        if hasattr(self.model, "mlp1"):  # Cold Brew student
-            return query_vectors(self.model, x, self.space)
-        return hidden_vectors(self.model, x)
 
     @torch.no_grad()
     def _embed_and_classify(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -100,6 +100,7 @@ def export_embeddings(
     """Write the export folder of the model saved at ``model_path`` (graphlearn.model format) over the graph
     whose features are ``x`` (as the model saw them at training).
 
+    ``space="auto"`` picks ``retrieval`` for a student with a trained retrieval head, else ``coldbrew``.
     ``query_model_path`` is the model that embeds new nodes (default ``model_path``; the student for
     ``teacher``); it is copied into the folder as ``model.pt`` with the preprocessing new features need
     (``feature_norm``, the feature width) recorded in the metadata, so the folder is a complete
@@ -108,6 +109,9 @@ def export_embeddings(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1 (got {chunk_size})")
     model = model_io.load(model_path)
+    if space == "auto":  # the retrieval head's space when the student has a trained one (best retrieval), else coldbrew
+        head = getattr(model, "retrieval", None) if kind == "student" else None
+        space = "retrieval" if head is not None and head.trained else "coldbrew"
     dim = int(model.embed_channels if kind in ("student", "teacher") else model.hidden_channels)
     if kind == "student" and space == "retrieval":
         dim = int(getattr(model, "retrieval_dim", 0))
