@@ -188,7 +188,8 @@ def _transposed(weight: Tensor) -> Tensor:
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, columns: slice | None = None) -> Tensor:
     """``F.linear(x, weight[:, columns], bias)``. For a CSR ``x`` at inference (no autograd) the product uses a
     cached contiguous ``weight^T``: ``F.linear`` copies ``weight^T`` into a contiguous buffer on every call, which
-    for one new Cora node is 97 % of the layer (0.177 -> 0.006 ms for 1433 x 256). Bit-identical values."""
+    dominated one-node inference (the student per new Cora node 0.726 -> 0.319 ms,
+    benchmarks/results/coldbrew_inference.md). Bit-identical values."""
     if x.layout == torch.sparse_csr and not torch.is_grad_enabled():
         wt = _transposed(weight)
         wt = wt if columns is None else wt[columns]
