@@ -173,6 +173,8 @@ def run(args) -> dict:
     if unknown or not protocols:
         raise ValueError(f"unknown protocol(s) {unknown or args.protocols!r}; choose from {list(PROTOCOLS)}")
     config = ColdBrewConfig.from_dict(parse_overrides(args.overrides))
+    if args.retrieval_dim:  # checked before any data is read or run opened (the head is built for the first seed)
+        ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
     data = _common.load_data(args)
     job_config = {
         "job": "coldbrew",

@@ -84,3 +84,10 @@ def test_resume_refuses_other_settings(workdir, capsys):
     assert "was started with other settings (coldbrew:" in err and "rerun them as logged" in err
     assert main([*JOB, "--resume", "0123abc"]) == 2
     assert "unknown run id '0123abc'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, message", [("-5", "retrieval_dim must be >= 0"), ("1", "retrieval_dim must be 0")])
+def test_bad_retrieval_dim_fails_before_any_run(workdir, capsys, value, message):
+    assert main([*JOB, "--retrieval-dim", value]) == 2
+    assert message in capsys.readouterr().err
+    assert not (workdir / "mlruns" / "mlflow.db").exists()  # nothing opened, nothing half-written
