@@ -435,9 +435,14 @@ def _markdown(res: dict) -> str:
         f"an unseen node. The student was distilled from `{res.get('student_teacher')}` (chosen on "
         "validation, `student_teacher=auto`); `glnn` from `GNN`.",
         "- The student is not only an MLP: every call also searches its k virtual neighbours among all the "
-        "training graph's candidate nodes (with query=features: a scan of the candidates' feature matrix), a "
-        "cost of O(candidates x features) per call whatever the batch size. That is what separates it from "
-        "the GLNN MLP, and on a graph with small 2-hop neighbourhoods it can exceed the 2-hop teacher.",
+        "training graph's candidate nodes (with query=features: the candidates' keys at the query's stored "
+        "entries, nnz x candidates), a cost that grows with the candidate set (an approximate FAISS index takes "
+        "over from `ann_min_candidates`). That is what separates it from the GLNN MLP.",
+        "- One node per call (`ColdBrewStudent.logits` on one float32 row, no edges) is answered by the NumPy "
+        "pass of `graphlearn/methods/coldbrew/onerow.py`: the same parameters and arithmetic in about 30 NumPy "
+        "calls instead of about 60 torch operations, whose per-call overhead was most of a node's time; "
+        "batches and the `+ real edges` mode use the torch path. Both give the same logits up to float "
+        "rounding, except where candidates tie exactly at the k-th neighbour (either path's top-k picks one).",
         f"- Student predictions one at a time vs in the batch agree on "
         f"{res['checks']['student_single_vs_batch_pred_agreement']:.1f}% of nodes.",
         "- For reference, `run_coldbrew`'s accuracy on the held-out nodes left *isolated* (no edge at "

@@ -70,13 +70,20 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 
 
+def _row_ids(x: Tensor) -> Tensor:
+    """The row of every stored entry of a CSR ``x`` (``[nnz]``, int64)."""
+    counts = x.crow_indices().diff()
+    if x.size(0) == 1:  # one new node per request: no repeat_interleave (a third of one-node normalisation)
+        return torch.zeros(x.values().numel(), dtype=torch.long, device=x.device)
+    return torch.repeat_interleave(torch.arange(x.size(0), device=x.device), counts, output_size=x.values().numel())
+
+
 def row_sq_norms(x: Tensor) -> Tensor:
     """Squared L2 norm of every row ``[n]`` of a dense or CSR ``x``."""
     if not is_sparse(x):
         return x.pow(2).sum(-1)
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
-    rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device), x.crow_indices().diff())
-    return torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, rows, x.values().pow(2))
+    return torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, _row_ids(x), x.values().pow(2))
 
 
 def normalize_rows(x: Tensor) -> Tensor:
@@ -84,8 +91,9 @@ def normalize_rows(x: Tensor) -> Tensor:
     if not is_sparse(x):
         return F.normalize(x, dim=-1)
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
-    norm = row_sq_norms(x).sqrt().clamp_min(1e-12)
-    values = x.values() / torch.repeat_interleave(norm, x.crow_indices().diff())
+    rows, values = _row_ids(x), x.values()
+    sq = torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, rows, values.pow(2))
+    values = values / sq.sqrt().clamp_min(1e-12)[rows]
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 
 
@@ -188,8 +196,8 @@ def _transposed(weight: Tensor) -> Tensor:
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, columns: slice | None = None) -> Tensor:
     """``F.linear(x, weight[:, columns], bias)``. For a CSR ``x`` at inference (no autograd) the product uses a
     cached contiguous ``weight^T``: ``F.linear`` copies ``weight^T`` into a contiguous buffer on every call, which
-    dominated one-node inference (the student per new Cora node 0.726 -> 0.319 ms,
-    benchmarks/results/coldbrew_inference.md). Bit-identical values."""
+    dominated one-node inference (the student per new Cora node 0.726 -> 0.319 ms before one-row calls moved to
+    NumPy, methods/coldbrew/onerow.py). Bit-identical values."""
     if x.layout == torch.sparse_csr and not torch.is_grad_enabled():
         wt = _transposed(weight)
         wt = wt if columns is None else wt[columns]
@@ -222,16 +230,24 @@ def mlp_forward(mlp, parts: Sequence[Tensor]) -> Tensor:
         start += w
     if first.bias is not None:
         x = x + first.bias
-    for i, (lin, norm) in enumerate(zip(mlp.lins, mlp.norms)):  # PyG MLP.forward, first layer done above
+    # PyG MLP.forward, first layer done above. Its Linear is F.linear(x, weight, bias); calling F.linear directly and
+    # skipping identity norms and inactive dropouts is the same arithmetic without module-call overhead per layer
+    # (a third of one new node's inference).
+    lins, act, training = mlp.lins, mlp.act, mlp.training
+    for i, norm in enumerate(mlp.norms):
         if i > 0:
-            x = lin(x)
-        if mlp.act is not None and mlp.act_first:
-            x = mlp.act(x)
-        x = norm(x)
-        if mlp.act is not None and not mlp.act_first:
-            x = mlp.act(x)
-        x = F.dropout(x, p=mlp.dropout[i], training=mlp.training)
+            x = F.linear(x, lins[i].weight, lins[i].bias)
+        if act is not None and mlp.act_first:
+            x = act(x)
+        if not isinstance(norm, torch.nn.Identity):
+            x = norm(x)
+        if act is not None and not mlp.act_first:
+            x = act(x)
+        if training:
+            x = F.dropout(x, p=mlp.dropout[i], training=True)
     if mlp.plain_last:
-        x = mlp.lins[-1](x) if len(mlp.lins) > 1 else x
-        x = F.dropout(x, p=mlp.dropout[-1], training=mlp.training)
+        if len(lins) > 1:
+            x = F.linear(x, lins[-1].weight, lins[-1].bias)
+        if training:
+            x = F.dropout(x, p=mlp.dropout[-1], training=True)
     return x

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphlearn import model_io
+from graphlearn import model_io, sparse
 
 from .spaces import as_numpy, normalize, query_vectors
 from .store import Export, ExportError, read_export, sha256
@@ -161,13 +161,19 @@ class ColdStartEndpoint:
         if hasattr(m, "mlp1"):
             m._check_x(x)
             m._require_teacher()
-            parts = m._inputs(x)  # [features, virtual-neighbour aggregate, MLP1 output]
-            logits = m._mlp2(parts)
+            fast = (
+                m._one_row() if x.size(0) == 1 and x.dtype == torch.float32 else None
+            )  # one new node: the NumPy pass (methods/coldbrew/onerow)
+            if fast is not None:
+                z, logits = fast(x)
+            else:
+                parts = m._inputs(x)  # [features, virtual-neighbour aggregate, MLP1 output]
+                z, logits = parts[2], m._mlp2(parts)
             if self.space == "retrieval":  # the same vector as query_vectors(m, x, "retrieval"), one MLP2 pass
                 if m.retrieval is None or not m.retrieval.trained:
                     return query_vectors(m, x, "retrieval"), logits.argmax(-1)  # raises its clear error
-                return m.retrieval.combine(m.retrieval.project(parts[0]), logits), logits.argmax(-1)
-            return normalize(parts[2]), logits.argmax(-1)
+                return m.retrieval.combine(m.retrieval.project(sparse.model_input(x)), logits), logits.argmax(-1)
+            return normalize(z), logits.argmax(-1)
         logits, emb = m.mlp(x, return_emb=True)
         return normalize(emb), logits.argmax(-1)
 

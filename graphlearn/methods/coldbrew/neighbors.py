@@ -56,8 +56,11 @@ def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
     queries = queries.to_sparse_csr() if queries.layout != torch.sparse_csr else queries
     scores, index = [], []
     for start in range(0, queries.size(0), _CHUNK):
-        rows = torch.arange(start, min(start + _CHUNK, queries.size(0)), device=queries.device)
-        q = sparse.take_rows(queries, rows)
+        if queries.size(0) <= _CHUNK:  # one chunk: the queries themselves (slicing a CSR matrix is a conversion)
+            q = queries
+        else:
+            rows = torch.arange(start, min(start + _CHUNK, queries.size(0)), device=queries.device)
+            q = sparse.take_rows(queries, rows)
         s = torch.sparse.mm(q, keys_t)
         if metric == "l2":  # -|q - c|^2 = 2 q.c - |c|^2 - |q|^2
             s = 2 * s - sq_keys - sparse.row_sq_norms(q).unsqueeze(-1)
@@ -213,5 +216,6 @@ def virtual_neighbors(
     weight = torch.softmax(scores / temperature, dim=-1)
     # The aggregate mixes the caller's candidates (not the normalised keys), or ``values``.
     rows = candidates if values is None else values
-    aggregate = torch.einsum("nk,nkd->nd", weight, rows[index])
+    # einsum("nk,nkd->nd") as one bmm: the same values with less overhead
+    aggregate = torch.bmm(weight.unsqueeze(1), rows[index]).squeeze(1)
     return VirtualNeighbors(index, weight, aggregate)

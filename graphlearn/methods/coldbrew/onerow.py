@@ -1,0 +1,128 @@
+"""One brand-new node at a time: the Cold Brew student's forward pass for a single row, in NumPy.
+
+A request for one new node is a few dozen tiny tensor operations (two small MLPs, one search among the candidates),
+and at that size their cost is the framework's per-operation overhead, not arithmetic: on Cora the torch path
+spends about 0.35-0.7 ms per node, most of it dispatch, for about 0.23 MFLOP of work. This module runs the same
+arithmetic on the student's own parameters and buffers (NumPy views of them, no copies of the large ones) with about
+fifteen NumPy calls. It is used by :meth:`ColdBrewStudent.logits` and the export endpoint whenever exactly one node
+is asked for (``benchmarks/results/coldbrew_inference.md``); batches keep the torch path.
+
+The numbers are those of the torch path up to float rounding (the products sum in another order), with one caveat
+that both paths share: when several candidates tie exactly at the ``k``-th virtual neighbour's score, which of them
+is taken is the implementation's choice (here ``numpy.argpartition``, there ``torch.topk``), so on such rows the
+aggregate, and the logits, can differ. Classes agree on every Cora test node (tests/methods/test_onerow.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from graphlearn import sparse
+
+
+def _mlp_arrays(mlp) -> list[tuple[np.ndarray, np.ndarray | None]] | None:
+    """``[(W^T [in, out] contiguous, bias)]`` per layer of a PyG MLP this module can run (ReLU after every layer
+    but the last, identity norms), or ``None``."""
+    if not isinstance(mlp.act, torch.nn.ReLU) or mlp.act_first or not mlp.plain_last:
+        return None
+    if not all(isinstance(n, torch.nn.Identity) for n in mlp.norms):
+        return None
+    layers = []
+    for lin in mlp.lins:
+        w = lin.weight.detach()
+        if w.dtype != torch.float32 or w.device.type != "cpu":
+            return None
+        layers.append((w.t().contiguous().numpy(), None if lin.bias is None else lin.bias.detach().numpy()))
+    return layers
+
+
+def _rest(layers, h: np.ndarray) -> np.ndarray:
+    """The layers after the first of an MLP (ReLU before each)."""
+    for w, b in layers[1:]:
+        h = np.maximum(h, 0, out=h) @ w
+        if b is not None:
+            h += b
+    return h
+
+
+class OneRow:
+    """A trained student's forward pass for one row of features (see the module docstring).
+
+    Built by :meth:`ColdBrewStudent._one_row`, which rebuilds it when the parameters or the teacher side change;
+    :attr:`eligible` is ``False`` (and the caller keeps the torch path) for students it does not cover: float64 or
+    non-CPU parameters, other activations or norms.
+
+    The feature columns of MLP1's and MLP2's first layers are stored side by side (``[d, h1 + h2]``), so one
+    gather of the row's stored entries and one product give both (about 30 NumPy calls per node in all; at this
+    size each call, not the arithmetic, is the cost)."""
+
+    def __init__(self, student):
+        self.versions = student._one_row_versions()
+        self.mlp1, self.mlp2 = _mlp_arrays(student.mlp1), _mlp_arrays(student.mlp2)
+        self.eligible = self.mlp1 is not None and self.mlp2 is not None
+        if not self.eligible:
+            return
+        d = student.in_channels
+        (w1, self.b1), (w2, self.b2) = self.mlp1[0], self.mlp2[0]
+        self.h1 = w1.shape[1]
+        self.w_x = np.ascontiguousarray(np.concatenate([w1, w2[:d]], axis=1))  # [d, h1 + h2]
+        self.w_az = np.ascontiguousarray(w2[d:])  # [2e, h2]: MLP2's aggregate and MLP1-output columns
+        self.space = student._search_space()
+        cand, keys, metric, ann = self.space
+        self.cand = cand.detach().numpy()  # [c, e] standardised teacher embeddings of the candidates
+        self.keys_t = keys.detach().t().numpy()  # [d or e, c], contiguous (stored transposed, see _search_space)
+        self.sq_keys = (keys.detach() ** 2).sum(-1).numpy() if metric == "l2" else None
+        self.metric, self.ann = metric, ann
+        self.k, self.inv_temperature = student.k, 1.0 / float(student.temperature)
+        self.query, self.cos = student.query, student.metric == "cos"
+        self.d = d
+
+    def _search(self, q: np.ndarray, nz: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, candidate rows) of the ``k`` best candidates for the query ``q`` (its entries at the features
+        ``nz`` when given)."""
+        if self.ann is not None:
+            if nz is not None:  # the index searches dense vectors
+                dense = np.zeros(self.d, dtype=q.dtype)
+                dense[nz] = q
+                q = dense
+            scores, index = self.ann.search(torch.from_numpy(q[None]), self.k)
+            return scores[0].numpy(), index[0].numpy()
+        s = q @ (self.keys_t if nz is None else self.keys_t[nz])
+        if self.metric == "l2":  # -|q - c|^2
+            s = 2 * s - self.sq_keys - float(q @ q)
+        if self.k < s.size:
+            # the k largest, in no order (partitioning -s at k - 1 is several times faster here than s at c - k)
+            index = np.argpartition(-s, self.k - 1)[: self.k]
+            return s[index], index
+        return s, np.arange(s.size)
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(MLP1 output [e], logits [C])`` of one float32 row ``x [d]`` (already checked by the caller)."""
+        nz = None
+        if self.d >= sparse.MIN_COLUMNS:  # the CSR rule of sparse.model_input: gather the stored entries only
+            cols = x.nonzero()[0]
+            if cols.size <= sparse.MAX_DENSITY * self.d:
+                nz = cols
+        v = x if nz is None else x[nz]  # the row's stored entries (all of it when dense)
+        hx = v @ (self.w_x if nz is None else self.w_x[nz])  # both first layers' feature terms
+        h = hx[: self.h1]
+        if self.b1 is not None:
+            h += self.b1
+        z = _rest(self.mlp1, h)
+        q, qnz = (v, nz) if self.query == "features" else (z, None)
+        if self.cos:
+            q = q / max(float(np.sqrt(q @ q)), 1e-12)
+        scores, index = self._search(q, qnz)
+        w = np.exp((scores - scores.max()) * self.inv_temperature)
+        agg = ((w @ self.cand[index]) / w.sum()).astype(np.float32, copy=False)
+        h = hx[self.h1 :] + np.concatenate([agg, z]) @ self.w_az
+        if self.b2 is not None:
+            h += self.b2
+        return z, _rest(self.mlp2, h)
+
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(MLP1 output [1, e], logits [1, C])`` as tensors for a ``[1, d]`` float32 tensor."""
+        z, logits = self.forward(x.detach().numpy()[0])
+        return torch.from_numpy(z[None]), torch.from_numpy(logits[None])
