@@ -186,6 +186,16 @@ def load_data(args):
     return data
 
 
+def display_name(args, data) -> str:
+    """The dataset's name in run names, tables and the results JSON: a registry or ``synthetic:`` name as given; for
+    a ``user:`` graph the short name its loader gave it (the node file's stem), not the spec with its absolute paths
+    (the full spec stays in the run's ``dataset`` param)."""
+    spec = str(args.dataset)
+    if spec.lower().startswith("user:"):
+        return str(getattr(data, "name", None) or spec)
+    return spec
+
+
 def merge_results(parts: list[ProtocolResult]) -> ProtocolResult:
     """One ProtocolResult from single-run results (one nested MLflow run per seed)."""
     out = ProtocolResult(config=dict(parts[0].config, runs=len(parts), seeds=[p.config["seed"] for p in parts]))

@@ -239,7 +239,8 @@ def run(args) -> dict:
     cfg = AdaptConfig.from_dict(config["hparams"])
     tracking.configure(args.tracking_uri, args.experiment)
     summaries, timings = {}, {}
-    with tracking.parent_run(f"adapt:{dataset.name}", config, tags={"job": "adapt"}) as parent:
+    with tracking.parent_run(f"adapt:{dataset.name}", config, tags={"job": "adapt", "dataset": dataset.name}) as parent:
+        tracking.log_dataset(dataset, dataset.name, args.dataset)
         for model in config["models"]:
             runs = []
             for seed in config["seeds"]:
@@ -264,7 +265,11 @@ def run(args) -> dict:
             summaries[model] = summarise(runs, dataset)
             timings[model] = float(np.mean([r.seconds for r in runs]))
             tracking.log_metrics(
-                {f"{model}.{g}.{s}": summaries[model][g][s] for g in ("overall", "source") for s in ("mean", "std")}
+                {
+                    f"{model}.{g}.{s}": round(summaries[model][g][s], 2)
+                    for g in ("overall", "source")
+                    for s in ("mean", "std")
+                }
             )
         results = make_results(
             dataset.name,

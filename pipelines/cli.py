@@ -1,4 +1,4 @@
-"""The ``graphlearn`` command line: one subcommand per pipeline.
+"""The graphlearn command line: one subcommand per pipeline.
 
 Each pipeline module exposes ``add_arguments(parser)`` and ``run(args)``; results-producing commands return the
 shared results JSON (see ``graphlearn.evaluation.results``), which ``--json`` prints instead of the table.
@@ -28,12 +28,18 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``graphlearn`` parser. ``only=None``: every subcommand with its arguments (imports every pipeline: tests,
+    docs); ``only="<command>"``: that subcommand's arguments only, the others listed with their help (what
+    :func:`main` builds, so ``graphlearn --help`` imports no pipeline and ``graphlearn train`` only
+    ``pipelines.train``); ``only=""``: no pipeline imported."""
     parser = argparse.ArgumentParser(prog="graphlearn", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is not None and name != only:
+            continue
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:  # a pipeline not built yet in this checkout
@@ -46,8 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: list[str]) -> str:
+    """The subcommand named in ``argv`` (the first word that is not an option), or ``""``."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else ""
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command(argv))  # imports the chosen pipeline only: `graphlearn --help` stays fast
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -26,6 +27,7 @@ from graphlearn.config import parse_overrides
 from graphlearn.data.protocols import apply_protocol
 from graphlearn.data.splits import save_split
 from graphlearn.evaluation import make_results, summarize
+from graphlearn.evaluation.results import VAL_GROUP
 from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew, save
 from pipelines import _common
 
@@ -68,11 +70,19 @@ def add_arguments(parser) -> None:
     )
 
 
-def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol: str = "coldstart") -> dict:
+def _one_seed(
+    data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol: str = "coldstart", status=None
+) -> dict:
     """All models on one split: ``{"acc": {model: {group: acc}}, "correct": {model: bool [N]}, "fcr",
-    "trained": {name: module}, "student_teacher": report name of the student's teacher or None}``."""
+    "trained": {name: module}, "student_teacher": report name of the student's teacher or None}``. ``status(text)``
+    hears the stage and epoch as training goes (the progress bar's postfix)."""
     curves: dict[str, list] = defaultdict(list)
-    on_epoch = lambda stage, epoch, metrics: curves[stage].append(metrics)  # noqa: E731
+
+    def on_epoch(stage: str, epoch: int, metrics: dict) -> None:
+        curves[stage].append(metrics)
+        if status is not None and (epoch == 1 or epoch % 10 == 0):
+            status(f"seed {seed} {protocol}: {stage} epoch {epoch}")
+
     out = run_coldbrew(data, config, seed=seed, on_epoch=on_epoch)
     names = dict(REPORT_NAMES[config.conv])
     runs = [(out, names)]
@@ -90,7 +100,9 @@ def _one_seed(data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol
     for result, rename in runs:
         for name, m in result["models"].items():
             report = rename.get(name, name)
-            acc[report] = m["acc"]
+            # the validation accuracy beside the test groups (OGB's "Highest Valid"; the student's is on validation
+            # nodes that keep their edges)
+            acc[report] = {VAL_GROUP: m["val_acc"], **m["acc"]} if np.isfinite(m["val_acc"]) else m["acc"]
             correct[report] = (m["pred"] == data.y).numpy()
     for stage, curve in curves.items():
         # one name per protocol and model, as in the report (GCN, not GNN): coldstart.GCN.val_acc, inductive.GCN...
@@ -163,7 +175,7 @@ def _resume(args, job_config: dict) -> dict[int, tuple[dict, dict]]:
             with np.load(tracking.download_artifact(args.resume, f"seeds/seed{seed}.npz", tmp)) as z:
                 correct = {m: z[m] for m in z.files}
             done[seed] = (record, correct)
-    print(f"resuming run {args.resume}: {len(done)} of {args.runs} seeds done", flush=True)
+    print(f"resuming run {args.resume}: {len(done)} of {args.runs} seeds done", file=sys.stderr, flush=True)
     return done
 
 
@@ -176,6 +188,7 @@ def run(args) -> dict:
     if args.retrieval_dim:  # checked before any data is read or run opened (the head is built for the first seed)
         ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
     data = _common.load_data(args)
+    dataset_name = _common.display_name(args, data)
     job_config = {
         "job": "coldbrew",
         "dataset": args.dataset,
@@ -218,17 +231,23 @@ def run(args) -> dict:
     opened = (
         tracking.resume_run(args.resume)
         if args.resume
-        else tracking.parent_run(f"coldbrew:{args.dataset}", job_config, tags={"job": "coldbrew"})
+        else tracking.parent_run(
+            f"coldbrew:{dataset_name}",
+            job_config,
+            tags={"job": "coldbrew", "dataset": dataset_name, "protocol": "+".join(protocols)},
+        )
     )
     with opened as parent:
+        if not args.resume:
+            tracking.log_dataset(data, dataset_name, args.dataset)
         split_tmp = tempfile.TemporaryDirectory(prefix="graphlearn-splits-")  # removed once logged
         split_dir = Path(split_tmp.name)
-        bar = tqdm(total=args.runs * len(protocols), desc="coldbrew seeds", disable=args.no_progress)
+        bar = tqdm(total=args.runs, desc="coldbrew seeds", unit="seed", disable=args.no_progress)
         for r in range(args.runs):
             seed = args.seed + r
             if seed in done:  # finished before the job was interrupted (--resume)
                 accumulate(*done[seed])
-                bar.update(len(protocols))
+                bar.update(1)
                 continue
             record: dict = {"seed": seed, "acc": {}, "fcr": None, "student_teacher": None, "student_uri": None}
             correct_seed: dict = {}
@@ -244,7 +263,9 @@ def run(args) -> dict:
                         if kept
                         else config
                     )
-                    one = _one_seed(split, cfg, seed, with_sage=not args.no_sage, protocol=protocol)
+                    one = _one_seed(
+                        split, cfg, seed, with_sage=not args.no_sage, protocol=protocol, status=bar.set_postfix_str
+                    )
                     acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
                     record["acc"][protocol] = acc
                     if protocol == "coldstart" and one["student_teacher"]:
@@ -259,10 +280,10 @@ def run(args) -> dict:
                         if fcr is not None:
                             record["fcr"] = fcr
                             tracking.log_metrics({"fcr": fcr})
-                    bar.update(1)
             # the finished seed, kept at once in the parent run: a kill later loses nothing of it (--resume)
             _save_seed(record, correct_seed, split_dir, seed)
             accumulate(record, correct_seed)
+            bar.update(1)
         bar.close()
         if last_cs is None and "coldstart" in protocols:  # a resumed job whose last seed ran before the interruption
             last_cs = apply_protocol(data, "coldstart", args.seed + args.runs - 1, args.split_seed)
@@ -275,11 +296,13 @@ def run(args) -> dict:
             "split": getattr(last_cs, "split_info", None),
             "config": config.to_dict(),
         }
-        results = make_results(args.dataset, "+".join(protocols), parent.info.run_id, summaries, extra=extra)
+        results = make_results(dataset_name, "+".join(protocols), parent.info.run_id, summaries, extra=extra)
         if fcrs:
             tracking.log_metrics({"fcr.mean": float(np.mean(fcrs))})
         for model, groups in summaries.items():
-            tracking.log_metrics({f"{model}.{g}.{s}": c[s] for g, c in groups.items() for s in ("mean", "std")})
+            tracking.log_metrics(
+                {f"{model}.{g}.{s}": round(c[s], 2) for g, c in groups.items() for s in ("mean", "std")}
+            )
         plot_data = last_cs if last_cs is not None else apply_protocol(data, "coldstart", args.seed, args.split_seed)
         # Each seed has its own split; the by-degree plot uses the original degree, which all seeds share.
         correct = {m: np.stack(v) for m, v in correct_cs.items()} if correct_cs else {}

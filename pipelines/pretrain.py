@@ -104,7 +104,10 @@ def run(args) -> dict:
     }
     tracking.configure(args.tracking_uri, args.experiment)
     curves: dict[str, list] = defaultdict(list)
-    with tracking.parent_run(f"pretrain:{args.dataset}", job, tags={"job": "pretrain"}) as run_:
+    name = _common.display_name(args, data)
+    tags = {"job": "pretrain", "dataset": name, "protocol": args.holdout}
+    with tracking.parent_run(f"pretrain:{name}", job, tags=tags) as run_:
+        tracking.log_dataset(data, name, args.dataset)
         result = pretrain(graph, config, seed=args.seed, on_epoch=lambda stage, ep, m: curves[stage].append(m))
         for stage, curve in curves.items():
             tracking.log_curve([{k: v for k, v in m.items() if k != "step"} for m in curve], prefix=f"{stage}.")

@@ -82,9 +82,12 @@ def resolve_config(args) -> dict:
 def run(args) -> dict:
     config = resolve_config(args)
     data = apply_protocol(_common.load_data(args), args.protocol, seed=args.seed)
+    dataset_name = _common.display_name(args, data)
     tracking.configure(args.tracking_uri, args.experiment)
     summaries, correct = {}, {}
-    with tracking.parent_run(f"train:{args.dataset}", config, tags={"job": "train"}) as parent:
+    tags = {"job": "train", "dataset": dataset_name, "protocol": args.protocol}
+    with tracking.parent_run(f"train:{dataset_name}", config, tags=tags) as parent:
+        tracking.log_dataset(data, dataset_name, args.dataset)
         for name, hp in config["models"].items():
             model_kw, train_kw = split_hparams(hp)
             make = partial(build_model, name, data.num_features, out_channels=data.num_classes, **model_kw)
@@ -92,7 +95,9 @@ def run(args) -> dict:
             for r in range(args.runs):
                 seed = args.seed + r
                 with tracking.child_run(f"{name}/seed={seed}", {"model": name, "seed": seed, **hp}):
-                    res = run_protocol(make, data, runs=1, seed=seed, progress=not args.no_progress, **train_kw)
+                    res = run_protocol(
+                        make, data, runs=1, seed=seed, progress=not args.no_progress, label=name, **train_kw
+                    )
                     tracking.log_curve(res.curves[0])
                     tracking.log_metrics(
                         {f"test_{g}": v for g, v in res.per_run[0].items()}
@@ -107,10 +112,14 @@ def run(args) -> dict:
             merged = _common.merge_results(parts)
             summaries[name], correct[name] = merged, merged.correct
             tracking.log_metrics(
-                {f"{name}.{g}.{stat}": cell[stat] for g, cell in merged.summary().items() for stat in ("mean", "std")}
+                {
+                    f"{name}.{g}.{stat}": round(cell[stat], 2)
+                    for g, cell in merged.summary(include_val=True).items()
+                    for stat in ("mean", "std")
+                }
             )
         results = make_results(
-            args.dataset,
+            dataset_name,
             args.protocol,
             parent.info.run_id,
             summaries,

@@ -102,6 +102,7 @@ def run_protocol(
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
     deterministic_algorithms: bool = True,
+    label: str | None = None,
 ) -> ProtocolResult:
     """Train and evaluate ``runs`` times under the OGB protocol.
 
@@ -123,10 +124,11 @@ def run_protocol(
     ``full_edge_index``; ``overall`` then equals GLNN's count-weighted mix.
 
     Args:
-        on_epoch: ``on_epoch(stage, epoch, metrics)`` after every epoch (``stage`` is
-            ``"run<r>"``, ``epoch`` 1-based; ``metrics`` has ``loss``, ``train``, ``val``
-            and one key per group, accuracies in percent; see :mod:`graphlearn.training`).
-        progress: show a tqdm bar per run (epoch, metrics).
+        on_epoch: ``on_epoch(stage, epoch, metrics)`` after every epoch (``stage`` is ``"run<r>"``, or
+            ``"<label> seed=<seed + r>"`` with ``label``; ``epoch`` 1-based; ``metrics`` has ``loss``, ``train``,
+            ``val`` and one key per group, accuracies in percent; see :mod:`graphlearn.training`).
+        progress: show a tqdm bar per run (epoch, metrics), named by its stage.
+        label: names the runs' stage (and bar) after the model, e.g. ``"gcn"`` -> ``"gcn seed=3"``.
         deterministic_algorithms: run under :func:`deterministic`.
     """
     if runs < 1 or epochs < 1:
@@ -196,7 +198,7 @@ def run_protocol(
                 score="val",
                 patience=patience,
                 restore_best=False,
-                stage=f"run{run}",
+                stage=f"{label} seed={seed + run}" if label else f"run{run}",
                 on_epoch=on_epoch,
                 on_best=on_best,
                 progress=progress,

@@ -7,6 +7,9 @@ Shape (docs/design.md)::
      "results": {MODEL: {GROUP: {"mean": float, "std": float,
                                  "values": [float, ...]}}}}
 
+GROUP is ``val`` (validation accuracy at the selected epoch, as OGB's "Highest Valid") or a test group
+(``overall``, ``head``, ``tail``, ``isolated``; ``tran`` / ``ind`` under the inductive protocol).
+
 plus an optional ``"extra": {...}`` object when ``make_results`` is given one.
 """
 
@@ -29,7 +32,8 @@ class ResultsValidationError(ValueError):
 
 def _summary_of(name: str, obj: Any) -> dict[str, dict[str, Any]]:
     if hasattr(obj, "summary") and callable(obj.summary):
-        obj = obj.summary()
+        # a ProtocolResult: its test groups and the validation accuracy of each run's selected epoch
+        obj = obj.summary(include_val=True) if hasattr(obj, "best_val") and obj.best_val else obj.summary()
     if not isinstance(obj, Mapping):
         raise TypeError(
             f"results for model {name!r} must be a ProtocolResult or a "
@@ -134,14 +138,18 @@ def validate_results(obj: Any) -> None:
                 _fail(f"{w}['mean']", f"{cell['mean']} is not the mean of 'values' ({mean})")
 
 
+#: The validation accuracy of the selected epoch / model (OGB's "Highest Valid"), reported beside the test groups.
+VAL_GROUP = "val"
+
+
 def result_groups(results: Mapping[str, Any]) -> list[str]:
-    """Groups present in ``results``: GROUPS order, then tran/ind, then others."""
+    """Groups present in ``results``: ``val`` first, then GROUPS order, then tran/ind, then others."""
     seen: list[str] = []
     for groups in results["results"].values():
         for g in groups:
             if g not in seen:
                 seen.append(g)
-    order = list(GROUPS) + list(INDUCTIVE_GROUPS)
+    order = [VAL_GROUP, *GROUPS, *INDUCTIVE_GROUPS]
     return [g for g in order if g in seen] + sorted(g for g in seen if g not in order)
 
 

@@ -16,10 +16,16 @@ def workdir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def json_out(capsys):
-    """``json_out()``: the results JSON the last command printed on stdout."""
+    """``json_out()``: the results JSON the last command printed on stdout, which must be that JSON alone (progress,
+    logs and notes go to stderr, so ``graphlearn ... --json | jq`` works)."""
 
     def read():
         out = capsys.readouterr().out
-        return json.loads(out[out.index("{") :])
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError as e:
+            raise AssertionError(
+                f"stdout under --json is not one JSON document ({e}); it starts with {out[:200]!r}"
+            ) from e
 
     return read

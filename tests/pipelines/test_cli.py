@@ -1,12 +1,18 @@
 """End-to-end: the CLI on small graphs, tracked into a temporary MLflow store."""
 
+import functools
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import mlflow
 import pytest
 
 from graphlearn.evaluation import validate_results
 from pipelines.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_train_json_shape_runs_and_artifacts(workdir, capsys, json_out):
@@ -185,3 +191,61 @@ def test_coldstart_split_seed_rules():
     assert coldstart_seed(pretrained, 5) == 2 and coldstart_seed(pretrained, 5, fixed=2) == 2
     with pytest.raises(ValueError, match="--split-seed 1 differs from the cold-start split seed 2"):
         coldstart_seed(pretrained, 5, fixed=1)
+
+
+def test_top_level_help_imports_no_pipeline_and_subcommands_import_only_theirs():
+    # `graphlearn --help` took seconds because every pipeline (torch, PyG, MLflow) was imported to build the parser
+    code = (
+        "import sys\n"
+        "from pipelines.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('torch', 'mlflow', 'pipelines.train', 'pipelines.coldbrew') if m in sys.modules))\n"
+    )
+    run = functools.partial(subprocess.run, capture_output=True, text=True, cwd=ROOT, timeout=120, check=True)
+    top = run([sys.executable, "-c", code, "--help"])
+    assert "coldbrew" in top.stdout and "export" in top.stdout  # every subcommand listed with its help
+    assert top.stdout.strip().splitlines()[-1] == "[]"
+    train = run([sys.executable, "-c", code, "-v", "train", "--help"])
+    assert "--model" in train.stdout
+    assert "'pipelines.train'" in train.stdout and "'pipelines.coldbrew'" not in train.stdout
+
+
+def test_adapt_json_is_the_only_thing_on_stdout(workdir, capsys, json_out, shared_data):
+    # its per-epoch progress lines ("[grda seed 0] epoch 10: ...") used to precede the JSON on stdout
+    argv = ["adapt", "--dataset", "dg15", "--data-root", str(shared_data), "--models", "grda", "--seeds", "1"]
+    assert main([*argv, "--epochs", "2", "--json", "--no-progress"]) == 0
+    results = json_out()  # strict: stdout must parse as one JSON document
+    assert results["run_id"] and "grda" in results["results"]
+
+
+def test_user_graph_gets_its_short_name_in_results_and_run_name(workdir, json_out):
+    # the results JSON, table header and MLflow run name used to be the whole `user:<abs path>:<abs path>` string
+    edges, nodes = workdir / "toy_edges.csv", workdir / "toy_nodes.csv"
+    n = 60
+    edges.write_text("src,dst\n" + "".join(f"n{i},n{(i + 1) % n}\nn{i},n{(i + 7) % n}\n" for i in range(n)))
+    nodes.write_text(
+        "id,label,f0,f1\n" + "".join(f"n{i},{i % 2},{i % 2 + 0.1 * (i % 5)},{(i % 3) * 0.5}\n" for i in range(n))
+    )
+    spec = f"user:{edges}:{nodes}"
+    rc = main(["train", "--dataset", spec, "--model", "mlp", "--runs", "1", "--epochs", "3", "--json", "--no-progress"])
+    assert rc == 0
+    results = json_out()
+    assert results["dataset"] == "toy"
+    run = mlflow.get_run(results["run_id"])
+    assert run.info.run_name == "train:toy" and run.data.params["dataset"] == spec  # the full spec stays a param
+
+
+def test_runs_read_as_mlflow_users_expect(workdir, json_out):
+    # the Dataset column, the experiment's description, filterable tags and table-friendly aggregate metrics
+    argv = ["train", "--dataset", "synthetic:300", "--model", "mlp", "--runs", "2", "--epochs", "3", "--json"]
+    assert main([*argv, "--no-progress"]) == 0
+    run = mlflow.get_run(json_out()["run_id"])
+    (inp,) = run.inputs.dataset_inputs
+    assert inp.dataset.name == "synthetic:300" and '"graphlearn.dataset": "synthetic:300"' in inp.dataset.source
+    assert run.data.tags["dataset"] == "synthetic:300" and run.data.tags["protocol"] == "coldstart"
+    assert "mlflow.note.content" in mlflow.get_experiment(run.info.experiment_id).tags
+    headline = {k: v for k, v in run.data.metrics.items() if k.startswith("mlp.") and k.endswith((".mean", ".std"))}
+    assert headline and all(v == round(v, 2) for v in headline.values())

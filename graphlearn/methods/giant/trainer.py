@@ -416,7 +416,12 @@ def pretrain(
                 "seconds": time.perf_counter() - t_epoch,
             }
             history.append({"level": level, "epoch": epoch, **metrics})
-            log.info("level %d epoch %d: %s", level, epoch, metrics)
+            log.info(
+                "level %d epoch %d: %s",
+                level,
+                epoch,
+                ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"),
+            )
             step += 1
             return metrics
 
