@@ -248,3 +248,24 @@ def test_update_bad_source_exits_2(exported, capsys, monkeypatch, source, messag
     assert main(["update", "--from", source]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_readme_python_snippet_runs_as_written(exported):
+    """The README's loading snippet, run in a fresh interpreter from the job's folder (only the model name and the
+    feature width of this small graph substituted)."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "load_model" in b]
+    name = exported["result"]["registered_model"]
+    code = block.replace("graphlearn-cora-student", name).replace(
+        "[[0.0] * 1433]", f"[[0.0] * {exported['x'].shape[1]}]"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=exported["work"], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "neighbor_ids" in out.stdout and "class_name" in out.stdout
