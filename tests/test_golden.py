@@ -1,7 +1,9 @@
 """Pins the numbers of a small case of every training path to those of the code before the training core was
 consolidated (issue: one training stack). ``tests/golden/small_case.json`` was written by running :func:`compute`
 on that code (commit fc4709b, 1 torch thread); a change to seeding, the epoch loop, selection, early stopping or
-the models' arithmetic makes this test fail. Accuracies are counts over fixed masks, so they compare exactly."""
+the models' arithmetic makes this test fail. Deliberate changes since, each re-pinned alone: label propagation's
+unreachable nodes predict the training prior (2026-12-02: coldbrew/coldstart LP overall 83.75 -> 85.0, isolated
+14.29 -> 28.57; nothing else moved). Accuracies are counts over fixed masks, so they compare exactly."""
 
 from __future__ import annotations
 

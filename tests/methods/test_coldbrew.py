@@ -388,10 +388,19 @@ def test_feature_contribution_ratio_undefined():
 
 
 def test_label_propagation(tiny_graph):
-    out = label_propagation(tiny_graph.y, tiny_graph.edge_index, tiny_graph.train_mask)
-    assert out.shape == (10, 3)
-    assert float(out[9].abs().sum()) == 0.0  # isolated: nothing reaches it
-    assert out[:5].argmax(-1).tolist() == tiny_graph.y[:5].tolist()
+    zero = label_propagation(tiny_graph.y, tiny_graph.edge_index, tiny_graph.train_mask, unreachable="zero")
+    assert zero.shape == (10, 3)
+    assert float(zero[9].abs().sum()) == 0.0  # isolated: nothing reaches it (PyG's behaviour)
+    assert zero[:5].argmax(-1).tolist() == tiny_graph.y[:5].tolist()
+    # default: an unreachable node gets the training labels' class frequencies, so it predicts the most common one
+    mask = torch.zeros(10, dtype=torch.bool)
+    mask[[1, 2, 5]] = True  # labels 1, 2, 2: the most common training class is 2, not 0
+    out = label_propagation(tiny_graph.y, tiny_graph.edge_index, mask)
+    zero = label_propagation(tiny_graph.y, tiny_graph.edge_index, mask, unreachable="zero")
+    assert torch.allclose(out[9], torch.tensor([0.0, 1 / 3, 2 / 3])) and int(out[9].argmax()) == 2
+    assert torch.equal(out[:9], zero[:9])  # reachable nodes unchanged
+    with pytest.raises(ValueError, match="unreachable must be"):
+        label_propagation(tiny_graph.y, tiny_graph.edge_index, tiny_graph.train_mask, unreachable="mode")
 
 
 # ---------------------------------------------------------------- run / config

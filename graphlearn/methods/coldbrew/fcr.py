@@ -56,7 +56,13 @@ def feature_contribution_ratio(acc_mlp: float, acc_lp: float, acc_gnn: float) ->
 
 @torch.no_grad()
 def label_propagation(
-    y: Tensor, edge_index: Tensor, train_mask: Tensor, num_classes: int = None, num_layers: int = 50, alpha: float = 0.5
+    y: Tensor,
+    edge_index: Tensor,
+    train_mask: Tensor,
+    num_classes: int = None,
+    num_layers: int = 50,
+    alpha: float = 0.5,
+    unreachable: str = "prior",
 ) -> Tensor:
     r"""Label propagation (`Zhu & Ghahramani, 2002`; PyG
     :class:`~torch_geometric.nn.models.LabelPropagation`) from the training
@@ -71,10 +77,19 @@ def label_propagation(
         train_mask (Tensor): bool ``[N]``, the seed labels.
         num_classes (int, optional): default ``y[train_mask].max() + 1``.
 
+        unreachable (str): scores of a node with no path to a training node
+            (propagation leaves its row all zero): ``"prior"``, the training
+            labels' class frequencies (its prediction is then the most common
+            training class, the best guess without structure); ``"zero"``, the
+            all-zero row of PyG's ``LabelPropagation`` (argmax: class 0, so
+            that node's accuracy would be class 0's share, and class ids of
+            string labels are alphabetical). (default: ``"prior"``)
+
     Returns:
-        Tensor ``[N, num_classes]`` of class scores; a node with no path to a
-        training node keeps an all-zero row (its argmax is class 0).
+        Tensor ``[N, num_classes]`` of class scores.
     """
+    if unreachable not in ("prior", "zero"):
+        raise ValueError(f"unreachable must be 'prior' or 'zero' (got {unreachable!r})")
     if train_mask.dtype != torch.bool or train_mask.shape != y.shape:
         raise ValueError(f"train_mask must be bool {list(y.shape)} (got {train_mask.dtype} {list(train_mask.shape)})")
     if int(train_mask.sum()) == 0:
@@ -84,4 +99,10 @@ def label_propagation(
     seeds = torch.zeros(y.numel(), num_classes, device=y.device)
     seeds[train_mask, y[train_mask]] = 1.0  # one_hot() would choke on y == -1
     model = LabelPropagation(num_layers=num_layers, alpha=alpha)
-    return model(seeds, edge_index, mask=train_mask)
+    out = model(seeds, edge_index, mask=train_mask)
+    if unreachable == "prior":
+        empty = out.sum(-1) == 0
+        if bool(empty.any()):
+            prior = seeds[train_mask].mean(0)
+            out[empty] = prior.to(out.dtype)
+    return out
