@@ -210,19 +210,35 @@ def merge_results(parts: list[ProtocolResult]) -> ProtocolResult:
 
 
 def write_artifacts(
-    results: dict, data, correct_by_model: Mapping[str, Any], out: str | None, *, tracked: bool = True
+    results: dict,
+    data,
+    correct_by_model: Mapping[str, Any],
+    out: str | None,
+    *,
+    tracked: bool = True,
+    isolated=None,
 ) -> Path | None:
     """Write results.json, results.md, the group and degree plots and the split into ``out`` (or a temporary folder,
-    removed afterwards); log them to the active run. Returns ``out`` (``None`` without one)."""
+    removed afterwards); log them to the active run. Returns ``out`` (``None`` without one). ``isolated``: the nodes
+    the cold-start split made isolated, ``[N]`` or one row per run (default: ``data.isolated_mask`` when present),
+    the degree plot's own first bin."""
+    if (
+        isolated is None
+        and getattr(data, "isolated_mask", None) is not None
+        and getattr(data, "degree", None) is not None
+    ):
+        isolated = data.isolated_mask
     if out:
-        _write_artifacts(results, data, correct_by_model, Path(out), tracked)
+        _write_artifacts(results, data, correct_by_model, Path(out), tracked, isolated)
         return Path(out)
     with tempfile.TemporaryDirectory(prefix="graphlearn-") as tmp:
-        _write_artifacts(results, data, correct_by_model, Path(tmp), tracked)
+        _write_artifacts(results, data, correct_by_model, Path(tmp), tracked, isolated)
     return None
 
 
-def _write_artifacts(results: dict, data, correct_by_model: Mapping[str, Any], folder: Path, tracked: bool) -> None:
+def _write_artifacts(
+    results: dict, data, correct_by_model: Mapping[str, Any], folder: Path, tracked: bool, isolated=None
+) -> None:
     from graphlearn.evaluation.plots import plot_accuracy_by_degree, plot_group_accuracy  # noqa: PLC0415
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -236,6 +252,7 @@ def _write_artifacts(results: dict, data, correct_by_model: Mapping[str, Any], f
             folder / "accuracy_by_degree.png",
             mask=data.test_mask,
             title=f"{results['dataset']}: test accuracy by degree",
+            isolated=isolated,
         )
     save_split(data, folder / "split.npz")
     if tracked:

@@ -306,7 +306,18 @@ def run(args) -> dict:
         plot_data = last_cs if last_cs is not None else apply_protocol(data, "coldstart", args.seed, args.split_seed)
         # Each seed has its own split; the by-degree plot uses the original degree, which all seeds share.
         correct = {m: np.stack(v) for m, v in correct_cs.items()} if correct_cs else {}
-        _common.write_artifacts(results, plot_data, correct, args.out)
+        # each seed has its own cold-start split: the nodes it made isolated are the plot's first bin, per seed
+        isolated = (
+            np.stack(
+                [
+                    apply_protocol(data, "coldstart", s, args.split_seed).isolated_mask.numpy()
+                    for s in range(args.seed, args.seed + args.runs)
+                ]
+            )
+            if correct and "coldstart" in protocols
+            else None
+        )
+        _common.write_artifacts(results, plot_data, correct, args.out, isolated=isolated)
         split_tmp.cleanup()
     _common.report(results, args.json)
     if results["extra"]["fcr"] and not args.json:

@@ -45,8 +45,32 @@ def _std(a: np.ndarray) -> np.ndarray:
     return a.std(axis=0, ddof=1) if a.shape[0] > 1 else np.zeros(a.shape[1])
 
 
+def _merge_small(buckets: list[tuple[int, int]], counts: list[int], min_nodes: int) -> list[tuple[int, int]]:
+    """Adjacent degree buckets joined until each holds at least ``min_nodes`` nodes (a small last one joins the
+    previous), so that bins of a handful of nodes do not set the scale."""
+    merged: list[list[int]] = []
+    total = 0
+    for (lo, hi), n in zip(buckets, counts):
+        if merged and total < min_nodes:
+            merged[-1][1], total = hi, total + n
+        else:
+            merged.append([lo, hi])
+            total = n
+    if len(merged) > 1 and total < min_nodes:
+        last = merged.pop()
+        merged[-1][1] = last[1]
+    return [(lo, hi) for lo, hi in merged]
+
+
 def plot_accuracy_by_degree(
-    degrees, correct_by_model: Mapping[str, object], path, *, mask=None, title: str | None = None
+    degrees,
+    correct_by_model: Mapping[str, object],
+    path,
+    *,
+    mask=None,
+    title: str | None = None,
+    isolated=None,
+    min_nodes: int = 20,
 ) -> Figure:
     """Accuracy (%) per degree bucket, one line per model, error bars = std
     over runs.
@@ -58,36 +82,69 @@ def plot_accuracy_by_degree(
             ``ProtocolResult.correct``.
         path: output file (format from the suffix, PNG by default).
         mask: optional bool ``[N]`` of the nodes to score (e.g. ``test_mask``).
+        isolated: optional bool ``[N]`` or ``[runs, N]`` (one per run, when each run has its own split): the nodes
+            the cold-start split made isolated. They get their own first bin, ``isolated``, and leave the degree
+            bins, which then hold the nodes that kept their edges (by original degree).
+        min_nodes: adjacent degree bins are merged until each holds at least this many scored nodes (per run).
     """
     deg = _np(degrees).reshape(-1).astype(np.int64)
     keep = np.ones_like(deg, dtype=bool) if mask is None else _np(mask).astype(bool)
     if keep.shape != deg.shape or not keep.any():
         raise ValueError(f"mask must be a bool array of length {deg.size} selecting at least one node")
-    buckets = [(lo, hi) for lo, hi in degree_buckets(int(deg[keep].max())) if ((deg >= lo) & (deg <= hi) & keep).any()]
-    members = [(deg >= lo) & (deg <= hi) & keep for lo, hi in buckets]
-    labels = [
-        (f"{lo}" if lo == hi else f"{lo}-{hi}") + f"\n(n={int(m.sum())})" for (lo, hi), m in zip(buckets, members)
-    ]
-
-    fig = _new_figure((max(6.0, 1.0 * len(buckets) + 2), 4.0))
-    ax = fig.add_subplot()
-    xs = np.arange(len(buckets))
-    for i, (model, correct) in enumerate(correct_by_model.items()):
+    models = {}
+    for model, correct in correct_by_model.items():
         c = _np(correct).astype(bool)
         c = c[None, :] if c.ndim == 1 else c
         if c.shape[1] != deg.size:
             raise ValueError(f"correct_by_model[{model!r}] has {c.shape[1]} nodes, degrees has {deg.size}")
-        acc = np.stack([c[:, m].mean(axis=1) * 100 for m in members], axis=1)
-        offset = (i - (len(correct_by_model) - 1) / 2) * 0.06
-        ax.errorbar(xs + offset, acc.mean(axis=0), yerr=_std(acc), marker="o", capsize=3, label=model)
+        models[model] = c
+    runs = max((c.shape[0] for c in models.values()), default=1)
+    iso = np.zeros((1, deg.size), dtype=bool) if isolated is None else _np(isolated).astype(bool)
+    iso = iso[None, :] if iso.ndim == 1 else iso
+    if iso.shape[1] != deg.size or iso.shape[0] not in (1, runs):
+        raise ValueError(f"isolated must be bool [{deg.size}] or [{runs}, {deg.size}] (got {list(iso.shape)})")
+    iso = np.broadcast_to(iso, (runs, deg.size)) & keep
+    rest = keep & ~iso  # [runs, N]: scored nodes that kept their edges
+    scored = deg[rest.any(0)]
+    buckets = [(lo, hi) for lo, hi in degree_buckets(int(scored.max()) if scored.size else 0)]
+    counts = [int(((deg >= lo) & (deg <= hi) & rest[0]).sum()) for lo, hi in buckets]
+    buckets = [b for b, n in zip(buckets, counts) if n] or buckets[:1]
+    counts = [int(((deg >= lo) & (deg <= hi) & rest[0]).sum()) for lo, hi in buckets]
+    buckets = _merge_small(buckets, counts, min_nodes)
+    members = [(deg >= lo) & (deg <= hi) & rest for lo, hi in buckets]  # each [runs, N]
+    labels = [
+        (f"{lo}" if lo == hi else f"{lo}-{hi}") + f"\n(n={int(m[0].sum())})" for (lo, hi), m in zip(buckets, members)
+    ]
+    if iso.any():
+        members.insert(0, iso)
+        labels.insert(0, f"isolated\n(n={int(iso[0].sum())})")
+
+    fig = _new_figure((max(7.0, 1.0 * len(members) + 3.5), 4.0))
+    ax = fig.add_subplot()
+    xs = np.arange(len(members))
+    for i, (model, c) in enumerate(models.items()):
+        acc = np.stack(
+            [
+                np.array(
+                    [c[r, m[min(r, m.shape[0] - 1)]].mean() * 100 if m[r].any() else np.nan for r in range(c.shape[0])]
+                )
+                for m in members
+            ],
+            axis=1,
+        )
+        offset = (i - (len(models) - 1) / 2) * 0.06
+        ax.errorbar(xs + offset, np.nanmean(acc, axis=0), yerr=_std(acc), marker="o", capsize=3, label=model)
     ax.set_xticks(xs, labels)
-    ax.set_xlabel("node degree")
+    if iso.any():
+        ax.axvline(0.5, color="0.7", linewidth=0.8)
+    ax.set_xlabel("node degree (isolated: no edge in the training graph)" if iso.any() else "node degree")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)  # off the data
     if title:
         ax.set_title(title)
+    fig.tight_layout()
     save_figure(fig, path, **_SAVEFIG)
     return fig
 

@@ -124,3 +124,27 @@ def test_plots_write_png(tmp_path, results):
     with pytest.raises(ValueError, match="nodes"):
         plot_accuracy_by_degree(degrees, {"gcn": np.ones(n - 1, bool)}, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_degree_plot_has_an_isolated_bin_merges_tiny_bins_and_keeps_the_legend_off_the_data(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 300
+    degrees = rng.integers(1, 60, n)
+    mask = np.ones(n, dtype=bool)
+    isolated = np.zeros((2, n), dtype=bool)  # one cold-start split per run
+    isolated[0, :40], isolated[1, 40:80] = True, True
+    correct = {"student": rng.random((2, n)) < 0.7, "gcn": rng.random((2, n)) < 0.5}
+    correct["gcn"][isolated] = False  # a GNN that fails every isolated node
+    fig = plot_accuracy_by_degree(degrees, correct, tmp_path / "d.png", mask=mask, isolated=isolated, min_nodes=20)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0] == "isolated\n(n=40)"
+    sizes = [int(label.split("n=")[1].rstrip(")")) for label in labels[1:]]
+    assert min(sizes) >= 20 and sum(sizes) == n - 40  # every node that kept its edges, in bins of >= 20
+    (gcn,) = [c for c in ax.containers if c.get_label() == "gcn"]
+    assert gcn.lines[0].get_ydata()[0] == 0.0  # the isolated bin scores each run on its own isolated nodes
+    fig.canvas.draw()
+    legend, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= frame.x1  # beside the axes, not over the lines
+    with pytest.raises(ValueError, match="isolated must be bool"):
+        plot_accuracy_by_degree(degrees, correct, tmp_path / "x.png", isolated=np.zeros((3, n), bool))
