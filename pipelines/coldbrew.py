@@ -120,11 +120,13 @@ def _one_seed(
 MODEL_FILES = {"ColdBrew": "coldbrew_student.pt", "GLNN": "glnn.pt", "MLP": "mlp.pt"}
 
 
-def _log_student(trained: dict, split, config: ColdBrewConfig) -> str:
+def _log_student(trained: dict, split, config: ColdBrewConfig, metrics: dict[str, float] | None = None) -> str:
     """Log the first seed's student twice: as graphlearn's versioned file (``model/coldbrew_student.pt``, loaded
     with ``graphlearn.methods.coldbrew.load``; keeps edges/self-exclusion at inference; what ``graphlearn export``
     serves) and as an MLflow model in the ``pt2`` format (features as the model saw them in, logits out). The GLNN
     and MLP baselines are kept too (``model/glnn.pt``, ``model/mlp.pt``), for ``graphlearn export --model glnn``.
+    The ``pt2`` model is logged from a nested run of its own (``ColdBrew student``) holding only the student's
+    accuracies (``metrics``) and its config, so that the model's MLflow page shows those and not every baseline's.
     Returns the MLflow model URI of the ``pt2`` model."""
     student = trained["ColdBrew"]
     with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
@@ -133,7 +135,14 @@ def _log_student(trained: dict, split, config: ColdBrewConfig) -> str:
                 save(trained[name], Path(tmp) / filename, config=config.to_dict())
                 tracking.log_file(Path(tmp) / filename, "model")
     example = split.x[:2].detach().cpu().numpy()
-    return tracking.log_torch_model(student.serving(), "coldbrew_student", example)
+    with tracking.child_run("ColdBrew student", {"coldbrew": config.to_dict()}):
+        tracking.log_metrics(metrics or {})
+        return tracking.log_torch_model(
+            student.serving(),
+            "coldbrew_student",
+            example,
+            params=tracking.flatten_params({"coldbrew": config.to_dict()}),
+        )
 
 
 def _save_seed(record: dict, correct: dict, split_dir: Path, seed: int) -> None:
@@ -271,7 +280,8 @@ def run(args) -> dict:
                     if protocol == "coldstart" and one["student_teacher"]:
                         record["student_teacher"] = one["student_teacher"]
                     if protocol == "coldstart" and r == 0 and "ColdBrew" in one["trained"]:
-                        record["student_uri"] = _log_student(one["trained"], split, config)
+                        own = {f"{g}_acc": v for g, v in acc.get("ColdBrew", {}).items()}  # the student's numbers only
+                        record["student_uri"] = _log_student(one["trained"], split, config, own)
                     for model, groups in acc.items():
                         tracking.log_metrics({f"{protocol}.{model}.{g}": v for g, v in groups.items()})
                     if protocol == "coldstart":

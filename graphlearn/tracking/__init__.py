@@ -301,7 +301,14 @@ def log_file(path: str | os.PathLike, artifact_path: str | None = None) -> None:
     mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
-def log_torch_model(model, name: str, input_example, pip_requirements: list[str] | None = None) -> str:
+def flatten_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as MLflow params (nested keys joined by dots, lists as JSON)."""
+    return _flatten(config)
+
+
+def log_torch_model(
+    model, name: str, input_example, pip_requirements: list[str] | None = None, params: Mapping[str, Any] | None = None
+) -> str:
     """Log ``model`` as an MLflow model (``pytorch`` + ``pyfunc`` flavours) in MLflow's ``pt2`` format
     (``torch.export``: the graph and weights, no pickled Python), and return its ``models:/`` URI.
 
@@ -319,7 +326,12 @@ def log_torch_model(model, name: str, input_example, pip_requirements: list[str]
     if pip_requirements is None:
         pip_requirements = [f"torch=={torch.__version__.split('+')[0]}"]
     info = mlflow.pytorch.log_model(
-        model, name=name, input_example=input_example, serialization_format="pt2", pip_requirements=pip_requirements
+        model,
+        name=name,
+        input_example=input_example,
+        serialization_format="pt2",
+        pip_requirements=pip_requirements,
+        params=dict(params) if params else None,
     )
     return info.model_uri
 

@@ -171,6 +171,10 @@ def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsy
 
     assert np.allclose(served.predict(x), local.logits(torch.from_numpy(x)).numpy(), atol=1e-4)
     assert served.predict(x[:1]).shape == (1, local.out_channels)
+    # the model's MLflow page: the student's own accuracies and config, not every baseline's metrics
+    model = mlflow.get_logged_model(results["extra"]["student_model"].removeprefix("models:/"))
+    assert {m.key for m in model.metrics} == {"val_acc", "overall_acc", "head_acc", "tail_acc", "isolated_acc"}
+    assert model.params["coldbrew.k"] == "5" and "coldbrew.student_hidden" in model.params
 
 
 def tracking_download(run_id, path, dst):
