@@ -12,10 +12,12 @@ import hashlib
 import json
 import os
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from torch_geometric.data import Data
 
 from ..io import atomic_write_text
@@ -193,11 +195,43 @@ def _check_split(spec: DatasetSpec, split: int) -> None:
         )
 
 
-SPEC_FORMS = "or user:<edges file>:<nodes file> (CSV/Parquet), or synthetic:<num nodes> (DC-SBM)"
+SPEC_FORMS = (
+    "or user:<edges file>:<nodes file> (CSV/Parquet), or the path of a .npz graph (GraphGallery's adj_matrix / "
+    "node_attr / node_label, or the heterophilous-graphs layout), or synthetic:<num nodes> (DC-SBM)"
+)
 
 
-def _load_spec(name: str, seed: int) -> Data | None:
-    """The graph of a ``user:`` or ``synthetic:`` spec, or ``None`` when ``name`` is neither (a registry name)."""
+def _load_npz_graph(path: str, seed: int, split: int) -> Data:
+    """A user's ``.npz`` graph, by its keys: GraphGallery (``adj_matrix``, ``node_attr``, ``node_label``; seeded
+    60/20/20 split) or the heterophilous-graphs layout (``node_features``, ``edges``, stored masks; ``split``)."""
+    from .npz import load_graphgallery_npz, load_yandex_npz  # noqa: PLC0415
+
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"the .npz graph {path!r} does not exist (or is not a file)")
+    try:
+        with np.load(file, allow_pickle=False) as z:  # lists the keys; reads no pickled object
+            keys = set(z.files)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+    if {"adj_matrix", "node_attr", "node_label"} <= keys:
+        data = load_graphgallery_npz(file, seed=seed)
+    elif {"node_features", "node_labels", "edges"} <= keys:
+        data = load_yandex_npz(file, split=split)
+    else:
+        raise ValueError(
+            f"{path}: unknown .npz graph layout (keys {sorted(keys)}); expected GraphGallery's adj_matrix, node_attr, "
+            "node_label or the heterophilous-graphs node_features, node_labels, edges and masks"
+        )
+    data.name = file.stem
+    return data
+
+
+def _load_spec(name: str, seed: int, split: int = 0) -> Data | None:
+    """The graph of a ``user:`` or ``synthetic:`` spec or a ``.npz`` path, or ``None`` when ``name`` is none of
+    them (a registry name)."""
+    if name.lower().endswith(".npz"):
+        return _load_npz_graph(name, seed, split)
     kind, _, rest = name.partition(":")
     if kind == "user":
         edges, sep, nodes = rest.partition(":")
@@ -220,7 +254,9 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: int
     Args:
         name: registry name (case-insensitive), see :func:`dataset_names`; or ``user:<edges file>:<nodes file>``
             (CSV/Parquet tables, read by :func:`~graphlearn.data.load_user_graph` with its defaults and ``seed``);
-            or ``synthetic:<num nodes>`` (:func:`~graphlearn.data.dc_sbm` with its defaults and ``seed``). The
+            or ``synthetic:<num nodes>`` (:func:`~graphlearn.data.dc_sbm` with its defaults and ``seed``); or the
+            path of a ``.npz`` graph (GraphGallery layout with a ``seed``-ed 60/20/20 split, or the
+            heterophilous-graphs layout with its stored ``split``; named after the file's stem). The
             ``user``/``synthetic`` prefixes are lower-case; those two ignore ``root`` and ``split`` and keep the
             ``name`` their loader sets.
         root: data root (default: ``$GRAPHLEARN_DATA``, else ``./data``).
@@ -237,7 +273,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: int
         ValueError: ``split`` is out of range, or a malformed ``user:``/``synthetic:`` spec.
     """
     name = str(name)
-    data = _load_spec(name, seed)
+    data = _load_spec(name, seed, split)
     if data is not None:
         return data
     try:

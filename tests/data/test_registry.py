@@ -232,3 +232,28 @@ def test_unknown_name_mentions_the_spec_forms():
     with pytest.raises(UnknownDatasetError) as exc:
         registry.get_dataset_spec("synthetic:10")
     assert "synthetic:<num nodes>" not in str(exc.value)
+
+
+def test_npz_path_is_a_user_graph(tmp_path):
+    # a GraphGallery .npz (the common public format for Amazon / Coauthor graphs) given as --dataset <path>
+    import numpy as np
+    import scipy.sparse as sp
+
+    n = 30
+    rows = np.arange(n)
+    adj = sp.csr_matrix((np.ones(n), (rows, (rows + 1) % n)), shape=(n, n))
+    attr = sp.csr_matrix(np.eye(n, 8, dtype=np.float32))
+    path = tmp_path / "my_graph.npz"
+    np.savez(path, adj_matrix=adj, node_attr=attr, node_label=rows % 3)
+    data = load_dataset(str(path), seed=1)
+    assert data.name == "my_graph" and data.num_nodes == n and data.x.shape == (n, 8) and data.num_classes == 3
+    assert data.edge_index.size(1) == 2 * n  # symmetrised
+    assert int(data.train_mask.sum()) == 18  # seeded 60/20/20
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match=r"unknown \.npz graph layout \(keys \['a'\]\)"):
+        load_dataset(str(tmp_path / "other.npz"))
+    with pytest.raises(ValueError, match="does not exist"):
+        load_dataset(str(tmp_path / "missing.npz"))
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable .npz file"):
+        load_dataset(str(tmp_path / "junk.npz"))
