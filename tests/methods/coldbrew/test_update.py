@@ -7,6 +7,7 @@ import torch
 
 from graphlearn.data import load_dataset
 from graphlearn.data.protocols import apply_protocol
+from graphlearn.data.splits import node_degree
 from graphlearn.evaluation.compat import retrieval_compatibility
 from graphlearn.export.spaces import query_vectors, student_vectors
 from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew, train_update
@@ -95,6 +96,56 @@ def test_bad_inputs_raise(setting):
         train_update(data, old, old_index, wide, 1, mode="compatible")
 
 
+def test_compatible_mlp2_trains_the_full_budget(setting):
+    """With early stopping on, the compatible MLP2 still runs every epoch and keeps the last one (validation's flip
+    signal is too small to stop on); the independent student keeps run_coldbrew's early stopping."""
+    _, data, _, old, old_index = setting
+    config = ColdBrewConfig.from_dict({**CONFIG, "patience": 3})
+    runs = {}
+    for mode in ("independent", "compatible"):
+        epochs = []
+        res = train_update(
+            data,
+            old,
+            old_index,
+            config,
+            100,
+            mode=mode,
+            on_epoch=lambda st, ep, m: epochs.append(ep) if st == "ColdBrew/mlp2" else None,
+        )
+        runs[mode] = (len(epochs), res.run["models"]["ColdBrew"]["best_epoch"])
+    assert runs["compatible"] == (CONFIG["epochs"], CONFIG["epochs"])
+    assert runs["independent"][0] < CONFIG["epochs"]  # stopped early: the compatible run's length is not the default
+    assert runs["independent"][1] < runs["independent"][0]
+
+
+def test_focal_filter_is_the_old_confidence_off_the_labels(setting, monkeypatch):
+    """PCT's filter [old right] where a training label tells, the old model's max softmax elsewhere."""
+    import graphlearn.methods.coldbrew.update as update  # noqa: PLC0415
+
+    _, data, _, old, old_index = setting
+    seen = []
+    real = update.focal_distillation_loss
+
+    def spy(logits, old_logits, old_correct, **kw):
+        seen.append((old_logits.detach().clone(), old_correct.detach().clone()))
+        return real(logits, old_logits, old_correct, **kw)
+
+    monkeypatch.setattr(update, "focal_distillation_loss", spy)
+    short = ColdBrewConfig.from_dict({**CONFIG, "epochs": 2})
+    train_update(data, old, old_index, short, 100, mode="compatible")
+    logits, weight = seen[0]
+    with torch.no_grad():
+        want_logits = old.logits(data.x, self_index=torch.arange(data.num_nodes))
+    fit = (node_degree(data.edge_index, data.num_nodes) > 0) & ~data.val_mask  # the distilled nodes (fit_mask)
+    assert torch.allclose(logits, want_logits[fit], atol=1e-5)
+    conf = want_logits[fit].softmax(-1).max(-1).values
+    right = (want_logits[fit].argmax(-1) == data.y[fit]).float()
+    tr = data.train_mask[fit]
+    assert torch.allclose(weight[tr], right[tr]) and torch.allclose(weight[~tr], conf[~tr], atol=1e-6)
+    assert bool(((weight[~tr] > 0) & (weight[~tr] < 1)).all())
+
+
 def test_losses():
     z = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     assert float(influence_loss(z, torch.tensor([[2.0, 0.0], [1.0, 0.0]]))) == pytest.approx(0.5)
@@ -105,3 +156,6 @@ def test_losses():
     wrong = focal_distillation_loss(new, old, torch.tensor([False, False]))
     assert float(right) == pytest.approx(6.0 * float(wrong))  # only node 0 disagrees: weight 1 + 5
     assert float(focal_distillation_loss(old, old, torch.tensor([True, True]))) == pytest.approx(0.0, abs=1e-6)
+    # A probability of being right (unlabelled nodes: the old model's confidence) weights in between.
+    half = focal_distillation_loss(new, old, torch.tensor([0.5, 0.0]))
+    assert float(half) == pytest.approx(3.5 * float(wrong))  # 1 + 5 * 0.5
