@@ -7,7 +7,9 @@ benchmarks/results/update.{md,json}.
 Per dataset and seed ``s``: the cold-start split of seed ``s`` (row-normalised features, as ``pipelines/_common.
 load_data``); the OLD student is :func:`run_coldbrew` with seed ``s`` and its index ``student_vectors(old, x)``; the
 NEW student is trained with seed ``s + 100`` on the same split, once ``independent`` and once ``compatible``
-(:func:`graphlearn.methods.coldbrew.train_update`, default weights chosen on Cora validation, the focal filter's confidence term on Cora and CiteSeer validation; MLP2 trains its full epoch budget, as PCT's fixed schedule). Reported:
+(:func:`graphlearn.methods.coldbrew.train_update`; its defaults: weights chosen on Cora validation, the focal
+filter's confidence term on Cora and CiteSeer validation, MLP2 on its full epoch budget as PCT's fixed schedule).
+Reported:
 retrieval old/old, new/new and new-query/old-index (queries: isolated test nodes, index: every node, truth: the
 removed edges; recall@10 and same-class precision@10), accuracy (overall, isolated) and the negative flip rate
 (test nodes), as mean ± std over seeds and the paired per-seed difference compatible - independent.
@@ -148,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         f"- protocol: per seed s, the cold-start split of seed s; OLD = `run_coldbrew` seed s (its index: "
         f"`student_vectors(old, x)`, the coldbrew space); NEW = `train_update` seed s+100 on the same split, "
         f"`independent` (index: its coldbrew space) and `compatible` (compat_weight={COMPAT_WEIGHT:g}, "
-        f"flip_weight={FLIP_WEIGHT:g}, the library defaults: weights chosen on Cora validation, the focal filter's confidence term on Cora + CiteSeer validation, MLP2's full epoch budget as PCT's fixed schedule; index: its mlp1 "
+        f"flip_weight={FLIP_WEIGHT:g}, the library defaults: weights chosen on Cora validation, the focal filter's "
+        f"confidence term on Cora + CiteSeer validation, MLP2's full epoch budget as PCT's fixed schedule; index: its mlp1 "
         f"space). Retrieval: queries = isolated test nodes (query_vectors), index = every node, truth = the "
         f"removed edges, exact cosine top-10; X/Y = X's queries against Y's index. Accuracy and NFR (old right, "
         f"new wrong, share of the group) on test nodes, overall and isolated. In the independent rows old/old is the "

@@ -188,8 +188,8 @@ def load_data(args):
 
 def display_name(args, data) -> str:
     """The dataset's name in run names, tables and the results JSON: a registry or ``synthetic:`` name as given; for
-    a ``user:`` graph or a ``.npz`` path the short name its loader gave it (the file's stem), not the spec with its paths
-    (the full spec stays in the run's ``dataset`` param)."""
+    a ``user:`` graph or a ``.npz`` path the short name its loader gave it (the file's stem), not the spec with its
+    paths (the full spec stays in the run's ``dataset`` param)."""
     spec = str(args.dataset)
     if spec.lower().startswith("user:") or spec.lower().endswith(".npz"):
         return str(getattr(data, "name", None) or spec)
