@@ -306,10 +306,10 @@ def cases() -> list[Case]:
     add(C("adapt-user-nan-label", "adapt", ua("t.csv", "g.csv"), ["t.csv", "label"],
           files={"t.csv": GRDA_TABLE.replace("\n0,0,", "\n0,,", 1), "g.csv": GRDA_GRAPH},
           note="a NaN label used to turn the task into regression"))
-    add(C("adapt-user-inf-feature", "adapt", ua("t.csv", "g.csv"), ["t.csv", "row 2", "inf"],
-          files={"t.csv": GRDA_TABLE.replace("\n0,1,0.6,", "\n0,1,inf,", 1), "g.csv": GRDA_GRAPH}))
+    add(C("adapt-user-inf-feature", "adapt", ua("t.csv", "g.csv"), ["t.csv", "row 1", "inf"],
+          files={"t.csv": GRDA_TABLE.replace("\n0,1,0.3,", "\n0,1,inf,", 1), "g.csv": GRDA_GRAPH}))
     add(C("adapt-user-text-feature", "adapt", ua("t.csv", "g.csv"), ["t.csv", "f0"],
-          files={"t.csv": GRDA_TABLE.replace("\n0,1,0.6,", "\n0,1,abc,", 1), "g.csv": GRDA_GRAPH}))
+          files={"t.csv": GRDA_TABLE.replace("\n0,1,0.3,", "\n0,1,abc,", 1), "g.csv": GRDA_GRAPH}))
     add(C("adapt-user-unknown-source", "adapt", [*ua("t.csv", "g.csv")[:-6], "7", "--epochs", "1", "--runs", "1"],
           ["'7'"], files={"t.csv": GRDA_TABLE, "g.csv": GRDA_GRAPH}))
     add(C("adapt-user-domain-not-in-graph", "adapt", ua("t.csv", "g.csv"), ["t.csv", "'3'"],
@@ -333,7 +333,7 @@ def cases() -> list[Case]:
     add(C("export-run-latest-empty-store", "export", ["--run", "latest", *ex], ["latest"]))
     add(C("export-model-unknown", "export", ["--run", "{run}", "--model", "gat", *ex], ["gat"], store=True))
     add(C("export-space-unknown", "export", ["--run", "{run}", "--space", "pca", *ex], ["pca"], store=True))
-    add(C("export-index-unknown", "export", ["--run", "{run}", "--index", "ivf", *ex], ["ivf"], store=True))
+    add(C("export-index-unknown", "export", ["--run", "{run}", "--index", "annoy", *ex], ["annoy"], store=True))
     add(C("export-chunk-zero", "export", ["--run", "{run}", "--chunk-size", "0", *ex], ["--chunk-size", "0"],
           store=True))
     add(C("export-out-is-file", "export", ["--run", "{run}", "--out", "{d}/out.txt", *ex], ["out.txt"],
@@ -413,7 +413,7 @@ def cases() -> list[Case]:
     add(C("neighbors-features-inf", "neighbors", nb(), ["q.csv", "inf"], files=q([row(1), row(2, W("inf", 3))])))
     add(C("neighbors-features-text", "neighbors", nb(), ["q.csv", "abc"], files=q([row(1, W("abc", 0))])))
     add(C("neighbors-features-narrow", "neighbors", nb(), ["3"], files=q(["1,0.1,0.2,0.3"], header="id,a,b,c")))
-    add(C("neighbors-features-wide", "neighbors", nb(), ["q.csv"],
+    add(C("neighbors-features-wide", "neighbors", nb(), ["{wide}", "{width}"],
           files={"q.csv": lambda p: p.write_text(
               "id," + ",".join(f"f{i}" for i in range(_fixture["width"] + 2)) + "\n1,"
               + ",".join(["0.1"] * (_fixture["width"] + 2)) + "\n")}))
@@ -436,6 +436,8 @@ def cases() -> list[Case]:
           note="a student file whose hparams were edited and whose checksum was updated to match"))
     add(C("neighbors-student-extra-hparam", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
           ["model.pt", "bogus"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "extra")}))
+    add(C("neighbors-student-rows-tampered", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+          ["model.pt", "201"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "rows")}))
     add(C("neighbors-student-shape-tampered", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
           ["model.pt"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "shape")}))
     return out
@@ -463,9 +465,13 @@ def _tampered_export(folder: Path, how: str) -> None:
     elif how == "extra" and isinstance(hp, dict):
         hp["bogus"] = 3
     elif how == "shape":
-        state = obj.get("state_dict") or obj.get("state") or {}
-        key = next(k for k, v in state.items() if hasattr(v, "shape") and v.dim() == 2)
+        state = obj["state_dict"]
+        key = next(k for k, v in state.items() if k.endswith(".weight") and v.dim() == 2)
         state[key] = torch.zeros(state[key].shape[0] + 1, state[key].shape[1])
+    elif how == "rows":  # a buffer sized on load: the student loads, but does not belong to this index
+        state = obj["state_dict"]
+        state["teacher_embeddings"] = torch.zeros(state["teacher_embeddings"].shape[0] + 1,
+                                                  state["teacher_embeddings"].shape[1])
     torch.save(obj, folder / "model.pt")
     meta_path = folder / "metadata.json"
     meta = json.loads(meta_path.read_text())
@@ -512,7 +518,10 @@ _fixture: dict = {}
 
 
 def _fill(text: str, d: Path) -> str:
-    return text.format(d=d, **{k: v for k, v in _fixture.items() if isinstance(v, str)})
+    values = {k: str(v) for k, v in _fixture.items()}
+    if "width" in _fixture:
+        values["wide"] = str(_fixture["width"] + 2)
+    return text.format(d=d, **values)
 
 
 def _write_files(case: Case, d: Path) -> None:

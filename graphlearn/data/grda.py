@@ -288,7 +288,12 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def read_array_pickle(path: Path):
     with open(path, "rb") as f:
-        return _ArrayUnpickler(f).load()
+        try:
+            return _ArrayUnpickler(f).load()
+        except pickle.UnpicklingError as e:  # a planted payload, or not a pickle at all: name the file
+            raise pickle.UnpicklingError(f"{path}: {e}") from None
+        except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+            raise GRDAInputError(f"{path}: not a readable GRDA pickle ({type(e).__name__}: {e})") from None
 
 
 def _embedding_table(table: dict, d: int, path: Path) -> np.ndarray:
@@ -587,8 +592,18 @@ def load_user_domains(
     unused = [n for n in ids if n not in sources and n not in targets]
     if unused:
         raise GRDAInputError(f"domain {unused[0]!r} of the graph is neither source nor target")
+    labels = np.asarray(y)
+    if labels.dtype.kind == "f" and np.isnan(labels).any():  # "auto" would otherwise turn the task into regression
+        r = int(np.argwhere(np.isnan(labels.reshape(len(labels), -1)))[0][0])
+        raise GRDAInputError(f"{path}: row {r} has no label (NaN); every sample of the table needs one")
+    if labels.dtype.kind in "biuf" and not np.isfinite(labels).all():
+        r = int(np.argwhere(~np.isfinite(labels.reshape(len(labels), -1)))[0][0])
+        raise GRDAInputError(f"{path}: row {r} has label {labels.reshape(len(labels), -1)[r].tolist()} (not finite)")
+    if not np.isfinite(x).all():  # before standardisation, which would turn one inf into a column of NaN
+        r, c = np.argwhere(~np.isfinite(x))[0]
+        raise GRDAInputError(f"{path}: row {r}, feature column {c} is {x[r, c]} (features must be finite)")
     if task == "auto":
-        task = "classification" if np.asarray(y).dtype.kind in "biu" else "regression"
+        task = "classification" if labels.dtype.kind in "biu" else "regression"
     if task == "classification":
         y = np.asarray(y)
         if y.ndim != 1 or y.dtype.kind not in "biuf" or not np.all(np.mod(y, 1) == 0):
