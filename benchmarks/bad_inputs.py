@@ -82,11 +82,11 @@ def npz(**arrays) -> bytes:
     return buf.getvalue()
 
 
-def pickled_object_npz() -> bytes:
+def pickled_object_npz(key: str = "features", **others) -> bytes:
     import io
 
     buf = io.BytesIO()
-    np.savez(buf, features=np.array([{"a": 1}, {"b": 2}], dtype=object))
+    np.savez(buf, **{key: np.array([{"a": 1}, {"b": 2}], dtype=object)}, **others)
     return buf.getvalue()
 
 
@@ -108,6 +108,17 @@ NODES = "id,label,f0,f1\n" + "".join(f"{i},{i % 2},{i * 0.1:.1f},{1 - i * 0.05:.
 EDGES = "src,dst\n" + "".join(f"{i},{(i + 1) % 20}\n" for i in range(20)) + "0,10\n3,15\n"
 GRDA_TABLE = "domain,label,f0,f1\n" + "".join(f"{d},{(i + d) % 2},{i * 0.3:.1f},{d * 0.5 + i:.1f}\n" for d in range(4) for i in range(6))
 GRDA_GRAPH = "source,target\n0,1\n1,2\n2,3\n"
+
+
+def _torch_save(path: Path, how: str) -> None:
+    import torch
+
+    if how == "nan":
+        torch.save(torch.full((200, 4), float("nan")), path)
+    elif how == "dict":
+        torch.save({"x": torch.ones(200, 4)}, path)
+    else:
+        torch.save({"features": torch.ones(150, 4)}, path)
 
 
 def bytes_ids_parquet(path: Path) -> None:
@@ -164,7 +175,7 @@ def cases() -> list[Case]:
     feat = ["train", [*syn, *tiny, "--features"]]
     fcases = {
         "empty-npz": ({"f.npz": b""}, ["f.npz", "empty"]),
-        "random-bytes": ({"f.npz": bytes(range(256)) * 8}, ["f.npz"]),
+        "random-bytes": ({"f.npz": bytes(range(256)) * 8}, ["f.npz", "zip"]),
         "truncated-npz": ({"f.npz": npz(features=np.ones((200, 4), np.float32))[:300]}, ["f.npz"]),
         "all-nan": ({"f.npz": npz(features=np.full((200, 4), np.nan, np.float32))}, ["f.npz", "nan"]),
         "one-inf": ({"f.npz": npz(features=np.where(np.eye(200, 4) > 0, np.inf, 0).astype(np.float32))},
@@ -183,9 +194,12 @@ def cases() -> list[Case]:
         "wrong-rows": ({"f.npz": npz(features=np.ones((150, 4), np.float32))}, ["f.npz", "150", "200"]),
         "zero-width": ({"f.npz": npz(features=np.ones((200, 0), np.float32))}, ["f.npz", "(200, 0)"]),
         "single-npy": ({"f.npz": b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"
-                        + b" " * 58 + b"\n" + b"\x00" * 8}, ["f.npz"]),
+                        + b" " * 58 + b"\n" + b"\x00" * 8}, ["f.npz", ".npy"]),
         "pt-file": ({"f.pt": b"PK\x03\x04" + b"\x00" * 64}, ["f.pt"]),
-        "csv-file": ({"f.csv": b"a,b\n1,2\n"}, ["f.csv"]),
+        "pt-tensor-nan": ({"f.pt": lambda p: _torch_save(p, "nan")}, ["f.pt", "nan"]),
+        "pt-dict-without-features": ({"f.pt": lambda p: _torch_save(p, "dict")}, ["f.pt", "'features'"]),
+        "pt-wrong-rows": ({"f.pt": lambda p: _torch_save(p, "rows")}, ["f.pt", "150"]),
+        "csv-file": ({"f.csv": b"a,b\n1,2\n"}, ["f.csv", "zip"]),
     }
     for key, (files, names) in fcases.items():
         fname = next(iter(files))
@@ -210,9 +224,9 @@ def cases() -> list[Case]:
     add(C("user-nan-label", "train", user("e.csv", "n.csv"), [], expect="handled",
           files={"e.csv": EDGES, "n.csv": NODES.replace("\n3,1,", "\n3,,")},
           note="an empty label cell is an unlabelled node (docs/bad_inputs.md)"))
-    add(C("user-table-is-directory", "train", user("e.csv", "ndir"), ["ndir"],
+    add(C("user-table-is-directory", "train", user("e.csv", "ndir"), ["ndir", "folder"],
           files={"e.csv": EDGES, "ndir/x.txt": b"x"}))
-    add(C("user-edges-is-directory", "train", user("edir", "n.csv"), ["edir"],
+    add(C("user-edges-is-directory", "train", user("edir", "n.csv"), ["edir", "folder"],
           files={"edir/x.txt": b"x", "n.csv": NODES}))
     add(C("user-bytes-ids", "train", user("e.csv", "n.parquet"), ["n.parquet", "id"],
           files={"e.csv": "src,dst\na,b\n", "n.parquet": bytes_ids_parquet}))
@@ -235,7 +249,7 @@ def cases() -> list[Case]:
     add(C("train-tracking-down", "train", [*syn, "--tracking-uri", "http://127.0.0.1:9/"], ["http://127.0.0.1:9/"]))
     add(C("train-out-is-file", "train", [*syn, *tiny, "--out", "{d}/out.txt"], ["out.txt"], files={"out.txt": b"x"}))
     add(C("train-out-unwritable", "train", [*syn, *tiny, "--out", "/proc/graphlearn-out"], ["/proc/graphlearn-out"]))
-    add(C("train-cwd-unwritable", "train", [*syn, *tiny], ["mlruns"], cwd="/proc",
+    add(C("train-cwd-unwritable", "train", [*syn, *tiny], ["/proc/mlruns", "--tracking-uri"], cwd="/proc",
           note="no --tracking-uri: the default store ./mlruns cannot be created"))
     # ---------------------------------------------------------------------------------------------------- coldbrew
     sets = {
@@ -297,11 +311,11 @@ def cases() -> list[Case]:
                                "0,1", "--epochs", "1", "--runs", "1", "--no-progress", *extra]
     add(C("adapt-user-no-graph", "adapt", ["--dataset", "{d}/t.csv"], ["t.csv", "--domain-graph"],
           files={"t.csv": GRDA_TABLE}))
-    add(C("adapt-domain-graph-is-dir", "adapt", ua("t.csv", "gdir"), ["gdir"],
+    add(C("adapt-domain-graph-is-dir", "adapt", ua("t.csv", "gdir"), ["gdir", "folder"],
           files={"t.csv": GRDA_TABLE, "gdir/x.txt": b"x"}))
     add(C("adapt-domain-graph-missing", "adapt", ua("t.csv", "nosuch.csv"), ["nosuch.csv"],
           files={"t.csv": GRDA_TABLE}))
-    add(C("adapt-table-is-dir", "adapt", ua("tdir.csv", "g.csv"), ["tdir.csv"],
+    add(C("adapt-table-is-dir", "adapt", ua("tdir.csv", "g.csv"), ["tdir.csv", "folder"],
           files={"tdir.csv/x.txt": b"x", "g.csv": GRDA_GRAPH}))
     add(C("adapt-user-nan-label", "adapt", ua("t.csv", "g.csv"), ["t.csv", "label"],
           files={"t.csv": GRDA_TABLE.replace("\n0,0,", "\n0,,", 1), "g.csv": GRDA_GRAPH},
@@ -314,8 +328,8 @@ def cases() -> list[Case]:
           ["'7'"], files={"t.csv": GRDA_TABLE, "g.csv": GRDA_GRAPH}))
     add(C("adapt-user-domain-not-in-graph", "adapt", ua("t.csv", "g.csv"), ["t.csv", "'3'"],
           files={"t.csv": GRDA_TABLE, "g.csv": "source,target\n0,1\n1,2\n"}))
-    add(C("adapt-user-object-npz", "adapt", ua("t.npz", "g.csv"), ["t.npz"],
-          files={"t.npz": pickled_object_npz(), "g.csv": GRDA_GRAPH}))
+    add(C("adapt-user-object-npz", "adapt", ua("t.npz", "g.csv"), ["t.npz", "pickled"],
+          files={"t.npz": pickled_object_npz("x", y=np.zeros(2), domain=np.zeros(2)), "g.csv": GRDA_GRAPH}))
     add(C("adapt-user-unknown-suffix", "adapt", ua("t.json", "g.csv"), ["t.json"],
           files={"t.json": b"{}", "g.csv": GRDA_GRAPH}))
     add(C("adapt-malicious-pickle", "adapt", ["--dataset", "dg15", "--data-root", "{d}/root", "--epochs", "1"],
@@ -419,7 +433,7 @@ def cases() -> list[Case]:
               + ",".join(["0.1"] * (_fixture["width"] + 2)) + "\n")}))
     add(C("neighbors-ids-duplicated", "neighbors", nb(), ["q.csv", "duplicate", "7"], files=q([row(7), row(7)])))
     add(C("neighbors-ids-text", "neighbors", nb(), ["q.csv", "abc"], files=q([row("abc")])))
-    add(C("neighbors-ids-fraction", "neighbors", nb(), ["q.csv", "1.5"], files=q([row("1.5")])))
+    add(C("neighbors-ids-fraction", "neighbors", nb(), ["q.csv", "id 1.5"], files=q([row("1.5")])))
     add(C("neighbors-id-column-unknown", "neighbors", nb("{d}/q.csv", "--id-column", "key"), ["key"],
           files=q([row(1)])))
     add(C("neighbors-k-zero", "neighbors", nb("{d}/q.csv", "--k", "0"), ["--k", "0"], files=q([row(1)])))

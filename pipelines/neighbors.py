@@ -54,7 +54,9 @@ def read_features_csv(path: str, id_column: str | None = None) -> tuple[list[int
     bad = ids.isna() | (ids != ids.round())
     if bad.any():
         j = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}: row {j}: node id {raw_ids.iloc[j]!r} in column {id_column!r} is not an integer")
+        raw = raw_ids.iloc[j]
+        raw = raw.item() if isinstance(raw, np.generic) else raw
+        raise ValueError(f"{path}: row {j}: node id {raw!r} in column {id_column!r} is not an integer")
     dup = ids.duplicated()
     if dup.any():
         j = int(np.flatnonzero(dup.to_numpy())[0])

@@ -452,6 +452,8 @@ def read_edge_list(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise DatasetNotFoundError(f"domain graph edge list: {path} does not exist")
+    if path.is_dir():
+        raise GRDAInputError(f"domain graph edge list: {path} is a folder; expected a CSV file source,target[,weight]")
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     if df.shape[1] < 2:
         raise GRDAInputError(f"{path}: an edge list needs two columns (source,target), found {list(df.columns)}")
@@ -572,6 +574,8 @@ def load_user_domains(
     path = Path(path)
     if not path.exists():
         raise DatasetNotFoundError(f"user domain data: {path} does not exist")
+    if path.is_dir():
+        raise GRDAInputError(f"user domain data: {path} is a folder; expected a .npz, .csv or .parquet table")
     x, y, row_ids = _read_table(path)
     ids, a = read_edge_list(graph)
     index = {n: i for i, n in enumerate(ids)}
