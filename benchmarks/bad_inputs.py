@@ -106,7 +106,9 @@ def malicious_pickle(target: str) -> bytes:
 
 NODES = "id,label,f0,f1\n" + "".join(f"{i},{i % 2},{i * 0.1:.1f},{1 - i * 0.05:.2f}\n" for i in range(20))
 EDGES = "src,dst\n" + "".join(f"{i},{(i + 1) % 20}\n" for i in range(20)) + "0,10\n3,15\n"
-GRDA_TABLE = "domain,label,f0,f1\n" + "".join(f"{d},{(i + d) % 2},{i * 0.3:.1f},{d * 0.5 + i:.1f}\n" for d in range(4) for i in range(6))
+GRDA_TABLE = "domain,label,f0,f1\n" + "".join(
+    f"{d},{(i + d) % 2},{i * 0.3:.1f},{d * 0.5 + i:.1f}\n" for d in range(4) for i in range(6)
+)
 GRDA_GRAPH = "source,target\n0,1\n1,2\n2,3\n"
 
 
@@ -142,17 +144,42 @@ def cases() -> list[Case]:
     add(C("cli-unknown-command", "", ["nosuch"], ["nosuch"]))
     # ---------------------------------------------------------------------------------------------------- datasets
     add(C("datasets-unknown-flag", "datasets", ["--bogus"], ["--bogus"]))
-    add(C("datasets-root-is-file", "datasets", ["--data-root", "{d}/root.txt"], ["root.txt"],
-          files={"root.txt": b"x"}))
-    add(C("datasets-root-missing", "datasets", ["--data-root", "{d}/nosuch"], [], expect="handled",
-          note="lists every dataset as absent"))
+    add(C("datasets-root-is-file", "datasets", ["--data-root", "{d}/root.txt"], ["root.txt"], files={"root.txt": b"x"}))
+    add(
+        C(
+            "datasets-root-missing",
+            "datasets",
+            ["--data-root", "{d}/nosuch"],
+            [],
+            expect="handled",
+            note="lists every dataset as absent",
+        )
+    )
     # ------------------------------------------------------------------------------------------------ train: counts
-    for flag, value in [("--runs", "0"), ("--runs", "-1"), ("--runs", "abc"), ("--threads", "-2"),
-                        ("--threads", "0"), ("--seed", "abc"), ("--split", "x"), ("--epochs", "x")]:
+    for flag, value in [
+        ("--runs", "0"),
+        ("--runs", "-1"),
+        ("--runs", "abc"),
+        ("--threads", "-2"),
+        ("--threads", "0"),
+        ("--seed", "abc"),
+        ("--split", "x"),
+        ("--epochs", "x"),
+    ]:
         add(C(f"train{flag}={value}", "train", [*syn, flag, value], [flag, value]))
-    for flag, value in [("--epochs", "0"), ("--epochs", "-3"), ("--hidden", "0"), ("--layers", "0"),
-                        ("--dropout", "1.5"), ("--dropout", "-0.1"), ("--lr", "-1"), ("--lr", "0"),
-                        ("--weight-decay", "-1"), ("--patience", "0"), ("--lr", "nan")]:
+    for flag, value in [
+        ("--epochs", "0"),
+        ("--epochs", "-3"),
+        ("--hidden", "0"),
+        ("--layers", "0"),
+        ("--dropout", "1.5"),
+        ("--dropout", "-0.1"),
+        ("--lr", "-1"),
+        ("--lr", "0"),
+        ("--weight-decay", "-1"),
+        ("--patience", "0"),
+        ("--lr", "nan"),
+    ]:
         add(C(f"train{flag}={value}", "train", [*syn, flag, value], [flag, value]))
     add(C("train-protocol-unknown", "train", [*syn, "--protocol", "bogus"], ["bogus"]))
     add(C("train-feature-norm-unknown", "train", [*syn, "--feature-norm", "l2"], ["l2"]))
@@ -164,13 +191,28 @@ def cases() -> list[Case]:
         add(C(f"train-{spec}", "train", ["--dataset", spec, *tiny], [spec]))
     add(C("train-cora-split-99", "train", ["--dataset", "cora", "--split", "99", *tiny], ["99"]))
     add(C("train-data-root-missing", "train", ["--dataset", "cora", "--data-root", "{d}/nosuch", *tiny], ["nosuch"]))
-    add(C("train-data-root-is-file", "train", ["--dataset", "cora", "--data-root", "{d}/r.txt", *tiny], ["r.txt"],
-          files={"r.txt": b"x"}))
+    add(
+        C(
+            "train-data-root-is-file",
+            "train",
+            ["--dataset", "cora", "--data-root", "{d}/r.txt", *tiny],
+            ["r.txt"],
+            files={"r.txt": b"x"},
+        )
+    )
     # ------------------------------------------------------------------------------------------------ train: models
     add(C("train-model-unknown", "train", [*syn, "--model", "gcn,transformer"], ["transformer"]))
     add(C("train-model-empty", "train", [*syn, "--model", ","], ["','"]))
-    add(C("train-model-case", "train", [*syn, "--model", "GCN", *tiny], [], expect="handled",
-          note="model names are case-insensitive"))
+    add(
+        C(
+            "train-model-case",
+            "train",
+            [*syn, "--model", "GCN", *tiny],
+            [],
+            expect="handled",
+            note="model names are case-insensitive",
+        )
+    )
     # ------------------------------------------------------------------------------------------ train: --features
     feat = ["train", [*syn, *tiny, "--features"]]
     fcases = {
@@ -178,23 +220,35 @@ def cases() -> list[Case]:
         "random-bytes": ({"f.npz": bytes(range(256)) * 8}, ["f.npz", "zip"]),
         "truncated-npz": ({"f.npz": npz(features=np.ones((200, 4), np.float32))[:300]}, ["f.npz"]),
         "all-nan": ({"f.npz": npz(features=np.full((200, 4), np.nan, np.float32))}, ["f.npz", "nan"]),
-        "one-inf": ({"f.npz": npz(features=np.where(np.eye(200, 4) > 0, np.inf, 0).astype(np.float32))},
-                    ["f.npz", "inf"]),
+        "one-inf": (
+            {"f.npz": npz(features=np.where(np.eye(200, 4) > 0, np.inf, 0).astype(np.float32))},
+            ["f.npz", "inf"],
+        ),
         "float64-overflow": ({"f.npz": npz(features=np.full((200, 4), 1e300))}, ["f.npz", "1e+300"]),
         "strings": ({"f.npz": npz(features=np.array([["a", "b"]] * 200))}, ["f.npz", "<U1"]),
         "object-pickle": ({"f.npz": pickled_object_npz()}, ["f.npz"]),
-        "bad-meta": ({"f.npz": npz(features=np.ones((200, 4), np.float32), meta_json=np.array("{not json"))},
-                     ["f.npz", "JSON"]),
-        "meta-list": ({"f.npz": npz(features=np.ones((200, 4), np.float32), meta_json=np.array("[1]"))},
-                      ["f.npz"]),
-        "meta-shape": ({"f.npz": npz(features=np.ones((200, 4), np.float32), meta_json=np.array('{"dim": 5}'))},
-                       ["f.npz", "dim=5"]),
+        "bad-meta": (
+            {"f.npz": npz(features=np.ones((200, 4), np.float32), meta_json=np.array("{not json"))},
+            ["f.npz", "JSON"],
+        ),
+        "meta-list": ({"f.npz": npz(features=np.ones((200, 4), np.float32), meta_json=np.array("[1]"))}, ["f.npz"]),
+        "meta-shape": (
+            {"f.npz": npz(features=np.ones((200, 4), np.float32), meta_json=np.array('{"dim": 5}'))},
+            ["f.npz", "dim=5"],
+        ),
         "no-features-key": ({"f.npz": npz(x=np.ones((200, 4), np.float32))}, ["f.npz", "'x'"]),
         "one-d": ({"f.npz": npz(features=np.ones(200, np.float32))}, ["f.npz", "(200,)"]),
         "wrong-rows": ({"f.npz": npz(features=np.ones((150, 4), np.float32))}, ["f.npz", "150", "200"]),
         "zero-width": ({"f.npz": npz(features=np.ones((200, 0), np.float32))}, ["f.npz", "(200, 0)"]),
-        "single-npy": ({"f.npz": b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"
-                        + b" " * 58 + b"\n" + b"\x00" * 8}, ["f.npz", ".npy"]),
+        "single-npy": (
+            {
+                "f.npz": b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"
+                + b" " * 58
+                + b"\n"
+                + b"\x00" * 8
+            },
+            ["f.npz", ".npy"],
+        ),
         "pt-file": ({"f.pt": b"PK\x03\x04" + b"\x00" * 64}, ["f.pt"]),
         "pt-tensor-nan": ({"f.pt": lambda p: _torch_save(p, "nan")}, ["f.pt", "nan"]),
         "pt-dict-without-features": ({"f.pt": lambda p: _torch_save(p, "dict")}, ["f.pt", "'features'"]),
@@ -205,52 +259,167 @@ def cases() -> list[Case]:
         fname = next(iter(files))
         add(C(f"train-features-{key}", feat[0], [*feat[1], "{d}/" + fname], names, files=files))
     add(C("train-features-missing", "train", [*syn, "--features", "{d}/nosuch.npz"], ["nosuch.npz"]))
-    add(C("train-features-dir-without-file", "train", [*syn, "--features", "{d}/sub"], ["sub"],
-          files={"sub/readme.txt": b"x"}))
+    add(
+        C(
+            "train-features-dir-without-file",
+            "train",
+            [*syn, "--features", "{d}/sub"],
+            ["sub"],
+            files={"sub/readme.txt": b"x"},
+        )
+    )
     add(C("train-features-pretrained-no-id", "train", [*syn, "--features", "pretrained:"], ["pretrained:"]))
     add(C("train-features-pretrained-unknown", "train", [*syn, "--features", "pretrained:0123abc"], ["0123abc"]))
-    add(C("train-features-of-failed-run", "train", [*syn, "--features", "pretrained:{failed}"],
-          ["{failed}", "FAILED"], store=True, note="a pretraining run killed before it logged its features"))
+    add(
+        C(
+            "train-features-of-failed-run",
+            "train",
+            [*syn, "--features", "pretrained:{failed}"],
+            ["{failed}", "FAILED"],
+            store=True,
+            note="a pretraining run killed before it logged its features",
+        )
+    )
     # -------------------------------------------------------------------------------------------- train: user data
     user = lambda e, n: ["--dataset", f"user:{{d}}/{e}:{{d}}/{n}", *tiny, "--no-progress"]  # noqa: E731
     add(C("user-spec-one-file", "train", ["--dataset", "user:only-one.csv"], ["user:<edges file>:<nodes file>"]))
     add(C("user-edges-missing", "train", user("nosuch.csv", "n.csv"), ["nosuch.csv"], files={"n.csv": NODES}))
-    add(C("user-no-edges", "train", user("e.csv", "n.csv"), ["e.csv", "no edges"],
-          files={"e.csv": "src,dst\n", "n.csv": NODES}))
-    add(C("user-no-label-column", "train", user("e.csv", "n.csv"), ["n.csv", "label"],
-          files={"e.csv": EDGES, "n.csv": NODES.replace("id,label,", "id,lab,")}))
-    add(C("user-all-labels-missing", "train", user("e.csv", "n.csv"), ["n.csv", "label"],
-          files={"e.csv": EDGES, "n.csv": "id,label,f0\n" + "".join(f"{i},,{i}\n" for i in range(20))}))
-    add(C("user-nan-label", "train", user("e.csv", "n.csv"), [], expect="handled",
-          files={"e.csv": EDGES, "n.csv": NODES.replace("\n3,1,", "\n3,,")},
-          note="an empty label cell is an unlabelled node (docs/bad_inputs.md)"))
-    add(C("user-table-is-directory", "train", user("e.csv", "ndir"), ["ndir", "folder"],
-          files={"e.csv": EDGES, "ndir/x.txt": b"x"}))
-    add(C("user-edges-is-directory", "train", user("edir", "n.csv"), ["edir", "folder"],
-          files={"edir/x.txt": b"x", "n.csv": NODES}))
-    add(C("user-bytes-ids", "train", user("e.csv", "n.parquet"), ["n.parquet", "id"],
-          files={"e.csv": "src,dst\na,b\n", "n.parquet": bytes_ids_parquet}))
-    add(C("user-unknown-edge-id", "train", user("e.csv", "n.csv"), ["e.csv", "99"],
-          files={"e.csv": EDGES + "0,99\n", "n.csv": NODES}))
-    add(C("user-duplicate-node-id", "train", user("e.csv", "n.csv"), ["n.csv", "duplicate"],
-          files={"e.csv": EDGES, "n.csv": NODES + "3,1,0.5,0.5\n"}))
-    add(C("user-nan-feature", "train", user("e.csv", "n.csv"), ["n.csv", "nan"],
-          files={"e.csv": EDGES, "n.csv": NODES.replace("\n4,0,0.4,", "\n4,0,nan,")}))
-    add(C("user-text-feature", "train", user("e.csv", "n.csv"), ["n.csv", "abc"],
-          files={"e.csv": EDGES, "n.csv": NODES.replace("\n4,0,0.4,", "\n4,0,abc,")}))
-    add(C("user-not-utf8", "train", user("e.csv", "n.csv"), ["n.csv", "UTF-8"],
-          files={"e.csv": EDGES, "n.csv": NODES.encode() + "\n99,1,\xeb,1\n".encode("latin-1")}))
+    add(
+        C(
+            "user-no-edges",
+            "train",
+            user("e.csv", "n.csv"),
+            ["e.csv", "no edges"],
+            files={"e.csv": "src,dst\n", "n.csv": NODES},
+        )
+    )
+    add(
+        C(
+            "user-no-label-column",
+            "train",
+            user("e.csv", "n.csv"),
+            ["n.csv", "label"],
+            files={"e.csv": EDGES, "n.csv": NODES.replace("id,label,", "id,lab,")},
+        )
+    )
+    add(
+        C(
+            "user-all-labels-missing",
+            "train",
+            user("e.csv", "n.csv"),
+            ["n.csv", "label"],
+            files={"e.csv": EDGES, "n.csv": "id,label,f0\n" + "".join(f"{i},,{i}\n" for i in range(20))},
+        )
+    )
+    add(
+        C(
+            "user-nan-label",
+            "train",
+            user("e.csv", "n.csv"),
+            [],
+            expect="handled",
+            files={"e.csv": EDGES, "n.csv": NODES.replace("\n3,1,", "\n3,,")},
+            note="an empty label cell is an unlabelled node (docs/bad_inputs.md)",
+        )
+    )
+    add(
+        C(
+            "user-table-is-directory",
+            "train",
+            user("e.csv", "ndir"),
+            ["ndir", "folder"],
+            files={"e.csv": EDGES, "ndir/x.txt": b"x"},
+        )
+    )
+    add(
+        C(
+            "user-edges-is-directory",
+            "train",
+            user("edir", "n.csv"),
+            ["edir", "folder"],
+            files={"edir/x.txt": b"x", "n.csv": NODES},
+        )
+    )
+    add(
+        C(
+            "user-bytes-ids",
+            "train",
+            user("e.csv", "n.parquet"),
+            ["n.parquet", "id"],
+            files={"e.csv": "src,dst\na,b\n", "n.parquet": bytes_ids_parquet},
+        )
+    )
+    add(
+        C(
+            "user-unknown-edge-id",
+            "train",
+            user("e.csv", "n.csv"),
+            ["e.csv", "99"],
+            files={"e.csv": EDGES + "0,99\n", "n.csv": NODES},
+        )
+    )
+    add(
+        C(
+            "user-duplicate-node-id",
+            "train",
+            user("e.csv", "n.csv"),
+            ["n.csv", "duplicate"],
+            files={"e.csv": EDGES, "n.csv": NODES + "3,1,0.5,0.5\n"},
+        )
+    )
+    add(
+        C(
+            "user-nan-feature",
+            "train",
+            user("e.csv", "n.csv"),
+            ["n.csv", "nan"],
+            files={"e.csv": EDGES, "n.csv": NODES.replace("\n4,0,0.4,", "\n4,0,nan,")},
+        )
+    )
+    add(
+        C(
+            "user-text-feature",
+            "train",
+            user("e.csv", "n.csv"),
+            ["n.csv", "abc"],
+            files={"e.csv": EDGES, "n.csv": NODES.replace("\n4,0,0.4,", "\n4,0,abc,")},
+        )
+    )
+    add(
+        C(
+            "user-not-utf8",
+            "train",
+            user("e.csv", "n.csv"),
+            ["n.csv", "UTF-8"],
+            files={"e.csv": EDGES, "n.csv": NODES.encode() + "\n99,1,\xeb,1\n".encode("latin-1")},
+        )
+    )
     add(C("user-unknown-suffix", "train", user("e.csv", "n.xlsx"), ["n.xlsx"], files={"e.csv": EDGES, "n.xlsx": b"x"}))
-    add(C("user-label-fraction", "train", user("e.csv", "n.csv"), ["n.csv", "1.5"],
-          files={"e.csv": EDGES, "n.csv": NODES.replace("\n5,1,", "\n5,1.5,")}))
+    add(
+        C(
+            "user-label-fraction",
+            "train",
+            user("e.csv", "n.csv"),
+            ["n.csv", "1.5"],
+            files={"e.csv": EDGES, "n.csv": NODES.replace("\n5,1,", "\n5,1.5,")},
+        )
+    )
     # ------------------------------------------------------------------------------------------ train: tracking
     add(C("train-tracking-foo", "train", [*syn, "--tracking-uri", "foo://bar"], ["foo://bar"]))
     add(C("train-tracking-file", "train", [*syn, "--tracking-uri", "file:/tmp/x"], ["file:/tmp/x"]))
     add(C("train-tracking-down", "train", [*syn, "--tracking-uri", "http://127.0.0.1:9/"], ["http://127.0.0.1:9/"]))
     add(C("train-out-is-file", "train", [*syn, *tiny, "--out", "{d}/out.txt"], ["out.txt"], files={"out.txt": b"x"}))
     add(C("train-out-unwritable", "train", [*syn, *tiny, "--out", "/proc/graphlearn-out"], ["/proc/graphlearn-out"]))
-    add(C("train-cwd-unwritable", "train", [*syn, *tiny], ["/proc/mlruns", "--tracking-uri"], cwd="/proc",
-          note="no --tracking-uri: the default store ./mlruns cannot be created"))
+    add(
+        C(
+            "train-cwd-unwritable",
+            "train",
+            [*syn, *tiny],
+            ["/proc/mlruns", "--tracking-uri"],
+            cwd="/proc",
+            note="no --tracking-uri: the default store ./mlruns cannot be created",
+        )
+    )
     # ---------------------------------------------------------------------------------------------------- coldbrew
     sets = {
         "epochs-string": ('epochs="many"', ["epochs", "many"]),
@@ -272,17 +441,37 @@ def cases() -> list[Case]:
     }
     for key, (setting, names) in sets.items():
         add(C(f"coldbrew-set-{key}", "coldbrew", [*syn, "--runs", "1", "--set", setting], names))
-    add(C("coldbrew-teacher-missing", "coldbrew",
-          [*syn, "--set", "student_teacher=GNN+SE", "--set", 'models=["GNN","ColdBrew"]'], ["GNN+SE"]))
+    add(
+        C(
+            "coldbrew-teacher-missing",
+            "coldbrew",
+            [*syn, "--set", "student_teacher=GNN+SE", "--set", 'models=["GNN","ColdBrew"]'],
+            ["GNN+SE"],
+        )
+    )
     add(C("coldbrew-protocols-unknown", "coldbrew", [*syn, "--protocols", "coldstart,bogus"], ["bogus"]))
     add(C("coldbrew-retrieval-dim-negative", "coldbrew", [*syn, "--retrieval-dim", "-1"], ["retrieval_dim", "-1"]))
     add(C("coldbrew-runs-zero", "coldbrew", [*syn, "--runs", "0"], ["--runs", "0"]))
     add(C("coldbrew-split-seed-text", "coldbrew", [*syn, "--split-seed", "x"], ["--split-seed", "x"]))
     add(C("coldbrew-resume-unknown", "coldbrew", [*syn, *cb_tiny, "--resume", "0123abc"], ["0123abc"]))
-    add(C("coldbrew-resume-not-coldbrew", "coldbrew", [*syn, *cb_tiny, "--resume", "{failed}"], ["{failed}"],
-          store=True))
-    add(C("coldbrew-features-all-nan", "coldbrew", [*syn, *cb_tiny, "--features", "{d}/f.npz"], ["f.npz", "nan"],
-          files={"f.npz": npz(features=np.full((200, 4), np.nan, np.float32))}))
+    add(
+        C(
+            "coldbrew-resume-not-coldbrew",
+            "coldbrew",
+            [*syn, *cb_tiny, "--resume", "{failed}"],
+            ["{failed}"],
+            store=True,
+        )
+    )
+    add(
+        C(
+            "coldbrew-features-all-nan",
+            "coldbrew",
+            [*syn, *cb_tiny, "--features", "{d}/f.npz"],
+            ["f.npz", "nan"],
+            files={"f.npz": npz(features=np.full((200, 4), np.nan, np.float32))},
+        )
+    )
     # ---------------------------------------------------------------------------------------------------- pretrain
     for key, (setting, names) in {
         "epochs-zero": ("epochs=0", ["epochs", "0"]),
@@ -296,8 +485,15 @@ def cases() -> list[Case]:
         add(C(f"pretrain-set-{key}", "pretrain", [*syn, "--set", setting], names))
     add(C("pretrain-holdout-unknown", "pretrain", [*syn, "--holdout", "some"], ["some"]))
     add(C("pretrain-dataset-unknown", "pretrain", ["--dataset", "nosuch"], ["nosuch"]))
-    add(C("pretrain-features-empty", "pretrain", [*syn, "--set", "epochs=1", "--features", "{d}/f.npz"],
-          ["f.npz", "empty"], files={"f.npz": b""}))
+    add(
+        C(
+            "pretrain-features-empty",
+            "pretrain",
+            [*syn, "--set", "epochs=1", "--features", "{d}/f.npz"],
+            ["f.npz", "empty"],
+            files={"f.npz": b""},
+        )
+    )
     # ------------------------------------------------------------------------------------------------------- adapt
     add(C("adapt-seeds-zero", "adapt", ["--seeds", "0"], ["--seeds", "0"]))
     add(C("adapt-dataset-typo", "adapt", ["--dataset", "tpt48ew"], ["tpt48ew"]))
@@ -307,38 +503,137 @@ def cases() -> list[Case]:
     add(C("adapt-epochs-zero", "adapt", ["--epochs", "0"], ["epochs", "0"]))
     add(C("adapt-task-unknown", "adapt", ["--task", "ranking"], ["ranking"]))
     add(C("adapt-embedding-unknown", "adapt", ["--embedding", "pca"], ["pca"]))
-    ua = lambda t, g, *extra: ["--dataset", f"{{d}}/{t}", "--domain-graph", f"{{d}}/{g}", "--source-domains",  # noqa: E731
-                               "0,1", "--epochs", "1", "--runs", "1", "--no-progress", *extra]
-    add(C("adapt-user-no-graph", "adapt", ["--dataset", "{d}/t.csv"], ["t.csv", "--domain-graph"],
-          files={"t.csv": GRDA_TABLE}))
-    add(C("adapt-domain-graph-is-dir", "adapt", ua("t.csv", "gdir"), ["gdir", "folder"],
-          files={"t.csv": GRDA_TABLE, "gdir/x.txt": b"x"}))
-    add(C("adapt-domain-graph-missing", "adapt", ua("t.csv", "nosuch.csv"), ["nosuch.csv"],
-          files={"t.csv": GRDA_TABLE}))
-    add(C("adapt-table-is-dir", "adapt", ua("tdir.csv", "g.csv"), ["tdir.csv", "folder"],
-          files={"tdir.csv/x.txt": b"x", "g.csv": GRDA_GRAPH}))
-    add(C("adapt-user-nan-label", "adapt", ua("t.csv", "g.csv"), ["t.csv", "label"],
-          files={"t.csv": GRDA_TABLE.replace("\n0,0,", "\n0,,", 1), "g.csv": GRDA_GRAPH},
-          note="a NaN label used to turn the task into regression"))
-    add(C("adapt-user-inf-feature", "adapt", ua("t.csv", "g.csv"), ["t.csv", "row 1", "inf"],
-          files={"t.csv": GRDA_TABLE.replace("\n0,1,0.3,", "\n0,1,inf,", 1), "g.csv": GRDA_GRAPH}))
-    add(C("adapt-user-text-feature", "adapt", ua("t.csv", "g.csv"), ["t.csv", "f0"],
-          files={"t.csv": GRDA_TABLE.replace("\n0,1,0.3,", "\n0,1,abc,", 1), "g.csv": GRDA_GRAPH}))
-    add(C("adapt-user-unknown-source", "adapt", [*ua("t.csv", "g.csv")[:-6], "7", "--epochs", "1", "--runs", "1"],
-          ["'7'"], files={"t.csv": GRDA_TABLE, "g.csv": GRDA_GRAPH}))
-    add(C("adapt-user-domain-not-in-graph", "adapt", ua("t.csv", "g.csv"), ["t.csv", "'3'"],
-          files={"t.csv": GRDA_TABLE, "g.csv": "source,target\n0,1\n1,2\n"}))
-    add(C("adapt-user-object-npz", "adapt", ua("t.npz", "g.csv"), ["t.npz", "pickled"],
-          files={"t.npz": pickled_object_npz("x", y=np.zeros(2), domain=np.zeros(2)), "g.csv": GRDA_GRAPH}))
-    add(C("adapt-user-unknown-suffix", "adapt", ua("t.json", "g.csv"), ["t.json"],
-          files={"t.json": b"{}", "g.csv": GRDA_GRAPH}))
-    add(C("adapt-malicious-pickle", "adapt", ["--dataset", "dg15", "--data-root", "{d}/root", "--epochs", "1"],
-          ["toy_d15_spiral_tight_boundary.pkl"],
-          files={"root/grda/toy_d15_spiral_tight_boundary.pkl": lambda p: p.write_bytes(
-              malicious_pickle(str(p.parent / "PWNED"))),
-              "root/grda/g_encode_15.pkl": lambda p: p.write_bytes(pickle.dumps({"a": 1}))}))
-    add(C("adapt-grda-missing-files", "adapt", ["--dataset", "dg15", "--data-root", "{d}/empty", "--epochs", "1"],
-          ["toy_d15_spiral_tight_boundary.pkl"], files={"empty/x.txt": b""}))
+    ua = lambda t, g, *extra: [
+        "--dataset",
+        f"{{d}}/{t}",
+        "--domain-graph",
+        f"{{d}}/{g}",
+        "--source-domains",  # noqa: E731
+        "0,1",
+        "--epochs",
+        "1",
+        "--runs",
+        "1",
+        "--no-progress",
+        *extra,
+    ]
+    add(
+        C(
+            "adapt-user-no-graph",
+            "adapt",
+            ["--dataset", "{d}/t.csv"],
+            ["t.csv", "--domain-graph"],
+            files={"t.csv": GRDA_TABLE},
+        )
+    )
+    add(
+        C(
+            "adapt-domain-graph-is-dir",
+            "adapt",
+            ua("t.csv", "gdir"),
+            ["gdir", "folder"],
+            files={"t.csv": GRDA_TABLE, "gdir/x.txt": b"x"},
+        )
+    )
+    add(
+        C("adapt-domain-graph-missing", "adapt", ua("t.csv", "nosuch.csv"), ["nosuch.csv"], files={"t.csv": GRDA_TABLE})
+    )
+    add(
+        C(
+            "adapt-table-is-dir",
+            "adapt",
+            ua("tdir.csv", "g.csv"),
+            ["tdir.csv", "folder"],
+            files={"tdir.csv/x.txt": b"x", "g.csv": GRDA_GRAPH},
+        )
+    )
+    add(
+        C(
+            "adapt-user-nan-label",
+            "adapt",
+            ua("t.csv", "g.csv"),
+            ["t.csv", "label"],
+            files={"t.csv": GRDA_TABLE.replace("\n0,0,", "\n0,,", 1), "g.csv": GRDA_GRAPH},
+            note="a NaN label used to turn the task into regression",
+        )
+    )
+    add(
+        C(
+            "adapt-user-inf-feature",
+            "adapt",
+            ua("t.csv", "g.csv"),
+            ["t.csv", "row 1", "inf"],
+            files={"t.csv": GRDA_TABLE.replace("\n0,1,0.3,", "\n0,1,inf,", 1), "g.csv": GRDA_GRAPH},
+        )
+    )
+    add(
+        C(
+            "adapt-user-text-feature",
+            "adapt",
+            ua("t.csv", "g.csv"),
+            ["t.csv", "f0"],
+            files={"t.csv": GRDA_TABLE.replace("\n0,1,0.3,", "\n0,1,abc,", 1), "g.csv": GRDA_GRAPH},
+        )
+    )
+    add(
+        C(
+            "adapt-user-unknown-source",
+            "adapt",
+            [*ua("t.csv", "g.csv")[:-6], "7", "--epochs", "1", "--runs", "1"],
+            ["'7'"],
+            files={"t.csv": GRDA_TABLE, "g.csv": GRDA_GRAPH},
+        )
+    )
+    add(
+        C(
+            "adapt-user-domain-not-in-graph",
+            "adapt",
+            ua("t.csv", "g.csv"),
+            ["t.csv", "'3'"],
+            files={"t.csv": GRDA_TABLE, "g.csv": "source,target\n0,1\n1,2\n"},
+        )
+    )
+    add(
+        C(
+            "adapt-user-object-npz",
+            "adapt",
+            ua("t.npz", "g.csv"),
+            ["t.npz", "pickled"],
+            files={"t.npz": pickled_object_npz("x", y=np.zeros(2), domain=np.zeros(2)), "g.csv": GRDA_GRAPH},
+        )
+    )
+    add(
+        C(
+            "adapt-user-unknown-suffix",
+            "adapt",
+            ua("t.json", "g.csv"),
+            ["t.json"],
+            files={"t.json": b"{}", "g.csv": GRDA_GRAPH},
+        )
+    )
+    add(
+        C(
+            "adapt-malicious-pickle",
+            "adapt",
+            ["--dataset", "dg15", "--data-root", "{d}/root", "--epochs", "1"],
+            ["toy_d15_spiral_tight_boundary.pkl"],
+            files={
+                "root/grda/toy_d15_spiral_tight_boundary.pkl": lambda p: p.write_bytes(
+                    malicious_pickle(str(p.parent / "PWNED"))
+                ),
+                "root/grda/g_encode_15.pkl": lambda p: p.write_bytes(pickle.dumps({"a": 1})),
+            },
+        )
+    )
+    add(
+        C(
+            "adapt-grda-missing-files",
+            "adapt",
+            ["--dataset", "dg15", "--data-root", "{d}/empty", "--epochs", "1"],
+            ["toy_d15_spiral_tight_boundary.pkl"],
+            files={"empty/x.txt": b""},
+        )
+    )
     # ------------------------------------------------------------------------------------------------------ export
     ex = ["--no-progress", "--no-register"]
     add(C("export-run-missing", "export", [], ["--run"]))
@@ -348,20 +643,90 @@ def cases() -> list[Case]:
     add(C("export-model-unknown", "export", ["--run", "{run}", "--model", "gat", *ex], ["gat"], store=True))
     add(C("export-space-unknown", "export", ["--run", "{run}", "--space", "pca", *ex], ["pca"], store=True))
     add(C("export-index-unknown", "export", ["--run", "{run}", "--index", "annoy", *ex], ["annoy"], store=True))
-    add(C("export-chunk-zero", "export", ["--run", "{run}", "--chunk-size", "0", *ex], ["--chunk-size", "0"],
-          store=True))
-    add(C("export-out-is-file", "export", ["--run", "{run}", "--out", "{d}/out.txt", *ex], ["out.txt"],
-          files={"out.txt": b"x"}, store=True))
-    add(C("export-out-unwritable", "export", ["--run", "{run}", "--out", "/proc/graphlearn-out", *ex],
-          ["/proc/graphlearn-out"], store=True))
-    add(C("export-space-retrieval-for-glnn", "export", ["--run", "{run}", "--model", "glnn", "--space", "retrieval",
-                                                        *ex], ["--space", "glnn"], store=True))
-    add(C("export-alias-reserved", "export", ["--run", "{run}", "--no-progress", "--out", "{d}/o", "--alias", "latest",
-                                              "--name", "graphlearn-battery-alias"], ["latest"], store=True))
-    add(C("export-alias-version-like", "export", ["--run", "{run}", "--no-progress", "--out", "{d}/o", "--alias",
-                                                  "v3", "--name", "graphlearn-battery-alias"], ["v3"], store=True))
-    add(C("export-name-invalid", "export", ["--run", "{run}", "--no-progress", "--out", "{d}/o", "--name", "a/b:c"],
-          ["a/b:c"], store=True))
+    add(
+        C(
+            "export-chunk-zero",
+            "export",
+            ["--run", "{run}", "--chunk-size", "0", *ex],
+            ["--chunk-size", "0"],
+            store=True,
+        )
+    )
+    add(
+        C(
+            "export-out-is-file",
+            "export",
+            ["--run", "{run}", "--out", "{d}/out.txt", *ex],
+            ["out.txt"],
+            files={"out.txt": b"x"},
+            store=True,
+        )
+    )
+    add(
+        C(
+            "export-out-unwritable",
+            "export",
+            ["--run", "{run}", "--out", "/proc/graphlearn-out", *ex],
+            ["/proc/graphlearn-out"],
+            store=True,
+        )
+    )
+    add(
+        C(
+            "export-space-retrieval-for-glnn",
+            "export",
+            ["--run", "{run}", "--model", "glnn", "--space", "retrieval", *ex],
+            ["--space", "glnn"],
+            store=True,
+        )
+    )
+    add(
+        C(
+            "export-alias-reserved",
+            "export",
+            [
+                "--run",
+                "{run}",
+                "--no-progress",
+                "--out",
+                "{d}/o",
+                "--alias",
+                "latest",
+                "--name",
+                "graphlearn-battery-alias",
+            ],
+            ["latest"],
+            store=True,
+        )
+    )
+    add(
+        C(
+            "export-alias-version-like",
+            "export",
+            [
+                "--run",
+                "{run}",
+                "--no-progress",
+                "--out",
+                "{d}/o",
+                "--alias",
+                "v3",
+                "--name",
+                "graphlearn-battery-alias",
+            ],
+            ["v3"],
+            store=True,
+        )
+    )
+    add(
+        C(
+            "export-name-invalid",
+            "export",
+            ["--run", "{run}", "--no-progress", "--out", "{d}/o", "--name", "a/b:c"],
+            ["a/b:c"],
+            store=True,
+        )
+    )
     add(C("export-tracking-foo", "export", ["--run", "{run}", "--tracking-uri", "foo://bar", *ex], ["foo://bar"]))
     # ------------------------------------------------------------------------------------------------------ update
     add(C("update-from-not-models", "update", ["--from", "runs:/abc/model"], ["runs:/abc/model"]))
@@ -371,8 +736,16 @@ def cases() -> list[Case]:
     add(C("update-from-unknown-alias", "update", ["--from", "models:/{name}@nosuch"], ["nosuch"], store=True))
     add(C("update-k-zero", "update", ["--from", "{uri}", "--k", "0"], ["--k", "0"]))
     add(C("update-threads-negative", "update", ["--from", "{uri}", "--threads", "-2"], ["--threads", "-2"]))
-    add(C("update-out-is-file", "update", ["--from", "{uri}", "--out", "{d}/o.txt", "--no-progress"], ["o.txt"],
-          files={"o.txt": b"x"}, store=True))
+    add(
+        C(
+            "update-out-is-file",
+            "update",
+            ["--from", "{uri}", "--out", "{d}/o.txt", "--no-progress"],
+            ["o.txt"],
+            files={"o.txt": b"x"},
+            store=True,
+        )
+    )
     # ------------------------------------------------------------------------------------------------------- serve
     add(C("serve-model-missing", "serve", [], ["--model"]))
     add(C("serve-port-negative", "serve", ["--model", "{uri}", "--port", "-1"], ["--port", "-1"]))
@@ -410,12 +783,34 @@ def cases() -> list[Case]:
     def W(value, col=0) -> dict:  # noqa: N802
         return {col: value}
 
-    add(C("neighbors-model-missing-folder", "neighbors", ["--model", "{d}/nosuch", "--features", "{d}/q.csv"],
-          ["nosuch"], files=q([row(1)])))
-    add(C("neighbors-model-not-export", "neighbors", ["--model", "{d}/edir", "--features", "{d}/q.csv"], ["edir"],
-          files={**q([row(1)]), "edir/x.txt": b"x"}))
-    add(C("neighbors-model-unknown-name", "neighbors", ["--model", "models:/nosuch@champion", "--features",
-                                                        "{d}/q.csv"], ["nosuch"], files=q([row(1)]), store=True))
+    add(
+        C(
+            "neighbors-model-missing-folder",
+            "neighbors",
+            ["--model", "{d}/nosuch", "--features", "{d}/q.csv"],
+            ["nosuch"],
+            files=q([row(1)]),
+        )
+    )
+    add(
+        C(
+            "neighbors-model-not-export",
+            "neighbors",
+            ["--model", "{d}/edir", "--features", "{d}/q.csv"],
+            ["edir"],
+            files={**q([row(1)]), "edir/x.txt": b"x"},
+        )
+    )
+    add(
+        C(
+            "neighbors-model-unknown-name",
+            "neighbors",
+            ["--model", "models:/nosuch@champion", "--features", "{d}/q.csv"],
+            ["nosuch"],
+            files=q([row(1)]),
+            store=True,
+        )
+    )
     add(C("neighbors-features-missing", "neighbors", nb("{d}/nosuch.csv"), ["nosuch.csv"]))
     add(C("neighbors-features-dir", "neighbors", nb("{d}/qdir"), ["qdir"], files={"qdir/x.txt": b"x"}))
     add(C("neighbors-features-empty", "neighbors", nb(), ["q.csv"], files={"q.csv": b""}))
@@ -427,33 +822,103 @@ def cases() -> list[Case]:
     add(C("neighbors-features-inf", "neighbors", nb(), ["q.csv", "inf"], files=q([row(1), row(2, W("inf", 3))])))
     add(C("neighbors-features-text", "neighbors", nb(), ["q.csv", "abc"], files=q([row(1, W("abc", 0))])))
     add(C("neighbors-features-narrow", "neighbors", nb(), ["3"], files=q(["1,0.1,0.2,0.3"], header="id,a,b,c")))
-    add(C("neighbors-features-wide", "neighbors", nb(), ["{wide}", "{width}"],
-          files={"q.csv": lambda p: p.write_text(
-              "id," + ",".join(f"f{i}" for i in range(_fixture["width"] + 2)) + "\n1,"
-              + ",".join(["0.1"] * (_fixture["width"] + 2)) + "\n")}))
+    add(
+        C(
+            "neighbors-features-wide",
+            "neighbors",
+            nb(),
+            ["{wide}", "{width}"],
+            files={
+                "q.csv": lambda p: p.write_text(
+                    "id,"
+                    + ",".join(f"f{i}" for i in range(_fixture["width"] + 2))
+                    + "\n1,"
+                    + ",".join(["0.1"] * (_fixture["width"] + 2))
+                    + "\n"
+                )
+            },
+        )
+    )
     add(C("neighbors-ids-duplicated", "neighbors", nb(), ["q.csv", "duplicate", "7"], files=q([row(7), row(7)])))
     add(C("neighbors-ids-text", "neighbors", nb(), ["q.csv", "abc"], files=q([row("abc")])))
     add(C("neighbors-ids-fraction", "neighbors", nb(), ["q.csv", "id 1.5"], files=q([row("1.5")])))
-    add(C("neighbors-id-column-unknown", "neighbors", nb("{d}/q.csv", "--id-column", "key"), ["key"],
-          files=q([row(1)])))
+    add(
+        C("neighbors-id-column-unknown", "neighbors", nb("{d}/q.csv", "--id-column", "key"), ["key"], files=q([row(1)]))
+    )
     add(C("neighbors-k-zero", "neighbors", nb("{d}/q.csv", "--k", "0"), ["--k", "0"], files=q([row(1)])))
-    add(C("neighbors-k-larger-than-index", "neighbors", nb("{d}/q.csv", "--k", "1000"), ["1000", "200"],
-          files=q([row(1)])))
-    add(C("neighbors-threads-negative", "neighbors", nb("{d}/q.csv", "--threads", "-2"), ["--threads", "-2"],
-          files=q([row(1)])))
-    add(C("neighbors-tampered-export", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-          ["model.pt"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "model")}))
-    add(C("neighbors-tampered-index", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-          ["index.faiss"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "index")}))
-    add(C("neighbors-student-hparams-tampered", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-          ["model.pt"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "hparams")},
-          note="a student file whose hparams were edited and whose checksum was updated to match"))
-    add(C("neighbors-student-extra-hparam", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-          ["model.pt", "bogus"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "extra")}))
-    add(C("neighbors-student-rows-tampered", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-          ["model.pt", "201"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "rows")}))
-    add(C("neighbors-student-shape-tampered", "neighbors", ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-          ["model.pt"], files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "shape")}))
+    add(
+        C(
+            "neighbors-k-larger-than-index",
+            "neighbors",
+            nb("{d}/q.csv", "--k", "1000"),
+            ["1000", "200"],
+            files=q([row(1)]),
+        )
+    )
+    add(
+        C(
+            "neighbors-threads-negative",
+            "neighbors",
+            nb("{d}/q.csv", "--threads", "-2"),
+            ["--threads", "-2"],
+            files=q([row(1)]),
+        )
+    )
+    add(
+        C(
+            "neighbors-tampered-export",
+            "neighbors",
+            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+            ["model.pt"],
+            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "model")},
+        )
+    )
+    add(
+        C(
+            "neighbors-tampered-index",
+            "neighbors",
+            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+            ["index.faiss"],
+            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "index")},
+        )
+    )
+    add(
+        C(
+            "neighbors-student-hparams-tampered",
+            "neighbors",
+            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+            ["model.pt"],
+            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "hparams")},
+            note="a student file whose hparams were edited and whose checksum was updated to match",
+        )
+    )
+    add(
+        C(
+            "neighbors-student-extra-hparam",
+            "neighbors",
+            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+            ["model.pt", "bogus"],
+            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "extra")},
+        )
+    )
+    add(
+        C(
+            "neighbors-student-rows-tampered",
+            "neighbors",
+            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+            ["model.pt", "201"],
+            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "rows")},
+        )
+    )
+    add(
+        C(
+            "neighbors-student-shape-tampered",
+            "neighbors",
+            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+            ["model.pt"],
+            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "shape")},
+        )
+    )
     return out
 
 
@@ -484,8 +949,9 @@ def _tampered_export(folder: Path, how: str) -> None:
         state[key] = torch.zeros(state[key].shape[0] + 1, state[key].shape[1])
     elif how == "rows":  # a buffer sized on load: the student loads, but does not belong to this index
         state = obj["state_dict"]
-        state["teacher_embeddings"] = torch.zeros(state["teacher_embeddings"].shape[0] + 1,
-                                                  state["teacher_embeddings"].shape[1])
+        state["teacher_embeddings"] = torch.zeros(
+            state["teacher_embeddings"].shape[0] + 1, state["teacher_embeddings"].shape[1]
+        )
     torch.save(obj, folder / "model.pt")
     meta_path = folder / "metadata.json"
     meta = json.loads(meta_path.read_text())
@@ -562,8 +1028,13 @@ def run_argv(argv: list[str], cwd: Path, env: dict, spawn: bool, timeout: float 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         if spawn:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "pipelines.cli", *argv], cwd=cwd, env=env, stdout=out, stderr=err,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                [sys.executable, "-m", "pipelines.cli", *argv],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
             pid = proc.pid
         else:
@@ -574,6 +1045,9 @@ def run_argv(argv: list[str], cwd: Path, env: dict, spawn: bool, timeout: float 
                     os.setsid()
                     os.dup2(out.fileno(), 1)
                     os.dup2(err.fileno(), 2)
+                    # the streams on fds 1 and 2 (under pytest, sys.stdout/stderr are capture objects)
+                    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+                    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
                     os.chdir(cwd)
                     os.environ.clear()
                     os.environ.update(env)
@@ -628,10 +1102,19 @@ def run_case(case: Case, base: Path, spawn: bool) -> dict:
     for key in ("fx",):
         if key in _fixture:
             shown, message = shown.replace(_fixture[key], "<fixture>"), message.replace(_fixture[key], "<fixture>")
-    return {"id": case.id, "command": case.cmd or "(none)", "argv": shown, "expect": case.expect,
-            "outcome": outcome, "exit_code": rc, "message": message, "seconds": round(secs, 2),
-            "names": case.names, "note": case.note,
-            "stderr_tail": err.strip().splitlines()[-6:] if outcome in ("traceback", "other") else []}
+    return {
+        "id": case.id,
+        "command": case.cmd or "(none)",
+        "argv": shown,
+        "expect": case.expect,
+        "outcome": outcome,
+        "exit_code": rc,
+        "message": message,
+        "seconds": round(secs, 2),
+        "names": case.names,
+        "note": case.note,
+        "stderr_tail": err.strip().splitlines()[-6:] if outcome in ("traceback", "other") else [],
+    }
 
 
 # -------------------------------------------------------------------------------------------------- the fixture
@@ -647,22 +1130,53 @@ def build_fixture(root: Path, spawn: bool, rebuild: bool = False) -> dict:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     store = f"sqlite:///{root}/mlruns/mlflow.db"
-    env = dict(os.environ, OMP_NUM_THREADS="1", GRAPHLEARN_THREADS="1", PYTHONPATH=str(HERE.parent),
-               MLFLOW_TRACKING_URI=store)
+    env = dict(
+        os.environ, OMP_NUM_THREADS="1", GRAPHLEARN_THREADS="1", PYTHONPATH=str(HERE.parent), MLFLOW_TRACKING_URI=store
+    )
     t0 = time.perf_counter()
-    argv = ["coldbrew", "--dataset", "synthetic:200", "--runs", "1", "--no-sage", "--no-progress", "--json",
-            "--retrieval-dim", "8", "--protocols", "coldstart", "--set", "epochs=5", "--set", "retrieval_steps=5",
-            "--set", "student_hidden=16", "--set", "teacher_hidden=16", "--set", "k=5"]
+    argv = [
+        "coldbrew",
+        "--dataset",
+        "synthetic:200",
+        "--runs",
+        "1",
+        "--no-sage",
+        "--no-progress",
+        "--json",
+        "--retrieval-dim",
+        "8",
+        "--protocols",
+        "coldstart",
+        "--set",
+        "epochs=5",
+        "--set",
+        "retrieval_steps=5",
+        "--set",
+        "student_hidden=16",
+        "--set",
+        "teacher_hidden=16",
+        "--set",
+        "k=5",
+    ]
     rc, out, err, _ = run_argv(argv, root, env, spawn, timeout=600)
     if rc != 0:
         raise SystemExit(f"fixture: graphlearn {' '.join(argv)} failed ({rc}):\n{err[-3000:]}")
-    run_id = json.loads(out[out.index("{"):])["run_id"]
-    argv = ["export", "--run", run_id, "--no-progress", "--json", "--out", str(root / "export"),
-            "--name", "graphlearn-battery"]
+    run_id = json.loads(out[out.index("{") :])["run_id"]
+    argv = [
+        "export",
+        "--run",
+        run_id,
+        "--no-progress",
+        "--json",
+        "--out",
+        str(root / "export"),
+        "--name",
+        "graphlearn-battery",
+    ]
     rc, out, err, _ = run_argv(argv, root, env, spawn, timeout=600)
     if rc != 0:
         raise SystemExit(f"fixture: graphlearn {' '.join(argv)} failed ({rc}):\n{err[-3000:]}")
-    exported = json.loads(out[out.index("{"):])
+    exported = json.loads(out[out.index("{") :])
     script = (
         "import mlflow, sys\n"
         "from graphlearn import tracking\n"
@@ -739,8 +1253,9 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.cli import build_parser
 
         build_parser()  # imports every pipeline once; each forked case starts with them loaded
-        import graphlearn.export  # noqa: F401
         import mlflow.pyfunc  # noqa: F401
+
+        import graphlearn.export  # noqa: F401
     cache = Path(os.environ.get("GRAPHLEARN_CACHE") or Path(tempfile.gettempdir()) / "graphlearn-cache")
     t0 = time.perf_counter()
     _fixture.update(build_fixture(cache / "bad_inputs" / f"fixture-v{FIXTURE_VERSION}", args.spawn, args.rebuild))
@@ -757,8 +1272,12 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     print(f"\n{len(rows)} cases in {seconds:.0f} s: " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES))
     if args.k is None:
-        meta = {"command": "python benchmarks/bad_inputs.py" + (" --spawn" if args.spawn else ""),
-                "machine": hardware(), "date": now(), "seconds": round(seconds, 1)}
+        meta = {
+            "command": "python benchmarks/bad_inputs.py" + (" --spawn" if args.spawn else ""),
+            "machine": hardware(),
+            "date": now(),
+            "seconds": round(seconds, 1),
+        }
         write_results(args.out, to_markdown(rows, counts, meta), {**meta, "counts": counts, "cases": rows})
         print(f"wrote {args.out}.md and .json")
     ok = counts["traceback"] == 0 and counts["silent"] == 0 and counts["other"] == 0 and counts["vague"] <= 3

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 def one_line(error) -> str:
     return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
+
 ARTIFACT_DIR = "features"  # where `graphlearn pretrain` logs features.npz / features.json
 
 

@@ -132,7 +132,9 @@ class IdMapping:
 # ------------------------------------------------------------- reading
 def _kind(path: Path) -> str:
     if path.is_dir():
-        raise GraphValidationError(f"{path}: is a folder; expected a table file ({', '.join(SUFFIXES)})", source=str(path))
+        raise GraphValidationError(
+            f"{path}: is a folder; expected a table file ({', '.join(SUFFIXES)})", source=str(path)
+        )
     name = path.name.lower()
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
