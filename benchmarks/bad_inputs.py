@@ -1236,6 +1236,32 @@ def to_markdown(rows: list[dict], counts: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+DOCS_START, DOCS_END = "<!-- battery:start -->", "<!-- battery:end -->"
+
+
+def update_docs(path: Path, rows: list[dict], counts: dict, meta: dict) -> None:
+    """Replace the text between the battery markers of ``path`` with the counts and one row per case."""
+    text = path.read_text()
+    head, sep, rest = text.partition(DOCS_START)
+    _, sep2, tail = rest.partition(DOCS_END)
+    if not sep or not sep2:
+        raise SystemExit(f"{path}: no {DOCS_START} ... {DOCS_END} markers")
+    lines = [
+        "",
+        f"{len(rows)} cases, {meta['date']}, {meta['machine']}: "
+        + ", ".join(f"**{counts[o]} {o}**" for o in OUTCOMES)
+        + f" ({meta['seconds']:.0f} s). Replay: `{meta['command']}`.",
+        "",
+        "| case | command line | outcome | message (stderr's last line) |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        msg = r["message"].replace("|", "\\|")
+        argv = r["argv"].replace("|", "\\|")
+        lines.append(f"| {r['id']} | `graphlearn {argv}` | {r['outcome']} | {msg} |")
+    path.write_text(head + DOCS_START + "\n".join(lines) + "\n" + DOCS_END + tail)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default=None, help="only the cases whose id contains this text (no results written)")
@@ -1243,6 +1269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached Cold Brew fixture")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--out", default=str(HERE / "results" / "bad_inputs"), help="results stem")
+    parser.add_argument(
+        "--docs", action="store_true", help="also rewrite the battery's table in docs/bad_inputs.md (full runs only)"
+    )
     args = parser.parse_args(argv)
     selected = [c for c in cases() if args.k is None or args.k in c.id]
     if args.list:
@@ -1280,6 +1309,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         write_results(args.out, to_markdown(rows, counts, meta), {**meta, "counts": counts, "cases": rows})
         print(f"wrote {args.out}.md and .json")
+        if args.docs:
+            update_docs(HERE.parent / "docs" / "bad_inputs.md", rows, counts, meta)
+            print("rewrote the battery's table in docs/bad_inputs.md")
     ok = counts["traceback"] == 0 and counts["silent"] == 0 and counts["other"] == 0 and counts["vague"] <= 3
     return 0 if ok else 1
 

@@ -161,8 +161,10 @@ def load_features(path: str | os.PathLike) -> tuple[Tensor, dict]:
     arr, meta = _read_pt(path) if path.suffix == ".pt" else _read_npz(path)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{path}: features of dtype {arr.dtype}, expected numbers")
-    if arr.ndim != 2 or 0 in arr.shape:
-        raise ValueError(f"{path}: features must be 2-D [N, D] with N, D >= 1, got shape {arr.shape}")
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: features must be 2-D [N, D], got shape {arr.shape}")
+    if 0 in arr.shape:
+        raise ValueError(f"{path}: features need at least one row and one column, got shape {arr.shape}")
     raw = arr
     with np.errstate(over="ignore"):  # float64 beyond float32's range turns inf: reported just below
         arr = arr.astype(np.float32, copy=False)
