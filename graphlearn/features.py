@@ -58,6 +58,12 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict]:
     unreadable = f"{path} is not a readable features file"
     if path.stat().st_size == 0:
         raise ValueError(f"{unreadable}: it is empty (0 bytes)")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{unreadable}: it holds a single .npy array, not an .npz archive")
+    if not magic.startswith(b"PK"):  # random bytes, a CSV, ...: np.load would call it "pickled (object) data"
+        raise ValueError(f"{unreadable}: not an .npz archive (no zip signature; first bytes {magic[:4]!r})")
     try:
         f = np.load(path, allow_pickle=False)
     except Exception as e:  # truncated or not a zip (BadZipFile), pickled data (ValueError), ...
@@ -81,6 +87,32 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict]:
     if not isinstance(meta, dict):
         raise ValueError(f"{unreadable}: its metadata is a {type(meta).__name__}, not a JSON object")
     return arr, meta
+
+
+def _read_pt(path: Path) -> tuple[np.ndarray, dict]:
+    """A ``[N, D]`` tensor saved with ``torch.save`` (or a dict with a ``features`` tensor and an optional ``meta``
+    dict), loaded with ``weights_only=True`` (no code runs)."""
+    unreadable = f"{path} is not a readable features file"
+    if path.stat().st_size == 0:
+        raise ValueError(f"{unreadable}: it is empty (0 bytes)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, a pickle refused by weights_only, truncated
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ValueError(f"{unreadable}: {type(e).__name__}: {first}") from None
+    meta = {}
+    if isinstance(obj, dict):
+        if "features" not in obj:
+            raise ValueError(f"{path} has no 'features' tensor (keys: {sorted(map(str, obj))})")
+        meta = obj.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise ValueError(f"{unreadable}: its 'meta' is a {type(meta).__name__}, not a dict")
+        obj = obj["features"]
+    if isinstance(obj, Tensor):
+        obj = obj.detach().cpu().numpy()
+    if not isinstance(obj, np.ndarray):
+        raise ValueError(f"{path} holds a {type(obj).__name__}; expected a [N, D] tensor or {{'features': tensor}}")
+    return obj, meta
 
 
 def _check_finite(path: Path, arr: np.ndarray, raw: np.ndarray) -> None:
@@ -107,7 +139,9 @@ def _check_finite(path: Path, arr: np.ndarray, raw: np.ndarray) -> None:
 def load_features(path: str | os.PathLike) -> tuple[Tensor, dict]:
     """Read features written by :func:`save_features`: ``(float32 Tensor [N, D], meta dict)``.
 
-    ``path`` is the ``.npz`` file or a folder holding ``features.npz`` (e.g. a downloaded run artifact folder).
+    ``path`` is the ``.npz`` file or a folder holding ``features.npz`` (e.g. a downloaded run artifact folder), or
+    a ``.pt`` file of ``torch.save(tensor)`` / ``torch.save({"features": tensor, "meta": {...}})`` (read with
+    ``weights_only=True``).
 
     Raises:
         FileNotFoundError: nothing at ``path``.
@@ -124,11 +158,13 @@ def load_features(path: str | os.PathLike) -> tuple[Tensor, dict]:
         path = path / FEATURES_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no pretrained features at {path}")
-    arr, meta = _read_npz(path)
+    arr, meta = _read_pt(path) if path.suffix == ".pt" else _read_npz(path)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{path}: features of dtype {arr.dtype}, expected numbers")
     if arr.ndim != 2:
         raise ValueError(f"{path}: features must be 2-D [N, D], got shape {arr.shape}")
+    if 0 in arr.shape:
+        raise ValueError(f"{path}: features need at least one row and one column, got shape {arr.shape}")
     raw = arr
     with np.errstate(over="ignore"):  # float64 beyond float32's range turns inf: reported just below
         arr = arr.astype(np.float32, copy=False)

@@ -46,6 +46,108 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a learning rate)."""
+    value = _number(text, "a number > 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (a weight decay, a loss weight)."""
+    value = _number(text, "a number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a dropout rate in [0, 1)."""
+    value = _number(text, "a number in [0, 1)")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def port(text: str) -> int:
+    """argparse type: a TCP port, 1..65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 1..65535, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 1..65535, got {value}")
+    return value
+
+
+def check_out(out: str | os.PathLike | None, flag: str = "--out") -> None:
+    """Fail before any work when ``--out`` cannot be the results folder: an existing file, or a folder that cannot
+    be created or written (found only after training otherwise)."""
+    if not out:
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {out}: exists and is not a folder")
+    probe = path if path.is_dir() else next((p for p in path.parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise ValueError(f"{flag} {out}: {probe} is not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".graphlearn-probe-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{flag} {out}: cannot write in {probe} ({e.strerror or e})") from None
+
+
+def check_trainable(args, data, *, needs_edges: bool) -> None:
+    """A graph the supervised jobs can train on: labelled training nodes, and edges where the protocol needs them
+    (without this, both end in "train_mask selects no node", which names neither cause)."""
+    train = getattr(data, "train_mask", None)
+    y = getattr(data, "y", None)
+    if y is not None and train is None:
+        train = y >= 0
+    if y is None or not bool((train & (y >= 0)).any()):
+        labelled = int((y >= 0).sum()) if y is not None else 0
+        raise ValueError(
+            f"--dataset {args.dataset}: no labelled training node ({labelled} labelled node(s) in all); give the "
+            "node table a 'label' column with class labels (empty or -1 = unlabelled)"
+        )
+    if needs_edges and data.edge_index.size(1) == 0:
+        raise ValueError(
+            f"--dataset {args.dataset}: the graph has no edges, so the cold-start split makes every node isolated "
+            "and none is left to train on; give an edge file with edges, or use --protocol standard (train)"
+        )
+
+
+def check_registry_names(name: str | None = None, alias: str | None = None) -> None:
+    """A registered model name and alias MLflow accepts, checked before any work (MLflow refuses ``a/b``,
+    the alias ``latest`` and version-like aliases ``v3`` only when the model is registered, at the very end)."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+    from mlflow.utils import validation  # noqa: PLC0415
+
+    for flag, value, checks in (
+        ("--name", name, (validation._validate_model_name,)),
+        ("--alias", alias, (validation._validate_model_alias_name, validation._validate_model_alias_name_reserved)),
+    ):
+        if value is None:
+            continue
+        try:
+            for check in checks:
+                check(value)
+        except MlflowException as e:
+            raise ValueError(f"{flag} {value!r}: {e.message}") from None
+
+
 def add_job_arguments(parser, *, seed: bool = True) -> None:
     """The flags every job takes: data root, tracking, threads, feature normalisation, output, progress."""
     parser.add_argument("--data-root", default=None, help="data root (default: $GRAPHLEARN_DATA, else ./data)")

@@ -106,13 +106,18 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--runs", "--seeds", dest="runs", type=_common.positive_int, default=5, help="seeds (seed, seed + 1, ...)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    parser.add_argument("--lambda", dest="lambda_adv", type=float, default=None, help="adversary weight")
-    parser.add_argument("--lr", type=float, default=None, help="encoder/predictor learning rate")
-    parser.add_argument("--lr-d", dest="lr_d", type=float, default=None, help="discriminator learning rate")
-    parser.add_argument("--hidden", type=int, default=None, help="representation width")
-    parser.add_argument("--batch-size", type=int, default=None, help="samples per domain per step")
-    parser.add_argument("--sample-v", dest="sample_v", type=int, default=None, help="domains per sampled subgraph")
+    pos = _common.positive_int
+    parser.add_argument("--epochs", type=pos, default=None, help="override the preset's epochs")
+    parser.add_argument(
+        "--lambda", dest="lambda_adv", type=_common.nonnegative_float, default=None, help="adversary weight"
+    )
+    parser.add_argument("--lr", type=_common.positive_float, default=None, help="encoder/predictor learning rate")
+    parser.add_argument(
+        "--lr-d", dest="lr_d", type=_common.positive_float, default=None, help="discriminator learning rate"
+    )
+    parser.add_argument("--hidden", type=pos, default=None, help="representation width")
+    parser.add_argument("--batch-size", type=pos, default=None, help="samples per domain per step")
+    parser.add_argument("--sample-v", dest="sample_v", type=pos, default=None, help="domains per sampled subgraph")
     parser.add_argument(
         "--embedding",
         default=None,
@@ -231,6 +236,7 @@ def _plot(results: dict, dataset: DomainDataset, title: str):
 def run(args) -> dict:
     _common.setup_threads(args)
     resolve_hparams(args)  # bad settings fail before the data is read
+    _common.check_out(args.out)
     dataset = load(args)
     if _common.feature_norm(args) == "row" and _common.can_row_normalise(dataset.x, dataset.name):
         sums = dataset.x.sum(1, keepdims=True)

@@ -63,7 +63,10 @@ def _command(argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command(argv))  # imports the chosen pipeline only: `graphlearn --help` stays fast
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the subcommand (`graphlearn train: error: ...`), as its own argument errors are
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -87,12 +90,24 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input: one clear line, no traceback (use -v for the traceback).
         if args.verbose:
             raise
-        print(f"graphlearn {args.command}: error: {e}", file=sys.stderr)
+        print(f"graphlearn {args.command}: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        # MLflow's refusals (a reserved alias, an invalid registry name, ...) are the user's input too
+        if type(e).__name__ != "MlflowException" or args.verbose:
+            raise
+        print(f"graphlearn {args.command}: error: {one_line(getattr(e, 'message', e))}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def one_line(error) -> str:
+    """An error message on one line: a multi-line one (a list of missing files, PyTorch's state-dict report) is
+    joined with ``; `` so that the last line of stderr is the whole error."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def _interrupt(signum, frame):

@@ -196,7 +196,9 @@ def run(args) -> dict:
     config = ColdBrewConfig.from_dict(parse_overrides(args.overrides))
     if args.retrieval_dim:  # checked before any data is read or run opened (the head is built for the first seed)
         ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
+    _common.check_out(args.out)
     data = _common.load_data(args)
+    _common.check_trainable(args, data, needs_edges="coldstart" in protocols)
     dataset_name = _common.display_name(args, data)
     job_config = {
         "job": "coldbrew",

@@ -111,6 +111,14 @@ def registered_name(dataset: str, kind: str) -> str:
 
 
 def run(args) -> dict:
+    if args.space != "auto" and args.model != "student":
+        raise ValueError(
+            f"--space {args.space} chooses among the student's vectors; --model {args.model} exports its own "
+            "(leave --space out)"
+        )
+    _common.check_out(args.out)
+    if not args.no_register:
+        _common.check_registry_names(args.name, args.alias)
     tracking.configure(args.tracking_uri, args.experiment)
     _common.setup_threads(args)
     set_threads(_common.job_threads(args))

@@ -11,6 +11,11 @@ from graphlearn.features import FEATURES_FILE, load_features
 
 log = logging.getLogger(__name__)
 
+
+def one_line(error) -> str:
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 ARTIFACT_DIR = "features"  # where `graphlearn pretrain` logs features.npz / features.json
 
 
@@ -28,9 +33,23 @@ def fetch(spec: str, into: str | None = None, tracking_uri: str | None = None) -
             run_id, f"{ARTIFACT_DIR}/{FEATURES_FILE}", into or tempfile.mkdtemp(prefix="graphlearn-features-")
         )
     except Exception as e:  # MlflowException (unknown run, missing artifact) is not a ValueError
-        raise ValueError(
-            f"cannot fetch features of run {run_id!r} from {tracking.mlflow.get_tracking_uri()}: {e}"
-        ) from None
+        where = tracking.mlflow.get_tracking_uri()
+        try:
+            run = tracking.get_run(run_id)
+        except Exception:  # noqa: BLE001  (an unknown run: MLflow's own message says so)
+            run = None
+        if run is not None:
+            status, job = run.info.status, run.data.tags.get("job", "non-graphlearn")
+            if status != "FINISHED":
+                raise ValueError(
+                    f"run {run_id} ({job}) is {status}, not FINISHED: it has no {ARTIFACT_DIR}/{FEATURES_FILE}; "
+                    "use the features of a finished `graphlearn pretrain` run"
+                ) from None
+            raise ValueError(
+                f"run {run_id} ({job}, {status}) has no {ARTIFACT_DIR}/{FEATURES_FILE} in {where}; "
+                "--features pretrained:<run id> takes a `graphlearn pretrain` run"
+            ) from None
+        raise ValueError(f"cannot fetch features of run {run_id!r} from {where}: {one_line(e)}") from None
 
 
 def resolve_features(spec: str, data, tracking_uri: str | None = None):

@@ -54,7 +54,9 @@ def read_features_csv(path: str, id_column: str | None = None) -> tuple[list[int
     bad = ids.isna() | (ids != ids.round())
     if bad.any():
         j = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}: row {j}: node id {raw_ids.iloc[j]!r} in column {id_column!r} is not an integer")
+        raw = raw_ids.iloc[j]
+        raw = raw.item() if isinstance(raw, np.generic) else raw
+        raise ValueError(f"{path}: row {j}: node id {raw!r} in column {id_column!r} is not an integer")
     dup = ids.duplicated()
     if dup.any():
         j = int(np.flatnonzero(dup.to_numpy())[0])
@@ -67,7 +69,16 @@ def read_features_csv(path: str, id_column: str | None = None) -> tuple[list[int
             j = int(np.flatnonzero(wrong.to_numpy())[0])
             raise ValueError(f"{path}: row {j}, column {col!r}: {feats[col].iloc[j]!r} is not a number")
         feats[col] = values
-    return [int(i) for i in ids], feats.to_numpy(dtype=np.float64)
+    x = feats.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        j, c = (int(v) for v in np.argwhere(bad)[0])
+        what = "empty (NaN)" if np.isnan(x[j, c]) else f"{x[j, c]} (not finite)"
+        raise ValueError(
+            f"{path}: row {j} (node id {int(ids.iloc[j])}), column {feats.columns[c]!r} is {what}; features must be "
+            f"finite ({int(bad.sum())} bad value(s) in total)"
+        )
+    return [int(i) for i in ids], x
 
 
 def answer(model: str, features: np.ndarray, k: int, tracking_uri: str | None = None) -> list[dict]:

@@ -89,6 +89,7 @@ def run(args) -> dict:
     if args.no_progress:
         overrides.setdefault("progress", False)
     config = GiantConfig.from_dict(overrides)
+    _common.check_out(args.out)
     data = _common.load_data(args)
     graph = apply_protocol(data, "coldstart", seed=args.split_seed) if args.holdout == "coldstart" else data
     job = {

@@ -22,7 +22,7 @@ from pipelines import _common
 def add_arguments(parser) -> None:
     parser.add_argument("--model", required=True, help="models:/<name>@<alias>, models:/<name>/<version> or runs:/...")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    parser.add_argument("--port", type=_common.port, default=5000, help="port (default 5000)")
     parser.add_argument("--workers", type=_common.positive_int, default=1, help="server worker processes")
     _common.add_serving_arguments(parser, threads_help="torch / FAISS threads per worker")
 

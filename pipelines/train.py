@@ -40,13 +40,14 @@ def add_arguments(parser) -> None:
         help="coldstart: Cold Brew head/tail/isolated split (isolated nodes lose their edges); "
         "standard: the dataset's graph untouched, groups by degree; inductive: GLNN",
     )
-    parser.add_argument("--hidden", dest="hidden_channels", type=int, default=None, help="override hidden size")
-    parser.add_argument("--layers", dest="num_layers", type=int, default=None, help="override layer count")
-    parser.add_argument("--dropout", type=float, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--weight-decay", type=float, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--patience", type=int, default=None, help="early stopping on validation accuracy")
+    pos = _common.positive_int
+    parser.add_argument("--hidden", dest="hidden_channels", type=pos, default=None, help="override hidden size")
+    parser.add_argument("--layers", dest="num_layers", type=pos, default=None, help="override layer count")
+    parser.add_argument("--dropout", type=_common.probability, default=None)
+    parser.add_argument("--lr", type=_common.positive_float, default=None)
+    parser.add_argument("--weight-decay", type=_common.nonnegative_float, default=None)
+    parser.add_argument("--epochs", type=pos, default=None)
+    parser.add_argument("--patience", type=pos, default=None, help="early stopping on validation accuracy")
 
 
 def parse_models(spec: str) -> list[str]:
@@ -81,7 +82,10 @@ def resolve_config(args) -> dict:
 
 def run(args) -> dict:
     config = resolve_config(args)
-    data = apply_protocol(_common.load_data(args), args.protocol, seed=args.seed)
+    _common.check_out(args.out)
+    data = _common.load_data(args)
+    _common.check_trainable(args, data, needs_edges=args.protocol == "coldstart")
+    data = apply_protocol(data, args.protocol, seed=args.seed)
     dataset_name = _common.display_name(args, data)
     tracking.configure(args.tracking_uri, args.experiment)
     summaries, correct = {}, {}

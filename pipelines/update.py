@@ -109,6 +109,9 @@ def run(args) -> dict:
         raise ValueError(
             f"--from must be a registered model URI models:/<name>@<alias> or /<version> ({args.source!r})"
         )
+    _common.check_out(args.out)
+    if not args.no_promote:
+        _common.check_registry_names(alias=args.alias)
     name = args.source[len("models:/") :].split("@")[0].split("/")[0]
     with tempfile.TemporaryDirectory(prefix="graphlearn-update-") as tmp_name:
         tmp = Path(tmp_name)
@@ -203,6 +206,9 @@ def run(args) -> dict:
             if promoted:
                 tracking.set_alias(name, args.alias, version)
             report.update(version=int(version), model_uri=f"models:/{name}/{version}", promoted=promoted)
+    if args.out:  # the report, beside the MLflow run's update.json
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(args.out) / "update.json", json.dumps(report, indent=2) + "\n")
     if args.json:
         print(json.dumps(report, indent=2))
     else:

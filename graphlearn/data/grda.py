@@ -288,7 +288,12 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def read_array_pickle(path: Path):
     with open(path, "rb") as f:
-        return _ArrayUnpickler(f).load()
+        try:
+            return _ArrayUnpickler(f).load()
+        except pickle.UnpicklingError as e:  # a planted payload, or not a pickle at all: name the file
+            raise pickle.UnpicklingError(f"{path}: {e}") from None
+        except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+            raise GRDAInputError(f"{path}: not a readable GRDA pickle ({type(e).__name__}: {e})") from None
 
 
 def _embedding_table(table: dict, d: int, path: Path) -> np.ndarray:
@@ -447,6 +452,8 @@ def read_edge_list(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise DatasetNotFoundError(f"domain graph edge list: {path} does not exist")
+    if path.is_dir():
+        raise GRDAInputError(f"domain graph edge list: {path} is a folder; expected a CSV file source,target[,weight]")
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     if df.shape[1] < 2:
         raise GRDAInputError(f"{path}: an edge list needs two columns (source,target), found {list(df.columns)}")
@@ -567,6 +574,8 @@ def load_user_domains(
     path = Path(path)
     if not path.exists():
         raise DatasetNotFoundError(f"user domain data: {path} does not exist")
+    if path.is_dir():
+        raise GRDAInputError(f"user domain data: {path} is a folder; expected a .npz, .csv or .parquet table")
     x, y, row_ids = _read_table(path)
     ids, a = read_edge_list(graph)
     index = {n: i for i, n in enumerate(ids)}
@@ -587,8 +596,18 @@ def load_user_domains(
     unused = [n for n in ids if n not in sources and n not in targets]
     if unused:
         raise GRDAInputError(f"domain {unused[0]!r} of the graph is neither source nor target")
+    labels = np.asarray(y)
+    if labels.dtype.kind == "f" and np.isnan(labels).any():  # "auto" would otherwise turn the task into regression
+        r = int(np.argwhere(np.isnan(labels.reshape(len(labels), -1)))[0][0])
+        raise GRDAInputError(f"{path}: row {r} has no label (NaN); every sample of the table needs one")
+    if labels.dtype.kind in "biuf" and not np.isfinite(labels).all():
+        r = int(np.argwhere(~np.isfinite(labels.reshape(len(labels), -1)))[0][0])
+        raise GRDAInputError(f"{path}: row {r} has label {labels.reshape(len(labels), -1)[r].tolist()} (not finite)")
+    if not np.isfinite(x).all():  # before standardisation, which would turn one inf into a column of NaN
+        r, c = np.argwhere(~np.isfinite(x))[0]
+        raise GRDAInputError(f"{path}: row {r}, feature column {c} is {x[r, c]} (features must be finite)")
     if task == "auto":
-        task = "classification" if np.asarray(y).dtype.kind in "biu" else "regression"
+        task = "classification" if labels.dtype.kind in "biu" else "regression"
     if task == "classification":
         y = np.asarray(y)
         if y.ndim != 1 or y.dtype.kind not in "biuf" or not np.all(np.mod(y, 1) == 0):

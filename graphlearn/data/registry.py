@@ -176,9 +176,13 @@ def get_dataset_spec(name: str) -> DatasetSpec:
 def resolve_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root`` if given, else ``$GRAPHLEARN_DATA``, else ``./data``."""
     if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get("GRAPHLEARN_DATA")
-    return Path(env).expanduser() if env else Path("data")
+        path = Path(root).expanduser()
+    else:
+        env = os.environ.get("GRAPHLEARN_DATA")
+        path = Path(env).expanduser() if env else Path("data")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"data root {path} is not a folder")
+    return path
 
 
 def _check_split(spec: DatasetSpec, split: int) -> None:
@@ -243,7 +247,10 @@ def _load_spec(name: str, seed: int, split: int = 0) -> Data | None:
             n = int(float(rest))
         except (ValueError, OverflowError):  # OverflowError: synthetic:inf
             raise ValueError(f"synthetic graphs are given as synthetic:<num nodes>, got {name!r}") from None
-        return dc_sbm(n, seed=seed)
+        try:
+            return dc_sbm(n, seed=seed)
+        except ValueError as e:  # synthetic:1: "num_nodes must be >= num_classes (5); got 1", named by the spec
+            raise ValueError(f"{name!r}: {e}") from None
     return None
 
 

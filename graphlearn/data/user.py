@@ -131,6 +131,10 @@ class IdMapping:
 
 # ------------------------------------------------------------- reading
 def _kind(path: Path) -> str:
+    if path.is_dir():
+        raise GraphValidationError(
+            f"{path}: is a folder; expected a table file ({', '.join(SUFFIXES)})", source=str(path)
+        )
     name = path.name.lower()
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
@@ -197,6 +201,16 @@ def _id_column(s: pd.Series, path: Path) -> pd.Series:
             source=str(path),
             row=int(missing[0]),
         )
+    if s.dtype == object:  # Parquet binary columns: bytes never equal the text ids of the other file
+        raw = next((i for i, v in enumerate(s.to_numpy()) if isinstance(v, (bytes, bytearray))), None)
+        if raw is not None:
+            raise GraphValidationError(
+                f"{path}: row {raw}: node id {s.iloc[raw]!r} in column {s.name!r} is bytes; node ids must be "
+                "text or integers (store the column as a string column)",
+                source=str(path),
+                row=raw,
+                value=s.iloc[raw],
+            )
     if pd.api.types.is_float_dtype(s) and bool((s == np.floor(s)).all()):
         return s.astype(np.int64)
     if pd.api.types.is_string_dtype(s) and bool(s.str.fullmatch(_INTEGER).all()):

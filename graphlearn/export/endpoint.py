@@ -129,6 +129,12 @@ class ColdStartEndpoint:
                 f"{export.folder}: metadata says {self.in_channels} input features but model.pt takes "
                 f"{model.in_channels}"
             )
+        rows = getattr(model, "teacher_embeddings", None)
+        if rows is not None and rows.numel() and meta.get("num_nodes") not in (None, rows.size(0)):
+            raise ExportError(
+                f"{export.folder}: model.pt holds teacher embeddings of {rows.size(0)} nodes but the index holds "
+                f"{meta['num_nodes']}: not the model this index was built with"
+            )
         width = self._embed_and_classify(torch.zeros(1, self.in_channels))[0].shape[1]
         if width != export.dim:
             raise ExportError(

@@ -55,7 +55,13 @@ def configure(uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> s
     lock_dir = None
     if not uri:
         uri, artifacts = default_store()
-        artifacts.mkdir(parents=True, exist_ok=True)
+        try:
+            artifacts.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(
+                f"cannot create the default MLflow store {artifacts.parent} ({e.strerror or e}); run in a writable "
+                "folder, or pass --tracking-uri sqlite:///<writable folder>/mlflow.db"
+            ) from None
         artifact_location = artifacts.as_uri()
         lock_dir = artifacts.parent
     elif uri.startswith("sqlite:///"):
