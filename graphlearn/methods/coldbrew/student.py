@@ -260,6 +260,26 @@ class ColdBrewStudent(nn.Module):
             if prefix + name in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._check_teacher_buffers()
+
+    def _check_teacher_buffers(self) -> None:
+        """The teacher-side buffers agree with each other and with the model's widths (a tampered or mismatched
+        file is refused by name instead of loading and answering wrongly)."""
+        emb, index, feats = self.teacher_embeddings, self.candidate_index, self.candidate_features
+        if emb.dim() != 2 or emb.size(1) != self.embed_channels:
+            raise ValueError(
+                f"teacher_embeddings has shape {list(emb.shape)}; the student embeds into width {self.embed_channels}"
+            )
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= emb.size(0)):
+            raise ValueError(
+                f"candidate_index has node ids in [{int(index.min())}, {int(index.max())}] but teacher_embeddings "
+                f"has {emb.size(0)} rows"
+            )
+        if self.query == "features" and index.numel() and tuple(feats.shape) != (index.numel(), self.in_channels):
+            raise ValueError(
+                f"candidate_features has shape {list(feats.shape)}; expected [{index.numel()}, {self.in_channels}] "
+                "(one row of input features per candidate)"
+            )
 
     # ------------------------------------------------------------ teacher side
     def set_teacher(self, teacher_embeddings: Tensor, candidate_mask: Tensor, features: Tensor | None = None) -> None:

@@ -80,3 +80,17 @@ def test_one_row_rejects_non_finite_features():
     x[0, 2] = float("nan")
     with pytest.raises(ValueError, match=r"NaN/inf in 1 row\(s\), first row 0"):
         student.logits(x)
+
+
+def test_a_student_file_with_inconsistent_teacher_buffers_is_refused():
+    data = make_community_graph()
+    student = fitted_student(data, query="features", metric="cos")
+    state = student.state_dict()
+    fresh = ColdBrewStudent(**student.hparams)
+    fresh.load_state_dict(state)  # consistent: loads
+    bad = dict(state, teacher_embeddings=state["teacher_embeddings"][:5])  # fewer rows than the candidates' ids
+    with pytest.raises(ValueError, match=r"candidate_index has node ids in \[0, \d+\] but teacher_embeddings has 5"):
+        ColdBrewStudent(**student.hparams).load_state_dict(bad)
+    bad = dict(state, candidate_features=state["candidate_features"][:, :3])
+    with pytest.raises(ValueError, match="candidate_features has shape"):
+        ColdBrewStudent(**student.hparams).load_state_dict(bad)
