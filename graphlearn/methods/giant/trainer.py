@@ -445,7 +445,11 @@ def pretrain(
                 **pr,
             }
         )
-        log.info("level %d beam: %s", level, level_metrics[-1])
+        log.info(
+            "level %d beam: %s",
+            level,
+            ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in level_metrics[-1].items()),
+        )
         head_prev = head
     timings["train"] = time.perf_counter() - t_train
     timings["total"] = time.perf_counter() - t_start
