@@ -4,19 +4,26 @@
     graphlearn train --dataset chameleon --model mlp,gcn,sage,gat,sign --protocol coldstart --json
 
 One parent MLflow run per invocation (resolved config, aggregates, results table, plots, split) and one nested
-run per model and seed (per-epoch metrics with ``step=epoch``).
+run per model and seed (per-epoch metrics with ``step=epoch``). Each finished (model, seed) is also kept in the
+parent run (``seeds/<model>/seed<S>.{json,npz}``), so ``--resume <parent run id>`` continues a killed job.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+import tempfile
 from functools import partial
+from pathlib import Path
 
 import mlflow
+import numpy as np
 
 from graphlearn import tracking
 from graphlearn.data.protocols import PROTOCOLS, apply_protocol
 from graphlearn.evaluation import make_results, run_protocol
+from graphlearn.evaluation.protocol import ProtocolResult
 from graphlearn.models import MODELS, build_model, default_hparams, split_hparams
 from pipelines import _common
 
@@ -48,6 +55,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weight-decay", type=_common.nonnegative_float, default=None)
     parser.add_argument("--epochs", type=pos, default=None)
     parser.add_argument("--patience", type=pos, default=None, help="early stopping on validation accuracy")
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_ID",
+        help="continue an interrupted job (its parent run id; same flags): finished (model, seed) runs are read "
+        "back, the missing ones run, the table is that of an uninterrupted job",
+    )
 
 
 def parse_models(spec: str) -> list[str]:
@@ -80,6 +94,68 @@ def resolve_config(args) -> dict:
     }
 
 
+def _save_seed(name: str, seed: int, res: ProtocolResult) -> None:
+    """Keep one finished (model, seed) in the parent run: ``seeds/<model>/seed<S>.npz`` (which nodes it got right)
+    and, last, ``seeds/<model>/seed<S>.json`` (its numbers and curve): the pair counts as done once the JSON is
+    there, so a kill at any point loses at most the seed in progress."""
+    record = {
+        "per_run": res.per_run[0],
+        "curve": res.curves[0],
+        "best_epoch": res.best_epochs[0],
+        "best_val": res.best_val[0],
+        "wall_time": res.wall_time[0],
+        "config": res.config,
+    }
+    with tempfile.TemporaryDirectory(prefix="graphlearn-seed-") as tmp:
+        np.savez(Path(tmp) / f"seed{seed}.npz", correct=np.asarray(res.correct))
+        tracking.log_file(Path(tmp) / f"seed{seed}.npz", f"seeds/{name}")
+    tracking.log_json(record, f"seeds/{name}/seed{seed}.json")
+
+
+def _resume(args, config: dict) -> dict[tuple[str, int], ProtocolResult]:
+    """Check that ``--resume`` continues the same job, mark its runs left RUNNING (a SIGKILL) KILLED and read back
+    its finished (model, seed) pairs."""
+    run_ = tracking.get_run(args.resume)
+    if run_.data.tags.get("job") != "train" or "mlflow.parentRunId" in run_.data.tags:
+        raise ValueError(f"--resume {args.resume}: not the parent run of a `graphlearn train` job")
+    done: dict[tuple[str, int], ProtocolResult] = {}
+    with tempfile.TemporaryDirectory(prefix="graphlearn-resume-") as tmp:
+        logged = json.loads(Path(tracking.download_artifact(args.resume, "config.json", tmp)).read_text())
+        expected = json.loads(json.dumps(config, default=str))
+        differ = sorted(k for k in set(logged) | set(expected) if logged.get(k) != expected.get(k))
+        if differ:
+            shown = ", ".join(f"{k}: {logged.get(k)!r} there, {expected.get(k)!r} here" for k in differ[:4])
+            raise ValueError(f"--resume {args.resume} was started with other settings ({shown}); rerun them as logged")
+        stale = tracking.mark_stale_runs(args.resume)
+        if stale:
+            log.info("marked %d run(s) left RUNNING by a killed process as KILLED", len(stale))
+        for name in config["models"]:
+            names = set(tracking.list_artifacts(args.resume, f"seeds/{name}"))
+            for r in range(args.runs):
+                seed = args.seed + r
+                stem = f"seeds/{name}/seed{seed}"
+                if f"{stem}.json" not in names or f"{stem}.npz" not in names:
+                    continue
+                rec = json.loads(Path(tracking.download_artifact(args.resume, f"{stem}.json", tmp)).read_text())
+                with np.load(tracking.download_artifact(args.resume, f"{stem}.npz", tmp)) as z:
+                    correct = z["correct"]
+                done[(name, seed)] = ProtocolResult(
+                    per_run=[rec["per_run"]],
+                    curves=[rec["curve"]],
+                    best_epochs=[rec["best_epoch"]],
+                    best_val=[rec["best_val"]],
+                    correct=correct,
+                    wall_time=[rec["wall_time"]],
+                    config=rec["config"],
+                )
+    print(
+        f"resuming run {args.resume}: {len(done)} of {args.runs * len(config['models'])} (model, seed) runs done",
+        file=sys.stderr,
+        flush=True,
+    )
+    return done
+
+
 def run(args) -> dict:
     config = resolve_config(args)
     _common.check_out(args.out)
@@ -88,16 +164,26 @@ def run(args) -> dict:
     data = apply_protocol(data, args.protocol, seed=args.seed)
     dataset_name = _common.display_name(args, data)
     tracking.configure(args.tracking_uri, args.experiment)
+    done = _resume(args, config) if args.resume else {}
     summaries, correct = {}, {}
     tags = {"job": "train", "dataset": dataset_name, "protocol": args.protocol}
-    with tracking.parent_run(f"train:{dataset_name}", config, tags=tags) as parent:
-        tracking.log_dataset(data, dataset_name, args.dataset)
+    opened = (
+        tracking.resume_run(args.resume)
+        if args.resume
+        else tracking.parent_run(f"train:{dataset_name}", config, tags=tags)
+    )
+    with opened as parent:
+        if not args.resume:
+            tracking.log_dataset(data, dataset_name, args.dataset)
         for name, hp in config["models"].items():
             model_kw, train_kw = split_hparams(hp)
             make = partial(build_model, name, data.num_features, out_channels=data.num_classes, **model_kw)
             parts = []
             for r in range(args.runs):
                 seed = args.seed + r
+                if (name, seed) in done:  # finished before the job was interrupted (--resume)
+                    parts.append(done[(name, seed)])
+                    continue
                 with tracking.child_run(f"{name}/seed={seed}", {"model": name, "seed": seed, **hp}):
                     res = run_protocol(
                         make, data, runs=1, seed=seed, progress=not args.no_progress, label=name, **train_kw
@@ -111,6 +197,7 @@ def run(args) -> dict:
                             "wall_time_s": res.wall_time[0],
                         }
                     )
+                _save_seed(name, seed, res)
                 parts.append(res)
                 log.debug("%s seed %d: %s", name, seed, res.per_run[0])
             merged = _common.merge_results(parts)
