@@ -184,6 +184,8 @@ def cases() -> list[Case]:
     add(C("train-protocol-unknown", "train", [*syn, "--protocol", "bogus"], ["bogus"]))
     add(C("train-feature-norm-unknown", "train", [*syn, "--feature-norm", "l2"], ["l2"]))
     add(C("train-unknown-flag", "train", [*syn, "--bogus", "1"], ["--bogus"]))
+    add(C("train-resume-unknown", "train", [*syn, "--epochs", "2", "--resume", "0123abc"], ["0123abc"]))
+    add(C("train-resume-not-train", "train", [*syn, "--epochs", "2", "--resume", "{failed}"], ["{failed}"], store=True))
     # ---------------------------------------------------------------------------------------------- train: datasets
     add(C("train-dataset-unknown", "train", ["--dataset", "nosuch"], ["nosuch"]))
     add(C("train-dataset-typo", "train", ["--dataset", "Kora"], ["Kora"]))

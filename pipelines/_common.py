@@ -298,6 +298,35 @@ def display_name(args, data) -> str:
     return spec
 
 
+def check_resume(run_id: str, job: str, config: Mapping[str, Any]) -> None:
+    """``--resume <run_id>`` continues the same job: it is the parent run of a ``graphlearn <job>`` job started with
+    these settings (else a ``ValueError`` naming the differences); runs it left RUNNING (a SIGKILL) are marked
+    KILLED."""
+    run_ = tracking.get_run(run_id)
+    if run_.data.tags.get("job") != job or "mlflow.parentRunId" in run_.data.tags:
+        raise ValueError(f"--resume {run_id}: not the parent run of a `graphlearn {job}` job")
+    with tempfile.TemporaryDirectory(prefix="graphlearn-resume-") as tmp:
+        logged = json.loads(Path(tracking.download_artifact(run_id, "config.json", tmp)).read_text())
+    expected = json.loads(json.dumps(config, default=str))
+    differ = sorted(k for k in set(logged) | set(expected) if logged.get(k) != expected.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: {logged.get(k)!r} there, {expected.get(k)!r} here" for k in differ[:4])
+        raise ValueError(f"--resume {run_id} was started with other settings ({shown}); rerun them as logged")
+    stale = tracking.mark_stale_runs(run_id)
+    if stale:
+        log.info("marked %d run(s) left RUNNING by a killed process as KILLED", len(stale))
+
+
+def add_resume_argument(parser, unit: str = "seeds") -> None:
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_ID",
+        help=f"continue an interrupted job (its parent run id; same flags): finished {unit} are read back, the "
+        "missing ones run, the table is that of an uninterrupted job",
+    )
+
+
 def merge_results(parts: list[ProtocolResult]) -> ProtocolResult:
     """One ProtocolResult from single-run results (one nested MLflow run per seed)."""
     out = ProtocolResult(config=dict(parts[0].config, runs=len(parts), seeds=[p.config["seed"] for p in parts]))

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -126,6 +128,7 @@ def add_arguments(parser) -> None:
     )
     _common.add_set_argument(parser, "AdaptConfig", "--set disc_layers=6")
     _common.add_job_arguments(parser)
+    _common.add_resume_argument(parser, unit="(model, seed) runs")
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -233,6 +236,24 @@ def _plot(results: dict, dataset: DomainDataset, title: str):
     )
 
 
+def _resume(args, config: dict) -> dict[tuple[str, int], SimpleNamespace]:
+    """Check ``--resume`` (same job, same settings; stale runs marked) and read back its finished (model, seed)
+    pairs, ``seeds/<model>/seed<S>.json`` in the parent run, as the numbers :func:`summarise` reads."""
+    _common.check_resume(args.resume, "adapt", config)
+    done = {}
+    with tempfile.TemporaryDirectory(prefix="graphlearn-resume-") as tmp:
+        for model in config["models"]:
+            names = set(tracking.list_artifacts(args.resume, f"seeds/{model}"))
+            for seed in config["seeds"]:
+                path = f"seeds/{model}/seed{seed}.json"
+                if path in names:
+                    rec = json.loads(Path(tracking.download_artifact(args.resume, path, tmp)).read_text())
+                    done[(model, seed)] = SimpleNamespace(**rec)
+    total = len(config["models"]) * len(config["seeds"])
+    print(f"resuming run {args.resume}: {len(done)} of {total} (model, seed) runs done", file=sys.stderr, flush=True)
+    return done
+
+
 def run(args) -> dict:
     _common.setup_threads(args)
     resolve_hparams(args)  # bad settings fail before the data is read
@@ -244,12 +265,22 @@ def run(args) -> dict:
     config = resolve_config(args, dataset)
     cfg = AdaptConfig.from_dict(config["hparams"])
     tracking.configure(args.tracking_uri, args.experiment)
+    done = _resume(args, config) if args.resume else {}
     summaries, timings = {}, {}
-    with tracking.parent_run(f"adapt:{dataset.name}", config, tags={"job": "adapt", "dataset": dataset.name}) as parent:
-        tracking.log_dataset(dataset, dataset.name, args.dataset)
+    opened = (
+        tracking.resume_run(args.resume)
+        if args.resume
+        else tracking.parent_run(f"adapt:{dataset.name}", config, tags={"job": "adapt", "dataset": dataset.name})
+    )
+    with opened as parent:
+        if not args.resume:
+            tracking.log_dataset(dataset, dataset.name, args.dataset)
         for model in config["models"]:
             runs = []
             for seed in config["seeds"]:
+                if (model, seed) in done:  # finished before the job was interrupted (--resume)
+                    runs.append(done[(model, seed)])
+                    continue
                 with tracking.child_run(f"{model}/seed={seed}", {"model": model, "seed": seed, **cfg.to_dict()}):
                     logger = _EpochLogger()
                     res = fit(model, dataset, cfg, seed=seed, on_epoch=logger, progress=not args.no_progress)
@@ -266,6 +297,10 @@ def run(args) -> dict:
                         with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
                             path = model_io.save(res.model, Path(tmp) / f"{model}.pt", config=config)
                             tracking.log_file(path, "model")
+                # kept in the parent run at once: a kill later loses nothing of this (model, seed) (--resume)
+                keep = {"overall": float(res.overall), "source": float(res.source)}
+                keep["per_domain"] = [float(v) for v in res.per_domain]
+                tracking.log_json({**keep, "seconds": res.seconds}, f"seeds/{model}/seed{seed}.json")
                 runs.append(res)
                 log.info("%s seed %d: target %s %.4f (%.0fs)", model, seed, dataset.metric, res.overall, res.seconds)
             summaries[model] = summarise(runs, dataset)

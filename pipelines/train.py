@@ -55,13 +55,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weight-decay", type=_common.nonnegative_float, default=None)
     parser.add_argument("--epochs", type=pos, default=None)
     parser.add_argument("--patience", type=pos, default=None, help="early stopping on validation accuracy")
-    parser.add_argument(
-        "--resume",
-        default=None,
-        metavar="RUN_ID",
-        help="continue an interrupted job (its parent run id; same flags): finished (model, seed) runs are read "
-        "back, the missing ones run, the table is that of an uninterrupted job",
-    )
+    _common.add_resume_argument(parser, unit="(model, seed) runs")
 
 
 def parse_models(spec: str) -> list[str]:
@@ -115,20 +109,9 @@ def _save_seed(name: str, seed: int, res: ProtocolResult) -> None:
 def _resume(args, config: dict) -> dict[tuple[str, int], ProtocolResult]:
     """Check that ``--resume`` continues the same job, mark its runs left RUNNING (a SIGKILL) KILLED and read back
     its finished (model, seed) pairs."""
-    run_ = tracking.get_run(args.resume)
-    if run_.data.tags.get("job") != "train" or "mlflow.parentRunId" in run_.data.tags:
-        raise ValueError(f"--resume {args.resume}: not the parent run of a `graphlearn train` job")
+    _common.check_resume(args.resume, "train", config)
     done: dict[tuple[str, int], ProtocolResult] = {}
     with tempfile.TemporaryDirectory(prefix="graphlearn-resume-") as tmp:
-        logged = json.loads(Path(tracking.download_artifact(args.resume, "config.json", tmp)).read_text())
-        expected = json.loads(json.dumps(config, default=str))
-        differ = sorted(k for k in set(logged) | set(expected) if logged.get(k) != expected.get(k))
-        if differ:
-            shown = ", ".join(f"{k}: {logged.get(k)!r} there, {expected.get(k)!r} here" for k in differ[:4])
-            raise ValueError(f"--resume {args.resume} was started with other settings ({shown}); rerun them as logged")
-        stale = tracking.mark_stale_runs(args.resume)
-        if stale:
-            log.info("marked %d run(s) left RUNNING by a killed process as KILLED", len(stale))
         for name in config["models"]:
             names = set(tracking.list_artifacts(args.resume, f"seeds/{name}"))
             for r in range(args.runs):

@@ -127,3 +127,30 @@ def test_killed_train_job_resumes_to_the_uninterrupted_table(workdir, capsys, tm
     assert "RUNNING" not in {c.info.status for c in children}
     assert main([*TRAIN[:6], "2", *TRAIN[7:], "--resume", run_id]) == 2  # other settings: refused
     assert "was started with other settings" in capsys.readouterr().err
+
+
+def test_killed_adapt_job_resumes_to_the_uninterrupted_table(workdir, capsys, tmp_path_factory, shared_data):
+    import os
+
+    job = ["adapt", "--dataset", "dg15", "--data-root", str(shared_data), "--models", "grda,source-only",
+           "--seeds", "2", "--epochs", "30", "--no-progress"]  # fmt: skip
+    whole = tmp_path_factory.mktemp("whole-adapt")
+    os.chdir(whole)
+    expected = _results(capsys, [*job, "--json"])
+    mlflow.set_tracking_uri(None)
+    os.chdir(workdir)
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.adapt", *job[1:]], cwd=workdir,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.time() + 240
+    pattern = "mlruns/artifacts/*/*/artifacts/seeds/grda/seed0.json"
+    while not list(workdir.glob(pattern)):
+        if proc.poll() is not None or time.time() > deadline:
+            raise AssertionError(f"the job ended before its first seed was saved: {proc.stdout.read()[-2000:]!r}")
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    run_id = next(workdir.glob(pattern)).parents[3].name
+    assert 1 <= len(list(workdir.glob("mlruns/artifacts/*/*/artifacts/seeds/*/seed*.json"))) < 4
+    resumed = _results(capsys, [*job, "--json", "--resume", run_id])
+    assert resumed["run_id"] == run_id and resumed["results"] == expected["results"]
+    assert mlflow.tracking.MlflowClient().get_run(run_id).info.status == "FINISHED"
