@@ -290,11 +290,65 @@ def _vector_column(s: pd.Series, path: Path) -> np.ndarray:
     return np.stack(rows)
 
 
+def _is_sparse_column(s: pd.Series) -> bool:
+    """A column of ``index:value`` cells (libsvm / SVMlight style, e.g. ``"3:1 17:0.5"``): a bag of words written
+    sparse, one cell per node. Decided by its first non-empty cell."""
+    for v in s.tolist():
+        if isinstance(v, str) and v.strip():
+            return ":" in v
+        if v is not None and not (isinstance(v, float) and np.isnan(v)):
+            return False
+    return False
+
+
+def _sparse_column(s: pd.Series, path: Path) -> np.ndarray:
+    """``index:value`` cells (0-based feature indices; an empty cell is a node without features) as a float64
+    matrix ``[n, max index + 1]``, read without a dense intermediate per token."""
+    rows, cols, vals = [], [], []
+    for i, v in enumerate(s.tolist()):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip()):
+            continue
+        if not isinstance(v, str):
+            raise GraphValidationError(
+                f"{path}: row {i}, column {s.name!r}: {v!r} is not an 'index:value' list",
+                source=str(path),
+                row=i,
+                value=v,
+            )
+        for tok in _SEPARATORS.split(v.strip()):
+            if not tok:
+                continue
+            k, sep, val = tok.partition(":")
+            try:
+                k, val = int(k), float(val)
+            except ValueError:
+                k = -1
+            if not sep or k < 0:
+                raise GraphValidationError(
+                    f"{path}: row {i}, column {s.name!r}: {tok!r} is not 'index:value' with a feature index >= 0",
+                    source=str(path),
+                    row=i,
+                    value=tok,
+                )
+            rows.append(i)
+            cols.append(k)
+            vals.append(val)
+    width = max(cols) + 1 if cols else 0
+    if width == 0:
+        raise GraphValidationError(f"{path}: column {s.name!r} holds no 'index:value' entry", source=str(path))
+    out = np.zeros((len(s), width), dtype=np.float64)
+    np.add.at(out, (np.asarray(rows), np.asarray(cols)), np.asarray(vals))  # a repeated index adds up
+    return out
+
+
 def _features(df: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
     blocks, names = [], []
     for c in columns:
         s = df[c]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        if not (pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s)) and _is_sparse_column(s):
+            block = _sparse_column(s, path)
+            names += [f"{c!r}[{k}]" for k in range(block.shape[1])]
+        elif pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
             block = s.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
             names.append(repr(c))
         else:
@@ -394,7 +448,10 @@ def load_user_graph(
         feature_cols (str or list, optional): feature columns, concatenated.
             Each is numeric, or holds one vector per cell (a Parquet list /
             array, or a string of numbers separated by spaces, commas or
-            semicolons). (default: every column but id and label)
+            semicolons), or a sparse bag of words as ``index:value`` pairs per
+            cell (libsvm style, ``"3:1 17:2"``; 0-based indices, width = the
+            largest index + 1; an empty cell is a node without features).
+            (default: every column but id and label)
         directed (bool): keep edge directions. The default stores both
             directions (the undirected contract of ``docs/design.md``);
             ``True`` departs from that contract. (default: ``False``)

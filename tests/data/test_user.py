@@ -392,3 +392,26 @@ def test_id_mapping_errors(tmp_path):
         IdMapping.load(bad)
     with pytest.raises(GraphValidationError, match=r"ids\.json: not valid JSON"):
         IdMapping.load(write(tmp_path, "ids.json", "{"))
+
+
+def test_sparse_bag_of_words_column(tmp_path):
+    # a wide bag of words written sparse (index:value per cell) instead of thousands of dense columns
+    nodes = write(
+        tmp_path,
+        "bow_nodes.csv",
+        'id,label,words\nalice,0,"0:1 7:2"\nbob,1,"3:1"\ncarol,0,""\ndave,1,"7:1 7:1 2:0.5"\n',
+    )
+    edges = write(tmp_path, "bow_edges.csv", "src,dst\nalice,bob\nbob,carol\ncarol,dave\n")
+    data = load_user_graph(edges, nodes, seed=0)
+    assert data.x.shape == (4, 8) and data.x.dtype == torch.float32
+    expected = torch.zeros(4, 8)
+    expected[0, 0], expected[0, 7], expected[1, 3], expected[3, 7], expected[3, 2] = 1, 2, 1, 2, 0.5
+    assert torch.equal(data.x, expected)  # an empty cell: no features; a repeated index adds up
+    bad = write(
+        tmp_path, "bad_nodes.csv", 'id,label,words\nalice,0,"0:1 x:2"\nbob,1,"3:1"\ncarol,0,"1:1"\ndave,1,"2:1"\n'
+    )
+    with pytest.raises(GraphValidationError, match=r"row 0, column 'words': 'x:2' is not 'index:value'"):
+        load_user_graph(edges, bad)
+    bad = write(tmp_path, "neg_nodes.csv", 'id,label,words\nalice,0,"0:1"\nbob,1,"-3:1"\ncarol,0,"1:1"\ndave,1,"2:1"\n')
+    with pytest.raises(GraphValidationError, match=r"row 1, column 'words': '-3:1'"):
+        load_user_graph(edges, bad)
