@@ -866,61 +866,31 @@ def cases() -> list[Case]:
             files=q([row(1)]),
         )
     )
-    add(
-        C(
-            "neighbors-tampered-export",
-            "neighbors",
-            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-            ["model.pt"],
-            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "model")},
-        )
-    )
-    add(
-        C(
-            "neighbors-tampered-index",
-            "neighbors",
-            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-            ["index.faiss"],
-            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "index")},
-        )
-    )
-    add(
-        C(
+    # an export folder with one thing changed (_tampered_export): the id, what is changed, what the error must name
+    tampered = [
+        ("neighbors-tampered-export", "model", ["model.pt"], None),
+        ("neighbors-tampered-index", "index", ["index.faiss"], None),
+        (
             "neighbors-student-hparams-tampered",
-            "neighbors",
-            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+            "hparams",
             ["model.pt"],
-            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "hparams")},
-            note="a student file whose hparams were edited and whose checksum was updated to match",
+            "a student file whose hparams were edited and whose checksum was updated to match",
+        ),
+        ("neighbors-student-extra-hparam", "extra", ["model.pt", "bogus"], None),
+        ("neighbors-student-rows-tampered", "rows", ["model.pt", "201"], None),
+        ("neighbors-student-shape-tampered", "shape", ["model.pt"], None),
+    ]
+    for case_id, how, must, note in tampered:
+        add(
+            C(
+                case_id,
+                "neighbors",
+                ["--model", "{d}/exp", "--features", "{d}/q.csv"],
+                must,
+                files={**q([row(1)]), "exp": lambda p, how=how: _tampered_export(p, how)},
+                **({"note": note} if note else {}),
+            )
         )
-    )
-    add(
-        C(
-            "neighbors-student-extra-hparam",
-            "neighbors",
-            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-            ["model.pt", "bogus"],
-            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "extra")},
-        )
-    )
-    add(
-        C(
-            "neighbors-student-rows-tampered",
-            "neighbors",
-            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-            ["model.pt", "201"],
-            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "rows")},
-        )
-    )
-    add(
-        C(
-            "neighbors-student-shape-tampered",
-            "neighbors",
-            ["--model", "{d}/exp", "--features", "{d}/q.csv"],
-            ["model.pt"],
-            files={**q([row(1)]), "exp": lambda p: _tampered_export(p, "shape")},
-        )
-    )
     return out
 
 

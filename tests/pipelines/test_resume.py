@@ -96,20 +96,20 @@ def test_bad_retrieval_dim_fails_before_any_run(workdir, capsys, value, message)
 TRAIN = ["train", "--dataset", "synthetic:300", "--model", "mlp,gcn", "--runs", "3", "--epochs", "150", "--no-progress"]
 
 
-def test_killed_train_job_resumes_to_the_uninterrupted_table(workdir, capsys, tmp_path_factory):
-    """`graphlearn train` keeps every finished (model, seed) in its parent run; SIGKILL after the first one and
-    `--resume` gives the table of an uninterrupted job, and marks the runs the kill left RUNNING."""
+def _kill_and_resume(workdir, capsys, tmp_path_factory, job: list[str], first: str, pairs: int) -> str:
+    """Run ``job`` whole in another folder; run it again in a subprocess, SIGKILL it once ``seeds/<first>`` is
+    kept, check it died mid-job, resume it: the same table. Returns the parent run id."""
     import os
 
-    whole = tmp_path_factory.mktemp("whole-train")
+    whole = tmp_path_factory.mktemp(f"whole-{job[0]}")
     os.chdir(whole)
-    expected = _results(capsys, [*TRAIN, "--json"])
+    expected = _results(capsys, [*job, "--json"])
     mlflow.set_tracking_uri(None)
     os.chdir(workdir)
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.train", *TRAIN[1:]], cwd=workdir,
+    proc = subprocess.Popen([sys.executable, "-m", f"pipelines.{job[0]}", *job[1:]], cwd=workdir,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.time() + 240
-    pattern = "mlruns/artifacts/*/*/artifacts/seeds/mlp/seed0.json"
+    pattern = f"mlruns/artifacts/*/*/artifacts/seeds/{first}"
     while not list(workdir.glob(pattern)):
         if proc.poll() is not None or time.time() > deadline:
             raise AssertionError(f"the job ended before its first seed was saved: {proc.stdout.read()[-2000:]!r}")
@@ -118,39 +118,25 @@ def test_killed_train_job_resumes_to_the_uninterrupted_table(workdir, capsys, tm
     proc.communicate(timeout=60)
     run_id = next(workdir.glob(pattern)).parents[3].name
     kept = list(workdir.glob("mlruns/artifacts/*/*/artifacts/seeds/*/seed*.json"))
-    assert 1 <= len(kept) < 6  # killed mid-job: some (model, seed) pairs kept, some left to run
-    resumed = _results(capsys, [*TRAIN, "--json", "--resume", run_id])
+    assert 1 <= len(kept) < pairs  # killed mid-job: some (model, seed) pairs kept, some left to run
+    resumed = _results(capsys, [*job, "--json", "--resume", run_id])
     assert resumed["run_id"] == run_id and resumed["results"] == expected["results"]
     client = mlflow.tracking.MlflowClient()
     assert client.get_run(run_id).info.status == "FINISHED"
     children = client.search_runs([client.get_run(run_id).info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
-    assert "RUNNING" not in {c.info.status for c in children}
+    assert "RUNNING" not in {c.info.status for c in children}  # the runs the kill left RUNNING were marked
+    return run_id
+
+
+def test_killed_train_job_resumes_to_the_uninterrupted_table(workdir, capsys, tmp_path_factory):
+    """`graphlearn train` keeps every finished (model, seed) in its parent run; SIGKILL after the first one and
+    `--resume` gives the table of an uninterrupted job."""
+    run_id = _kill_and_resume(workdir, capsys, tmp_path_factory, TRAIN, "mlp/seed0.json", pairs=6)
     assert main([*TRAIN[:6], "2", *TRAIN[7:], "--resume", run_id]) == 2  # other settings: refused
     assert "was started with other settings" in capsys.readouterr().err
 
 
 def test_killed_adapt_job_resumes_to_the_uninterrupted_table(workdir, capsys, tmp_path_factory, shared_data):
-    import os
-
     job = ["adapt", "--dataset", "dg15", "--data-root", str(shared_data), "--models", "grda,source-only",
            "--seeds", "2", "--epochs", "30", "--no-progress"]  # fmt: skip
-    whole = tmp_path_factory.mktemp("whole-adapt")
-    os.chdir(whole)
-    expected = _results(capsys, [*job, "--json"])
-    mlflow.set_tracking_uri(None)
-    os.chdir(workdir)
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.adapt", *job[1:]], cwd=workdir,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.time() + 240
-    pattern = "mlruns/artifacts/*/*/artifacts/seeds/grda/seed0.json"
-    while not list(workdir.glob(pattern)):
-        if proc.poll() is not None or time.time() > deadline:
-            raise AssertionError(f"the job ended before its first seed was saved: {proc.stdout.read()[-2000:]!r}")
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
-    run_id = next(workdir.glob(pattern)).parents[3].name
-    assert 1 <= len(list(workdir.glob("mlruns/artifacts/*/*/artifacts/seeds/*/seed*.json"))) < 4
-    resumed = _results(capsys, [*job, "--json", "--resume", run_id])
-    assert resumed["run_id"] == run_id and resumed["results"] == expected["results"]
-    assert mlflow.tracking.MlflowClient().get_run(run_id).info.status == "FINISHED"
+    _kill_and_resume(workdir, capsys, tmp_path_factory, job, "grda/seed0.json", pairs=4)
