@@ -5,7 +5,8 @@ and at that size their cost is the framework's per-operation overhead, not arith
 spends about 0.35-0.7 ms per node, most of it dispatch, for about 0.23 MFLOP of work. This module runs the same
 arithmetic on the student's own parameters and buffers (NumPy views of the candidate keys and embeddings; the layer
 weights are copied once, transposed, a few MB) with about thirty NumPy calls. It is used by
-:meth:`ColdBrewStudent.logits` and the export endpoint whenever exactly one node is asked for (``benchmarks/results/coldbrew_inference.md``); batches keep the torch path.
+:meth:`ColdBrewStudent.logits` and the export endpoint whenever exactly one node is asked for
+(``benchmarks/results/coldbrew_inference.md``); batches keep the torch path.
 
 The numbers are those of the torch path up to float rounding (the products sum in another order), with one caveat
 that both paths share: when several candidates tie exactly at the ``k``-th virtual neighbour's score, which of them
