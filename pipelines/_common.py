@@ -8,6 +8,7 @@ import copy
 import json
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -323,8 +324,35 @@ def add_resume_argument(parser, unit: str = "seeds") -> None:
         default=None,
         metavar="RUN_ID",
         help=f"continue an interrupted job (its parent run id; same flags): finished {unit} are read back, the "
-        "missing ones run, the table is that of an uninterrupted job",
+        "missing ones run, the table is that of an uninterrupted job. Without it, rerunning the same command "
+        "continues the newest interrupted run with these settings",
     )
+    parser.add_argument(
+        "--fresh", action="store_true", help="start a new run even when an interrupted one with these settings exists"
+    )
+
+
+def auto_resume(args, job: str, config: Mapping[str, Any]) -> None:
+    """Rerunning the command of a killed job continues it: unless ``--resume`` or ``--fresh`` is given, the newest
+    interrupted parent run of ``job`` (:func:`graphlearn.tracking.interrupted_runs`: KILLED, or RUNNING with its
+    process gone) whose logged config equals ``config`` becomes ``args.resume`` (said on stderr)."""
+    if getattr(args, "resume", None) or getattr(args, "fresh", False):
+        return
+    expected = json.loads(json.dumps(config, default=str))
+    with tempfile.TemporaryDirectory(prefix="graphlearn-resume-") as tmp:
+        for run_ in tracking.interrupted_runs(job, args.experiment):
+            try:
+                logged = json.loads(Path(tracking.download_artifact(run_.info.run_id, "config.json", tmp)).read_text())
+            except Exception:  # noqa: BLE001  (a run whose config cannot be read is simply not a candidate)
+                continue
+            if logged == expected:
+                args.resume = run_.info.run_id
+                print(
+                    f"continuing interrupted run {args.resume} (same settings; --fresh starts a new one)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return
 
 
 def merge_results(parts: list[ProtocolResult]) -> ProtocolResult:

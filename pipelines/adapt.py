@@ -265,6 +265,7 @@ def run(args) -> dict:
     config = resolve_config(args, dataset)
     cfg = AdaptConfig.from_dict(config["hparams"])
     tracking.configure(args.tracking_uri, args.experiment)
+    _common.auto_resume(args, "adapt", config)
     done = _resume(args, config) if args.resume else {}
     summaries, timings = {}, {}
     opened = (

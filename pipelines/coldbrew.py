@@ -54,13 +54,7 @@ def add_arguments(parser) -> None:
         help="width of the retrieval head the first seed's student (the one kept for `graphlearn export`) learns "
         "for nearest-node search (0: none; no reported number depends on it; benchmarks/results/export_retrieval.md)",
     )
-    parser.add_argument(
-        "--resume",
-        default=None,
-        metavar="RUN_ID",
-        help="continue an interrupted job (its parent run id; same flags): finished seeds are read back, the "
-        "missing ones run, the table is that of an uninterrupted job",
-    )
+    _common.add_resume_argument(parser, unit="seeds")
     parser.add_argument(
         "--split-seed",
         type=int,
@@ -216,6 +210,7 @@ def run(args) -> dict:
         "coldbrew": config.to_dict(),
     }
     tracking.configure(args.tracking_uri, args.experiment)
+    _common.auto_resume(args, "coldbrew", job_config)
     done = _resume(args, job_config) if args.resume else {}
     per_group: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     correct_cs: dict[str, list] = defaultdict(list)

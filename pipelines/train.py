@@ -147,6 +147,7 @@ def run(args) -> dict:
     data = apply_protocol(data, args.protocol, seed=args.seed)
     dataset_name = _common.display_name(args, data)
     tracking.configure(args.tracking_uri, args.experiment)
+    _common.auto_resume(args, "train", config)
     done = _resume(args, config) if args.resume else {}
     summaries, correct = {}, {}
     tags = {"job": "train", "dataset": dataset_name, "protocol": args.protocol}

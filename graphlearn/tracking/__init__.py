@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -158,7 +159,8 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 @contextlib.contextmanager
 def parent_run(name: str, config: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Iterator[Any]:
     """Open the invocation's parent run, logging ``config`` as params and as ``config.json``."""
-    with _killed_on_interrupt() as opened, mlflow.start_run(run_name=name, tags=dict(tags or {})) as run:
+    owner = {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}  # for finding it dead later
+    with _killed_on_interrupt() as opened, mlflow.start_run(run_name=name, tags={**owner, **(tags or {})}) as run:
         opened.append(run.info.run_id)
         mlflow.log_params(_flatten(config))
         log_json(dict(config), "config.json")
@@ -537,6 +539,44 @@ def find_artifact(run_id: str, path: str) -> str | None:
         if path in list_artifacts(rid, folder):
             return rid
     return None
+
+
+OWNER_HOST, OWNER_PID = "graphlearn.host", "graphlearn.pid"
+
+
+def owner_alive(run) -> bool | None:
+    """Whether the process that opened ``run`` still runs: ``True`` / ``False`` when it ran on this host, ``None``
+    when that cannot be told (another host, or a run without owner tags)."""
+    host, pid = run.data.tags.get(OWNER_HOST), run.data.tags.get(OWNER_PID)
+    if host != socket.gethostname() or not (pid or "").isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def interrupted_runs(job: str, experiment: str = DEFAULT_EXPERIMENT) -> list:
+    """Parent runs of ``job`` that a kill interrupted, newest first: ``KILLED`` ones (Ctrl-C, SIGTERM), and
+    ``RUNNING`` ones whose process on this host is gone (a SIGKILL). Failed runs (an error) are not among them."""
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    runs = mlflow.search_runs(
+        experiment_ids=[exp.experiment_id],
+        filter_string=f"tags.job = '{job}' and attributes.status != 'FINISHED' and attributes.status != 'FAILED'",
+        order_by=["attributes.start_time DESC"],
+        output_format="list",
+    )
+    return [
+        r
+        for r in runs
+        if "mlflow.parentRunId" not in r.data.tags
+        and (r.info.status == "KILLED" or (r.info.status == "RUNNING" and owner_alive(r) is False))
+    ]
 
 
 def latest_run(job: str, experiment: str = DEFAULT_EXPERIMENT) -> str:

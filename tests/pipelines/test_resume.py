@@ -96,9 +96,12 @@ def test_bad_retrieval_dim_fails_before_any_run(workdir, capsys, value, message)
 TRAIN = ["train", "--dataset", "synthetic:300", "--model", "mlp,gcn", "--runs", "3", "--epochs", "150", "--no-progress"]
 
 
-def _kill_and_resume(workdir, capsys, tmp_path_factory, job: list[str], first: str, pairs: int) -> str:
+def _kill_and_resume(
+    workdir, capsys, tmp_path_factory, job: list[str], first: str, pairs: int, explicit: bool = True
+) -> str:
     """Run ``job`` whole in another folder; run it again in a subprocess, SIGKILL it once ``seeds/<first>`` is
-    kept, check it died mid-job, resume it: the same table. Returns the parent run id."""
+    kept, check it died mid-job, resume it (``--resume <id>``, or with ``explicit=False`` by rerunning the same
+    command, after a ``--fresh`` run that must not touch it): the same table. Returns the parent run id."""
     import os
 
     whole = tmp_path_factory.mktemp(f"whole-{job[0]}")
@@ -119,7 +122,15 @@ def _kill_and_resume(workdir, capsys, tmp_path_factory, job: list[str], first: s
     run_id = next(workdir.glob(pattern)).parents[3].name
     kept = list(workdir.glob("mlruns/artifacts/*/*/artifacts/seeds/*/seed*.json"))
     assert 1 <= len(kept) < pairs  # killed mid-job: some (model, seed) pairs kept, some left to run
-    resumed = _results(capsys, [*job, "--json", "--resume", run_id])
+    if explicit:
+        resumed = _results(capsys, [*job, "--json", "--resume", run_id])
+    else:
+        fresh = _results(capsys, [*job, "--json", "--fresh"])  # a new run, leaving the killed one as it is
+        assert fresh["run_id"] != run_id and fresh["results"] == expected["results"]
+        assert main([*job, "--json"]) == 0  # the same command again: continues the killed run
+        captured = capsys.readouterr()
+        assert f"continuing interrupted run {run_id}" in captured.err
+        resumed = json.loads(captured.out)
     assert resumed["run_id"] == run_id and resumed["results"] == expected["results"]
     client = mlflow.tracking.MlflowClient()
     assert client.get_run(run_id).info.status == "FINISHED"
@@ -139,4 +150,4 @@ def test_killed_train_job_resumes_to_the_uninterrupted_table(workdir, capsys, tm
 def test_killed_adapt_job_resumes_to_the_uninterrupted_table(workdir, capsys, tmp_path_factory, shared_data):
     job = ["adapt", "--dataset", "dg15", "--data-root", str(shared_data), "--models", "grda,source-only",
            "--seeds", "2", "--epochs", "30", "--no-progress"]  # fmt: skip
-    _kill_and_resume(workdir, capsys, tmp_path_factory, job, "grda/seed0.json", pairs=4)
+    _kill_and_resume(workdir, capsys, tmp_path_factory, job, "grda/seed0.json", pairs=4, explicit=False)
