@@ -294,10 +294,10 @@ def run(args) -> dict:
                         }
                     )
                     tracking.log_json({d: v for d, v in zip(dataset.domain_ids, res.per_domain)}, "per_domain.json")
-                    if seed == config["seeds"][0]:  # the first seed's model, in graphlearn's versioned model file
-                        with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
-                            path = model_io.save(res.model, Path(tmp) / f"{model}.pt", config=config)
-                            tracking.log_file(path, "model")
+                    # every seed's model, in graphlearn's versioned model file, in that seed's run (a few KB)
+                    with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
+                        path = model_io.save(res.model, Path(tmp) / f"{model}.pt", config=config)
+                        tracking.log_file(path, "model")
                 # kept in the parent run at once: a kill later loses nothing of this (model, seed) (--resume)
                 keep = {"overall": float(res.overall), "source": float(res.source)}
                 keep["per_domain"] = [float(v) for v in res.per_domain]

@@ -223,6 +223,11 @@ def test_adapt_json_is_the_only_thing_on_stdout(workdir, capsys, json_out, share
     assert main([*argv, "--epochs", "2", "--json", "--no-progress"]) == 0
     results = json_out()  # strict: stdout must parse as one JSON document
     assert results["run_id"] and "grda" in results["results"]
+    client = mlflow.tracking.MlflowClient()
+    (child,) = client.search_runs(
+        [client.get_run(results["run_id"]).info.experiment_id], f"tags.mlflow.parentRunId = '{results['run_id']}'"
+    )
+    assert "model/grda.pt" in {a.path for a in client.list_artifacts(child.info.run_id, "model")}  # each seed's model
 
 
 def test_user_graph_gets_its_short_name_in_results_and_run_name(workdir, json_out):
