@@ -255,7 +255,7 @@ def test_pipeline_end_to_end_results_shape(tmp_path, monkeypatch):
     ]
     assert len(fake.curves) == 6 and all(first == 1 and len(c) == 3 for first, c in fake.curves)
     assert ("log_figure", "plots/domain_graph.png") in fake.calls
-    assert [c for c in fake.calls if c[0] == "log_file"] == [("log_file", "model")] * 3  # first seed's model each
+    assert [c for c in fake.calls if c[0] == "log_file"] == [("log_file", "model")] * 6  # every seed's model
     # the printed table: overall/source per model, then one row per domain with its role and each model's mean
     text = adapt._table(res)
     lines = text.splitlines()
