@@ -78,12 +78,17 @@ def _row_ids(x: Tensor) -> Tensor:
     return torch.repeat_interleave(torch.arange(x.size(0), device=x.device), counts, output_size=x.values().numel())
 
 
+def _csr_row_sq_norms(x: Tensor, rows: Tensor) -> Tensor:
+    """Squared L2 norm of every row of a CSR ``x`` whose stored entries lie in rows ``rows`` (:func:`_row_ids`)."""
+    return torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, rows, x.values().pow(2))
+
+
 def row_sq_norms(x: Tensor) -> Tensor:
     """Squared L2 norm of every row ``[n]`` of a dense or CSR ``x``."""
     if not is_sparse(x):
         return x.pow(2).sum(-1)
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
-    return torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, _row_ids(x), x.values().pow(2))
+    return _csr_row_sq_norms(x, _row_ids(x))
 
 
 def normalize_rows(x: Tensor) -> Tensor:
@@ -91,9 +96,8 @@ def normalize_rows(x: Tensor) -> Tensor:
     if not is_sparse(x):
         return F.normalize(x, dim=-1)
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
-    rows, values = _row_ids(x), x.values()
-    sq = torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, rows, values.pow(2))
-    values = values / sq.sqrt().clamp_min(1e-12)[rows]
+    rows = _row_ids(x)  # computed once for the norms and the division
+    values = x.values() / _csr_row_sq_norms(x, rows).sqrt().clamp_min(1e-12)[rows]
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 
 

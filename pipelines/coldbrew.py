@@ -153,19 +153,8 @@ def _save_seed(record: dict, correct: dict, split_dir: Path, seed: int) -> None:
 def _resume(args, job_config: dict) -> dict[int, tuple[dict, dict]]:
     """Check that ``--resume`` continues the same job, mark its runs left RUNNING (a SIGKILL) KILLED, and read back
     its finished seeds: ``{seed: (record, correct)}``."""
+    _common.check_resume(args.resume, "coldbrew", job_config)
     with tempfile.TemporaryDirectory(prefix="graphlearn-resume-") as tmp:
-        run = tracking.get_run(args.resume)
-        if run.data.tags.get("job") != "coldbrew" or "mlflow.parentRunId" in run.data.tags:
-            raise ValueError(f"--resume {args.resume}: not the parent run of a `graphlearn coldbrew` job")
-        logged = json.loads(Path(tracking.download_artifact(args.resume, "config.json", tmp)).read_text())
-        expected = json.loads(json.dumps(job_config, default=str))
-        differ = sorted(k for k in set(logged) | set(expected) if logged.get(k) != expected.get(k))
-        if differ:
-            shown = ", ".join(f"{k}: {logged.get(k)!r} there, {expected.get(k)!r} here" for k in differ[:4])
-            raise ValueError(f"--resume {args.resume} was started with other settings ({shown}); rerun them as logged")
-        stale = tracking.mark_stale_runs(args.resume)
-        if stale:
-            log.info("marked %d run(s) left RUNNING by a killed process as KILLED", len(stale))
         names = set(tracking.list_artifacts(args.resume, "seeds"))
         done = {}
         for r in range(args.runs):

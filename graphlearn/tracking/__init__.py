@@ -144,12 +144,13 @@ def check_server(uri: str, timeout: float = 3.0) -> None:
         ) from None
 
 
-def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``config`` as MLflow params: nested keys joined by dots, lists and tuples as JSON."""
     out: dict[str, Any] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            out.update(_flatten(value, prefix=f"{name}."))
+            out.update(flatten_params(value, prefix=f"{name}."))
         else:
             # MLflow params are strings of at most 6000 chars; lists/tuples are stored as JSON.
             out[name] = json.dumps(value) if isinstance(value, (list, tuple)) else value
@@ -162,7 +163,7 @@ def parent_run(name: str, config: Mapping[str, Any], tags: Mapping[str, str] | N
     owner = {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}  # for finding it dead later
     with _killed_on_interrupt() as opened, mlflow.start_run(run_name=name, tags={**owner, **(tags or {})}) as run:
         opened.append(run.info.run_id)
-        mlflow.log_params(_flatten(config))
+        mlflow.log_params(flatten_params(config))
         log_json(dict(config), "config.json")
         yield run
 
@@ -235,7 +236,7 @@ def child_run(name: str, params: Mapping[str, Any] | None = None) -> Iterator[An
     with _killed_on_interrupt() as opened, mlflow.start_run(run_name=name, nested=True) as run:
         opened.append(run.info.run_id)
         if params:
-            mlflow.log_params(_flatten(params))
+            mlflow.log_params(flatten_params(params))
         yield run
 
 
@@ -307,11 +308,6 @@ def log_figure(fig, artifact_path: str) -> None:
 
 def log_file(path: str | os.PathLike, artifact_path: str | None = None) -> None:
     mlflow.log_artifact(str(path), artifact_path=artifact_path)
-
-
-def flatten_params(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` as MLflow params (nested keys joined by dots, lists as JSON)."""
-    return _flatten(config)
 
 
 def log_torch_model(
