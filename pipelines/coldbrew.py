@@ -25,10 +25,11 @@ from tqdm.auto import tqdm
 from graphlearn import tracking
 from graphlearn.config import parse_overrides
 from graphlearn.data.protocols import apply_protocol
-from graphlearn.data.splits import save_split
+from graphlearn.data.splits import save_split, stratified_split
 from graphlearn.evaluation import make_results, summarize
-from graphlearn.evaluation.results import VAL_GROUP
+from graphlearn.evaluation.results import COLD_VAL_GROUP, VAL_GROUP
 from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew, save
+from graphlearn.methods.coldbrew.tune import DEFAULT_SPACE, DEFAULT_TRIALS, TUNABLE, parse_space
 from pipelines import _common
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 # run_coldbrew's model names -> the names in the report, per teacher convolution.
 REPORT_NAMES = {"gcn": {"GNN": "GCN", "GNN+SE": "GCN+SE"}, "sage": {"GNN": "GraphSAGE", "GNN+SE": "GraphSAGE+SE"}}
 PROTOCOLS = ("coldstart", "inductive")
+LABEL_SPLITS = ("public", "random")
+
+
+def _space_text(space: dict) -> str:
+    return "; ".join(f"{k}={','.join(map(str, v))}" for k, v in space.items())
 
 
 def add_arguments(parser) -> None:
@@ -54,6 +60,31 @@ def add_arguments(parser) -> None:
         help="width of the retrieval head the first seed's student (the one kept for `graphlearn export`) learns "
         "for nearest-node search (0: none; no reported number depends on it; benchmarks/results/export_retrieval.md)",
     )
+    parser.add_argument(
+        "--tune",
+        type=int,
+        default=DEFAULT_TRIALS,
+        metavar="TRIALS",
+        help="students tried per seed in the search of the student's settings on the cold-start validation set "
+        f"(validation nodes made isolated like the isolated test nodes; Optuna TPE, seeded; default {DEFAULT_TRIALS}; "
+        "the inductive protocol reuses the setting its seed's cold-start search chose)",
+    )
+    parser.add_argument(
+        "--label-split",
+        choices=LABEL_SPLITS,
+        default="public",
+        help="public: the dataset's own train/val/test masks; random: per seed a class-stratified 60/20/20 split "
+        "drawn with the seed (the Cold Brew paper's label budget, for comparison with its Table 3)",
+    )
+    parser.add_argument("--no-tune", action="store_true", help="train the configured student only (no search)")
+    parser.add_argument(
+        "--tune-space",
+        action="append",
+        default=None,
+        metavar="KEY=V1,V2",
+        help="replace the search space (repeatable), e.g. --tune-space k=10,50 --tune-space kd_weight=1,10; "
+        f"keys: {', '.join(TUNABLE)} (default: {_space_text(DEFAULT_SPACE)})",
+    )
     _common.add_resume_argument(parser, unit="seeds")
     parser.add_argument(
         "--split-seed",
@@ -65,11 +96,13 @@ def add_arguments(parser) -> None:
 
 
 def _one_seed(
-    data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol: str = "coldstart", status=None
+    data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol: str = "coldstart", status=None, tune=None
 ) -> dict:
     """All models on one split: ``{"acc": {model: {group: acc}}, "correct": {model: bool [N]}, "fcr",
-    "trained": {name: module}, "student_teacher": report name of the student's teacher or None}``. ``status(text)``
-    hears the stage and epoch as training goes (the progress bar's postfix)."""
+    "trained": {name: module}, "student_teacher": report name of the student's teacher or None, "tune": the search's
+    record or None}``. ``status(text)`` hears the stage and epoch as training goes (the progress bar's postfix);
+    ``tune`` (``{"trials", "space"}``) searches the student's settings on the cold-start validation set, each trial
+    logged as ``<protocol>.tune.val_isolated`` / ``.val`` at ``step=trial``."""
     curves: dict[str, list] = defaultdict(list)
 
     def on_epoch(stage: str, epoch: int, metrics: dict) -> None:
@@ -77,7 +110,17 @@ def _one_seed(
         if status is not None and (epoch == 1 or epoch % 10 == 0):
             status(f"seed {seed} {protocol}: {stage} epoch {epoch}")
 
-    out = run_coldbrew(data, config, seed=seed, on_epoch=on_epoch)
+    def on_trial(record: dict) -> None:
+        tracking.log_metrics(
+            {f"{protocol}.tune.{k}": record[k] for k in ("val_isolated", "val") if np.isfinite(record[k])},
+            step=record["number"],
+        )
+        if status is not None:
+            status(f"seed {seed} {protocol}: student search, trial {record['number'] + 1} of {tune['trials']}")
+
+    out = run_coldbrew(
+        data, config, seed=seed, on_epoch=on_epoch, tune=None if tune is None else {**tune, "on_trial": on_trial}
+    )
     names = dict(REPORT_NAMES[config.conv])
     runs = [(out, names)]
     if with_sage and config.conv != "sage":
@@ -94,9 +137,12 @@ def _one_seed(
     for result, rename in runs:
         for name, m in result["models"].items():
             report = rename.get(name, name)
-            # the validation accuracy beside the test groups (OGB's "Highest Valid"; the student's is on validation
-            # nodes that keep their edges)
-            acc[report] = {VAL_GROUP: m["val_acc"], **m["acc"]} if np.isfinite(m["val_acc"]) else m["acc"]
+            # the validation accuracy beside the test groups (OGB's "Highest Valid", on validation nodes that keep
+            # their edges) and on the cold-start validation set (validation nodes made isolated like the test ones)
+            val = {VAL_GROUP: m["val_acc"]} if np.isfinite(m["val_acc"]) else {}
+            if "isolated" in m.get("val_groups", {}):
+                val[COLD_VAL_GROUP] = m["val_groups"]["isolated"]
+            acc[report] = {**val, **m["acc"]}
             correct[report] = (m["pred"] == data.y).numpy()
     for stage, curve in curves.items():
         # one name per protocol and model, as in the report (GCN, not GNN): coldstart.GCN.val_acc, inductive.GCN...
@@ -107,7 +153,16 @@ def _one_seed(
     chosen = names.get(out["student_teacher"], out["student_teacher"])
     if chosen:
         tracking.log_metrics({f"student_teacher.{chosen}": 1.0})
-    return {"acc": acc, "correct": correct, "fcr": out["fcr"], "trained": out["trained"], "student_teacher": chosen}
+    if out.get("tune"):
+        tracking.log_json(out["tune"], f"tune/{protocol}.json")
+    return {
+        "acc": acc,
+        "correct": correct,
+        "fcr": out["fcr"],
+        "trained": out["trained"],
+        "student_teacher": chosen,
+        "tune": out.get("tune"),
+    }
 
 
 # The first seed's models kept for `graphlearn export` (graphlearn.model files under model/ of the parent run).
@@ -171,12 +226,37 @@ def _resume(args, job_config: dict) -> dict[int, tuple[dict, dict]]:
     return done
 
 
+def _labelled(data, label_split: str, seed: int):
+    """The graph with the train/val/test masks of ``--label-split``: the dataset's own, or a class-stratified 60/20/20
+    split drawn with the run's seed."""
+    return stratified_split(data, 0.6, 0.2, seed=seed) if label_split == "random" else data
+
+
+def _tune_spec(args, config: ColdBrewConfig, protocols: list[str]) -> dict | None:
+    """``{"trials", "space"}`` of the student search, or ``None`` (``--no-tune``, no student, or no cold-start
+    protocol: the cold-start validation set exists only there). Checked before any data is read."""
+    if args.no_tune or "ColdBrew" not in config.models:
+        return None
+    if isinstance(args.tune, bool) or args.tune < 1:
+        raise ValueError(
+            f"--tune must be a budget of at least 1 trial (got {args.tune}); --no-tune turns the search off"
+        )
+    space = parse_space(args.tune_space) if args.tune_space else None
+    if "coldstart" not in protocols:
+        log.warning(
+            "--tune needs the coldstart protocol (its cold-start validation set); training the configured student"
+        )
+        return None
+    return {"trials": args.tune, "space": None if space is None else {k: list(v) for k, v in space.items()}}
+
+
 def run(args) -> dict:
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown or not protocols:
         raise ValueError(f"unknown protocol(s) {unknown or args.protocols!r}; choose from {list(PROTOCOLS)}")
     config = ColdBrewConfig.from_dict(parse_overrides(args.overrides))
+    tune = _tune_spec(args, config, protocols)
     if args.retrieval_dim:  # checked before any data is read or run opened (the head is built for the first seed)
         ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
     _common.check_out(args.out)
@@ -191,11 +271,13 @@ def run(args) -> dict:
         "protocols": protocols,
         "split": args.split,
         "split_seed": args.split_seed,
+        "label_split": args.label_split,
         "features": args.features or "raw",
         "feature_norm": _common.feature_norm(args),
         "threads": _common.job_threads(args),
         "graphsage": not args.no_sage,
         "retrieval_dim": args.retrieval_dim,
+        "tune": tune,
         "coldbrew": config.to_dict(),
     }
     tracking.configure(args.tracking_uri, args.experiment)
@@ -247,20 +329,27 @@ def run(args) -> dict:
             record: dict = {"seed": seed, "acc": {}, "fcr": None, "student_teacher": None, "student_uri": None}
             correct_seed: dict = {}
             with tracking.child_run(f"seed={seed}", {"seed": seed}):
-                for protocol in protocols:
-                    split = apply_protocol(data, protocol, seed, args.split_seed)
+                chosen: dict = {}  # the cold-start search's setting, reused by the inductive protocol
+                labelled = _labelled(data, args.label_split, seed)
+                for protocol in sorted(protocols, key=lambda p: p != "coldstart"):
+                    split = apply_protocol(labelled, protocol, seed, args.split_seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
                     kept = protocol == "coldstart" and r == 0 and args.retrieval_dim and "ColdBrew" in config.models
                     # the first seed's student is the one kept for `graphlearn export`: it also learns the retrieval
                     # head (trained after every number is recorded: the table is the same with or without it)
-                    cfg = (
-                        ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
-                        if kept
-                        else config
-                    )
+                    cfg = config.replace(**chosen, **({"retrieval_dim": args.retrieval_dim} if kept else {}))
                     one = _one_seed(
-                        split, cfg, seed, with_sage=not args.no_sage, protocol=protocol, status=bar.set_postfix_str
+                        split,
+                        cfg,
+                        seed,
+                        with_sage=not args.no_sage,
+                        protocol=protocol,
+                        status=bar.set_postfix_str,
+                        tune=tune if protocol == "coldstart" and "ColdBrew" in config.models else None,
                     )
+                    if one["tune"]:
+                        record["tune"] = one["tune"]
+                        chosen = {**one["tune"]["best"]}
                     acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
                     record["acc"][protocol] = acc
                     if protocol == "coldstart" and one["student_teacher"]:
@@ -282,7 +371,8 @@ def run(args) -> dict:
             bar.update(1)
         bar.close()
         if last_cs is None and "coldstart" in protocols:  # a resumed job whose last seed ran before the interruption
-            last_cs = apply_protocol(data, "coldstart", args.seed + args.runs - 1, args.split_seed)
+            last = args.seed + args.runs - 1
+            last_cs = apply_protocol(_labelled(data, args.label_split, last), "coldstart", last, args.split_seed)
         summaries = {m: {g: summarize(v) for g, v in groups.items()} for m, groups in per_group.items()}
         extra = {
             "protocols": protocols,

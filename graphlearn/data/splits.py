@@ -192,6 +192,10 @@ class ColdStartSplit(BaseTransform):
     ``round(tail * N)`` nodes in that order that still have an edge after the
     removal. ``head`` = the top ``round(head * N)`` nodes by original degree.
 
+    The validation nodes made isolated are the **cold-start validation set** (``val_isolated_mask``): they are
+    selected by the same rule as the isolated test nodes, lose their edges the same way and never give a label to
+    training, so a choice scored on them sees what the isolated test group will see (:func:`val_group_masks`).
+
     Args:
         head (float): fraction of nodes in the head group. (default: ``0.1``)
         tail (float): fraction of nodes in the tail group. (default: ``0.1``)
@@ -248,6 +252,9 @@ class ColdStartSplit(BaseTransform):
         out.head_mask, out.tail_mask, out.isolated_mask = head, tail, isolated
         out.train_mask = data.train_mask & ~isolated
         out.val_mask = data.val_mask & ~isolated
+        # the cold-start validation set: validation nodes the rule made isolated, exactly as the isolated test nodes
+        # (no edge in the training graph, no label in training; out of val_mask, so no early stopping sees them)
+        out.val_isolated_mask = data.val_mask & isolated
         info = self.config()
         info.update(
             {
@@ -258,6 +265,7 @@ class ColdStartSplit(BaseTransform):
                 "orphaned": int(orphan.sum()),
                 "removed_from_train": int((data.train_mask & isolated).sum()),
                 "removed_from_val": int((data.val_mask & isolated).sum()),
+                "cold_validation": int(out.val_isolated_mask.sum()),
                 "thresholds": _thresholds(deg, head=head, tail=tail, isolated=isolated),
             }
         )
@@ -342,6 +350,26 @@ def group_masks(data: Data) -> dict[str, Tensor]:
             m = test & mask
             if bool(m.any()):
                 out[group] = m
+    return out
+
+
+def val_group_masks(data: Data) -> dict[str, Tensor]:
+    """Validation bool masks per reporting group, the selection sets matching :func:`group_masks`.
+
+    ``{"overall": val_mask, "head": val & head_mask, "tail": val & tail_mask, "isolated": val_isolated_mask}`` (the
+    cold-start validation set of :class:`ColdStartSplit`); a group is left out when its mask is absent or empty.
+    """
+    _require(data, "val_mask")
+    val = data.val_mask
+    out = {"overall": val}
+    for group in GROUPS[1:]:
+        if group == "isolated":
+            mask = getattr(data, "val_isolated_mask", None)
+        else:
+            mask = getattr(data, f"{group}_mask", None)
+            mask = None if mask is None else val & mask
+        if mask is not None and bool(mask.any()):
+            out[group] = mask
     return out
 
 

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..io import save_figure
-from .results import PERCENT_METRICS, VAL_GROUP, _metric_label, result_groups, validate_results
+from .results import COLD_VAL_GROUP, PERCENT_METRICS, VAL_GROUP, _metric_label, result_groups, validate_results
 
 _SAVEFIG = {"dpi": 150, "bbox_inches": "tight"}
 
@@ -153,7 +153,7 @@ def plot_group_accuracy(results: Mapping[str, object], path, *, title: str | Non
     """Grouped bar chart of a results JSON: groups on the x axis, one bar per
     model, error bars = std over runs."""
     validate_results(results)
-    groups = [g for g in result_groups(results) if g != VAL_GROUP]  # test groups only
+    groups = [g for g in result_groups(results) if g not in (VAL_GROUP, COLD_VAL_GROUP)]  # test groups only
     models = list(results["results"])
     fig = _new_figure((max(6.0, 1.5 * len(groups) + 2), 4.0))
     ax = fig.add_subplot()

@@ -140,16 +140,19 @@ def validate_results(obj: Any) -> None:
 
 #: The validation accuracy of the selected epoch / model (OGB's "Highest Valid"), reported beside the test groups.
 VAL_GROUP = "val"
+#: The same on the cold-start validation set (validation nodes made isolated like the isolated test nodes;
+#: :class:`~graphlearn.data.splits.ColdStartSplit`), beside the ``isolated`` test group.
+COLD_VAL_GROUP = "val_isolated"
 
 
 def result_groups(results: Mapping[str, Any]) -> list[str]:
-    """Groups present in ``results``: ``val`` first, then GROUPS order, then tran/ind, then others."""
+    """Groups present in ``results``: ``val`` and ``val_isolated`` first, then GROUPS order, tran/ind, then others."""
     seen: list[str] = []
     for groups in results["results"].values():
         for g in groups:
             if g not in seen:
                 seen.append(g)
-    order = [VAL_GROUP, *GROUPS, *INDUCTIVE_GROUPS]
+    order = [VAL_GROUP, COLD_VAL_GROUP, *GROUPS, *INDUCTIVE_GROUPS]
     return [g for g in order if g in seen] + sorted(g for g in seen if g not in order)
 
 

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphlearn.config import Config, param
-from graphlearn.data.splits import group_masks, node_degree
+from graphlearn.data.splits import group_masks, node_degree, val_group_masks
 from graphlearn.evaluation import accuracy
 from graphlearn.training import EpochCallback, seed_everything, stage_seed
 
@@ -28,6 +28,8 @@ from .teacher import CONVS, ColdBrewTeacher, train_teacher
 
 MODELS = ("GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew")
 STUDENT_TEACHERS = ("auto", "GNN+SE", "GNN")
+#: With a search (``tune``), the configured student (the search's first trial) is reported under this name too.
+UNTUNED = "ColdBrew (no search)"
 
 
 @dataclass
@@ -122,6 +124,7 @@ def run_coldbrew(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     student_fit: Mapping[str, Any] | None = None,
+    tune: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train the models of ``config.models`` on one split and evaluate them.
 
@@ -145,17 +148,24 @@ def run_coldbrew(
             :meth:`ColdBrewStudent.fit` (its ``mlp1_extra_loss`` /
             ``mlp2_extra_loss`` hooks, used by
             :func:`~graphlearn.methods.coldbrew.train_update`). (default: ``None``)
+        tune (Mapping, optional): search the student's settings on the cold-start validation set
+            (:func:`~graphlearn.methods.coldbrew.tune.tune_student`): ``{"trials": int, "space": {key: values} or
+            None (the default space, restricted to the teachers trained), "on_trial": callable or None}``. The
+            teachers and baselines are trained once; the kept student is the ``"ColdBrew"`` model.
+            (default: ``None``, the configured student only)
 
     Returns:
         ``{"seed", "config", "fcr": float | None, "trained", "models": {name: {"pred":
-        int64 [N], "acc": {group: percent}, "val_acc": percent,
+        int64 [N], "logits": float [N, C] or None, "acc": {group: percent}, "val_acc": percent, "val_groups":
+        {group: percent} (validation accuracy per group; "isolated" is the cold-start validation set),
         "best_epoch": int | None}}}``; groups are those of
         :func:`~graphlearn.data.splits.group_masks`. ``fcr`` (percent) is
         computed from the overall test accuracies of MLP, LP and GNN, and is
         ``None`` when one of them was not trained or FCR is undefined.
         ``"student_teacher"`` names the teacher the student distilled (``None``
         without a student). ``"retrieval"`` (only with ``config.retrieval_dim``) is the retrieval head's
-        training summary (:func:`~graphlearn.methods.coldbrew.retrieval.fit_retrieval`). ``"trained"`` maps
+        training summary (:func:`~graphlearn.methods.coldbrew.retrieval.fit_retrieval`). ``"tune"`` (only with
+        ``tune``) is the search's :meth:`~graphlearn.methods.coldbrew.tune.TuneResult.to_dict`. ``"trained"`` maps
         model names (all but LP) to the fitted modules, for :func:`~graphlearn.methods.coldbrew.save`.
     """
     config = config or ColdBrewConfig()
@@ -163,6 +173,7 @@ def run_coldbrew(
     train_mask, val_mask = data.train_mask, data.val_mask
     num_classes = int(getattr(data, "num_classes", None) or int(y.max()) + 1)
     groups = group_masks(data)
+    val_groups = val_group_masks(data)
     has_neighbourhood = node_degree(edge_index, data.num_nodes) > 0
     # Nodes whose teacher outputs the MLPs may fit (distillation, MLP1's
     # regression): those with a neighbourhood, minus validation nodes, which
@@ -179,8 +190,11 @@ def run_coldbrew(
         logits[name] = out
         models[name] = {
             "pred": pred.cpu(),
+            "logits": out.detach().cpu() if out.dim() == 2 else None,
             "acc": _scores(data, pred, groups),
             "val_acc": accuracy(y, pred, val_mask) if bool(val_mask.any()) else float("nan"),
+            # per validation group (docs/protocols.md): "isolated" is the cold-start validation set
+            "val_groups": _scores(data, pred, val_groups),
             "best_epoch": history.best_epoch if history else None,
         }
 
@@ -267,48 +281,25 @@ def run_coldbrew(
             None,
         )
 
-    student_teacher, retrieval = None, None
+    student_teacher, retrieval, tuned = None, None, None
     if "ColdBrew" in config.models:
         student_teacher = _pick_teacher(config.student_teacher, models)
-        teacher_model = trained[student_teacher]
-        seed_everything(stage_seed(seed, "ColdBrew"))
-        student = ColdBrewStudent(
-            x.size(1),
-            teacher_model.embed_channels,
-            num_classes,
-            hidden_channels=config.student_hidden,
-            num_layers=config.student_layers,
-            dropout=config.student_dropout,
-            k=config.k,
-            temperature=config.temperature,
-            metric=config.metric,
-            query=config.query,
-            retrieval_dim=config.retrieval_dim,
-        ).to(x.device)
-        history = student.fit(
-            x,
-            y,
-            teacher_model.embed(x, edge_index),
-            train_mask=train_mask,
-            val_mask=val_mask,
-            candidate_mask=has_neighbourhood,
-            regress_mask=fit_mask,
-            teacher_logits=logits[student_teacher],
-            kd_mask=fit_mask,
-            kd_weight=config.kd_weight,
-            mlp1_folds=config.mlp1_folds,
-            tcm_weight=config.mlp1_tcm_weight,
-            tcm_margins=(config.mlp1_tcm_margin_plus, config.mlp1_tcm_margin_minus),
-            epochs=config.epochs,
-            lr=config.student_lr,
-            weight_decay=config.student_weight_decay,
-            patience=config.patience,
-            stage="ColdBrew",
-            on_epoch=on_epoch,
-            **(student_fit or {}),
-        )
-        # Every node is predicted from its features; nodes of the training
-        # graph are kept out of their own virtual neighbours.
+        if tune:
+            student, history, student_config, tuned, untuned = _tune(
+                data, config, student_teacher, trained, logits, seed, tune
+            )
+            student_teacher = student_config.student_teacher
+            record(UNTUNED, untuned, None)  # the configured student, the search's first trial: its ablation
+        else:
+            student, history = train_student(
+                data,
+                config,
+                trained[student_teacher].embed(x, edge_index),
+                logits[student_teacher],
+                seed=seed,
+                on_epoch=on_epoch,
+                student_fit=student_fit,
+            )
         out = student.logits(x, self_index=torch.arange(data.num_nodes, device=x.device))
         record("ColdBrew", out, history["mlp2"])
         trained["ColdBrew"] = student
@@ -345,7 +336,90 @@ def run_coldbrew(
         "trained": trained,
         "student_teacher": student_teacher,
         **({"retrieval": retrieval} if retrieval is not None else {}),
+        **({"tune": tuned.to_dict()} if tuned is not None else {}),
     }
+
+
+def _tune(data: Data, config: ColdBrewConfig, picked: str, trained: dict, logits: dict, seed: int, tune: Mapping):
+    """The student searched on the cold-start validation set, starting from ``config`` with the teacher ``picked``;
+    ``(student, history, its config, TuneResult, logits of the configured student)``."""
+    from .tune import DEFAULT_SPACE, tune_student  # noqa: PLC0415
+
+    teachers = {}
+    with torch.no_grad():
+        for name in ("GNN", "GNN+SE"):
+            if name in trained:
+                teachers[name] = (trained[name].embed(data.x, data.edge_index), logits[name])
+    space = tune.get("space")
+    if space is None:
+        space = dict(DEFAULT_SPACE)
+        space["student_teacher"] = tuple(t for t in DEFAULT_SPACE["student_teacher"] if t in teachers)
+    return tune_student(
+        data,
+        config.replace(student_teacher=picked),
+        teachers,
+        trials=tune.get("trials", 8),
+        seed=seed,
+        space=space,
+        on_trial=tune.get("on_trial"),
+    )
+
+
+def train_student(
+    data: Data,
+    config: ColdBrewConfig,
+    teacher_embeddings: Tensor,
+    teacher_logits: Tensor,
+    *,
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+    student_fit: Mapping[str, Any] | None = None,
+) -> tuple[ColdBrewStudent, dict]:
+    """One Cold Brew student of ``config`` on the split ``data``, distilling a trained teacher's ``[N, d]``
+    embeddings and ``[N, C]`` logits (seeded with ``stage_seed(seed, "ColdBrew")``). Candidates: the nodes with a
+    neighbourhood; MLP1's regression and the distillation: those minus validation nodes. Returns ``(student,
+    fit history)`` (:meth:`ColdBrewStudent.fit`)."""
+    x, y = data.x, data.y
+    num_classes = teacher_logits.size(1)
+    has_neighbourhood = node_degree(data.edge_index, data.num_nodes) > 0
+    fit_mask = has_neighbourhood & ~data.val_mask
+    seed_everything(stage_seed(seed, "ColdBrew"))
+    student = ColdBrewStudent(
+        x.size(1),
+        teacher_embeddings.size(1),
+        num_classes,
+        hidden_channels=config.student_hidden,
+        num_layers=config.student_layers,
+        dropout=config.student_dropout,
+        k=config.k,
+        temperature=config.temperature,
+        metric=config.metric,
+        query=config.query,
+        retrieval_dim=config.retrieval_dim,
+    ).to(x.device)
+    history = student.fit(
+        x,
+        y,
+        teacher_embeddings,
+        train_mask=data.train_mask,
+        val_mask=data.val_mask,
+        candidate_mask=has_neighbourhood,
+        regress_mask=fit_mask,
+        teacher_logits=teacher_logits,
+        kd_mask=fit_mask,
+        kd_weight=config.kd_weight,
+        mlp1_folds=config.mlp1_folds,
+        tcm_weight=config.mlp1_tcm_weight,
+        tcm_margins=(config.mlp1_tcm_margin_plus, config.mlp1_tcm_margin_minus),
+        epochs=config.epochs,
+        lr=config.student_lr,
+        weight_decay=config.student_weight_decay,
+        patience=config.patience,
+        stage="ColdBrew",
+        on_epoch=on_epoch,
+        **(student_fit or {}),
+    )
+    return student, history
 
 
 def _pick_teacher(choice: str, models: Mapping[str, dict[str, Any]]) -> str:
