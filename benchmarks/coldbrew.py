@@ -24,7 +24,7 @@ PAPER_ISOLATED = {"cora": 69.62, "citeseer": 53.17, "chameleon": 62.28}
 STUDENT = "ColdBrew"
 
 
-#: What the student is compared with (the search's own ablation row, "ColdBrew (no search)", is not a baseline).
+#: What the student is compared with (the search's own ablation row, "ColdBrew-untuned", is not a baseline).
 BASELINES = ("MLP", "GCN", "GraphSAGE", "GCN+SE", "GLNN", "LP")
 
 
@@ -78,8 +78,8 @@ def verdict(dataset: str, results: dict) -> tuple[str, dict]:
                 f"{'MET' if ok else 'NOT met'}."
             )
             numbers[f"{group}_vs_glnn"] = {**q, "target_met": ok}
-    if "ColdBrew (no search)" in res and "isolated" in res["ColdBrew (no search)"]:
-        q = paired({STUDENT: res[STUDENT], "x": res["ColdBrew (no search)"]}, "isolated", "x")
+    if "ColdBrew-untuned" in res and "isolated" in res["ColdBrew-untuned"]:
+        q = paired({STUDENT: res[STUDENT], "x": res["ColdBrew-untuned"]}, "isolated", "x")
         lines.append(
             f"The search (ablation): searched student - configured student on isolated nodes, paired "
             f"{q['mean']:+.2f} ± {q['std']:.2f} (ahead {q['ahead']}, behind {q['behind']})."

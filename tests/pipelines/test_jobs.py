@@ -98,6 +98,16 @@ def test_non_positive_counts_are_usage_errors(argv, capsys):
         ),
         (["coldbrew", "--dataset", "synthetic:200", "--set", "kk=3"], "unknown ColdBrewConfig key(s) ['kk']"),
         (["coldbrew", "--dataset", "synthetic:200", "--set", "k"], "--set expects KEY=VALUE, got 'k'"),
+        (
+            ["coldbrew", "--dataset", "synthetic:200", "--tune", "0"],
+            "--tune must be a budget of at least 1 trial (got 0)",
+        ),
+        (["coldbrew", "--dataset", "synthetic:200", "--tune", "-2"], "at least 1 trial (got -2)"),
+        (
+            ["coldbrew", "--dataset", "synthetic:200", "--tune-space", "kk=3"],
+            "search space has key 'kk', which the student does not have",
+        ),
+        (["coldbrew", "--dataset", "synthetic:200", "--tune-space", "k=0,5"], "search space value k=0 is invalid"),
         (["pretrain", "--dataset", "synthetic:200", "--set", "loss=mse"], "unknown loss 'mse'"),
         (["adapt", "--dataset", "dg15", "--set", "init_disc=maybe"], "AdaptConfig.init_disc expects true or false"),
         (["pretrain", "--dataset", "synthetic:200", "--set", "epochs=0"], "epochs must be >= 1"),
@@ -250,3 +260,26 @@ def test_giant_auto_epochs_give_small_graphs_enough_steps():
     assert cfg.epochs_at(0, 1, 2405) == max(3, -(-MIN_STEPS * 256 // 2405))  # Cora: 11 epochs, 110 steps
     assert cfg.epochs_at(0, 1, 1_000_000) == 3  # large graphs keep the old 3
     assert GiantConfig(epochs=5).epochs_at(0, 1, 10) == 5
+
+
+def test_coldbrew_searches_the_student_on_the_cold_start_validation_set(workdir, json_out):
+    argv = ["coldbrew", "--dataset", "synthetic:200", "--runs", "2", "--set", "epochs=3", "--no-sage", "--json"]
+    assert main([*argv, "--tune", "3", "--tune-space", "k=3,5", "--no-progress", "--retrieval-dim", "0"]) == 0
+    results = json_out()
+    rows = results["results"]
+    assert {"ColdBrew", "ColdBrew-untuned", "GLNN"} <= set(rows)
+    for model in ("ColdBrew", "GLNN", "GCN"):
+        assert len(rows[model]["val_isolated"]["values"]) == 2  # the cold-start validation accuracy, every seed
+    run = mlflow.get_run(results["run_id"])
+    assert run.data.params["tune.trials"] == "3"
+    seeds = mlflow.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    assert sorted(seeds["tags.mlflow.runName"]) == ["seed=0", "seed=1"]
+    client = mlflow.MlflowClient()
+    seed_run = seeds[seeds["tags.mlflow.runName"] == "seed=0"].iloc[0]["run_id"]
+    trials = client.get_metric_history(seed_run, "coldstart.tune.val_isolated")
+    assert sorted(m.step for m in trials) == [0, 1, 2]
+    assert "tune/coldstart.json" in [a.path for a in client.list_artifacts(seed_run, "tune")]
+    # --no-tune: the configured student only; --label-split random: a seeded 60/20/20 split per seed
+    assert main([*argv, "--no-tune", "--label-split", "random", "--no-progress", "--retrieval-dim", "0"]) == 0
+    rows = json_out()["results"]
+    assert "ColdBrew-untuned" not in rows and "ColdBrew" in rows

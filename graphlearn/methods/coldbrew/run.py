@@ -29,7 +29,7 @@ from .teacher import CONVS, ColdBrewTeacher, train_teacher
 MODELS = ("GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew")
 STUDENT_TEACHERS = ("auto", "GNN+SE", "GNN")
 #: With a search (``tune``), the configured student (the search's first trial) is reported under this name too.
-UNTUNED = "ColdBrew (no search)"
+UNTUNED = "ColdBrew-untuned"
 
 
 @dataclass
@@ -286,7 +286,7 @@ def run_coldbrew(
         student_teacher = _pick_teacher(config.student_teacher, models)
         if tune:
             student, history, student_config, tuned, untuned = _tune(
-                data, config, student_teacher, trained, logits, seed, tune
+                data, config, student_teacher, trained, logits, seed, {"on_epoch": on_epoch, **tune}
             )
             student_teacher = student_config.student_teacher
             record(UNTUNED, untuned, None)  # the configured student, the search's first trial: its ablation
@@ -354,6 +354,9 @@ def _tune(data: Data, config: ColdBrewConfig, picked: str, trained: dict, logits
     if space is None:
         space = dict(DEFAULT_SPACE)
         space["student_teacher"] = tuple(t for t in DEFAULT_SPACE["student_teacher"] if t in teachers)
+        # a small graph has fewer candidates (nodes with a neighbourhood, minus the node itself) than the largest k
+        candidates = int((node_degree(data.edge_index, data.num_nodes) > 0).sum()) - 1
+        space["k"] = tuple(k for k in DEFAULT_SPACE["k"] if k <= candidates) or (min(config.k, candidates),)
     return tune_student(
         data,
         config.replace(student_teacher=picked),
@@ -362,6 +365,7 @@ def _tune(data: Data, config: ColdBrewConfig, picked: str, trained: dict, logits
         seed=seed,
         space=space,
         on_trial=tune.get("on_trial"),
+        on_epoch=tune.get("on_epoch"),
     )
 
 

@@ -6,8 +6,9 @@ hurts nodes with none. :func:`tune_student` scores each candidate setting on the
 (``val_isolated_mask`` of :class:`~graphlearn.data.splits.ColdStartSplit`: validation nodes chosen and made isolated
 exactly as the isolated test nodes, never labelled in training) and keeps the best, ties going to the higher accuracy
 on the whole validation set. The search is Optuna's TPE sampler (seeded: the same seed gives the same trials) over a
-small categorical space; its first trial is always the configured setting, so the search can only keep a setting
-that does at least as well on the cold-start validation set. Test labels are never read.
+small categorical space; its first trial is always the configured setting (added to a key's values when they lack
+it), so the search can only keep a setting that does at least as well on the cold-start validation set. Test labels
+are never read.
 
 The budget (``trials``) is the number of students trained per seed (a repeated setting is not trained again).
 """
@@ -130,6 +131,7 @@ def tune_student(
     seed: int = 0,
     space: Mapping[str, Sequence] | None = None,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
+    on_epoch: Callable | None = None,
     train: Callable | None = None,
 ):
     """Search the student's settings on the cold-start validation set of ``data`` and return the best student.
@@ -144,7 +146,9 @@ def tune_student(
         space: key -> values (:data:`DEFAULT_SPACE` when ``None``); ``student_teacher`` values must be in
             ``teachers``.
         on_trial: called with each trial's record (``number``, ``params``, ``val_isolated``, ``val``).
-        train: ``train(data, config, embeddings, logits, seed=...) -> (student, history)``; default
+        on_epoch: ``on_epoch(stage, epoch, metrics)``, called after the search with the kept student's training
+            curves (stages as in :meth:`ColdBrewStudent.fit`).
+        train: ``train(data, config, embeddings, logits, seed=..., on_epoch=...) -> (student, history)``; default
             :func:`~graphlearn.methods.coldbrew.run.train_student`.
 
     Returns:
@@ -177,6 +181,8 @@ def tune_student(
     start = {k: getattr(config, k) for k in space}
     if start.get("student_teacher") == "auto":
         start["student_teacher"] = space["student_teacher"][0]
+    # the configured setting is always a candidate (the first trial), so a search never keeps worse on the set
+    space = {k: v if start[k] in v else (start[k], *v) for k, v in space.items()}
     kept: dict[str, Any] = {}
     first: dict[str, Tensor] = {}
     seen: dict[tuple, float] = {}
@@ -192,7 +198,8 @@ def tune_student(
         if teacher == "auto":
             teacher = next(iter(teachers))
         emb, logits = teachers[teacher]
-        student, history = train(data, cfg, emb, logits, seed=seed)
+        curves: list[tuple] = []
+        student, history = train(data, cfg, emb, logits, seed=seed, on_epoch=lambda *a: curves.append(a))
         with torch.no_grad():
             out = student.logits(data.x, self_index=torch.arange(data.num_nodes, device=data.x.device))
         record = {
@@ -208,7 +215,9 @@ def tune_student(
             on_trial(record)
         rank = (record["val_isolated"], -math.inf if math.isnan(record["val"]) else record["val"])
         if not kept or rank > kept["rank"]:
-            kept.update(rank=rank, student=student, history=history, config=cfg, teacher=teacher, record=record)
+            kept.update(
+                rank=rank, student=student, history=history, config=cfg, teacher=teacher, record=record, curves=curves
+            )
         # one objective for the sampler: the cold-start accuracy, the whole validation set only breaking ties
         score = record["val_isolated"] + 1e-4 * (0.0 if math.isnan(record["val"]) else record["val"])
         seen[key] = score
@@ -223,6 +232,9 @@ def tune_student(
         seen_before += 1
         if seen_before >= 20 * trials:  # the space is smaller than the budget: everything was tried
             break
+    if on_epoch is not None:
+        for args in kept["curves"]:
+            on_epoch(*args)
     cfg = kept["config"].replace(student_teacher=kept["teacher"])
     result = TuneResult(best=kept["record"]["params"], best_trial=kept["record"]["number"], trials=records)
     return kept["student"], kept["history"], cfg, result, first["logits"]
