@@ -356,7 +356,9 @@ def run(args) -> dict:
                         record["student_teacher"] = one["student_teacher"]
                     if protocol == "coldstart" and r == 0 and "ColdBrew" in one["trained"]:
                         own = {f"{g}_acc": v for g, v in acc.get("ColdBrew", {}).items()}  # the student's numbers only
-                        record["student_uri"] = _log_student(one["trained"], split, config, own)
+                        # the student's own settings: those its seed's search kept, when it searched
+                        mine = config.replace(**chosen) if chosen else config
+                        record["student_uri"] = _log_student(one["trained"], split, mine, own)
                     for model, groups in acc.items():
                         tracking.log_metrics({f"{protocol}.{model}.{g}": v for g, v in groups.items()})
                     if protocol == "coldstart":

@@ -177,7 +177,9 @@ def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsy
     model = mlflow.get_logged_model(results["extra"]["student_model"].removeprefix("models:/"))
     groups = ("val", "val_isolated", "overall", "head", "tail", "isolated")
     assert {m.key for m in model.metrics} == {f"{g}_acc" for g in groups}
-    assert model.params["coldbrew.k"] == "5" and "coldbrew.student_hidden" in model.params
+    # its settings are those the first seed's search kept on the cold-start validation set
+    seed0 = json.loads(mlflow.artifacts.load_text(f"runs:/{results['run_id']}/seeds/seed0.json"))
+    assert model.params["coldbrew.k"] == str(seed0["tune"]["best"]["k"]) and "coldbrew.student_hidden" in model.params
 
 
 def tracking_download(run_id, path, dst):
