@@ -63,11 +63,14 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--tune",
         type=int,
-        default=DEFAULT_TRIALS,
+        nargs="?",
+        const=DEFAULT_TRIALS,
+        default=None,
         metavar="TRIALS",
-        help="students tried per seed in the search of the student's settings on the cold-start validation set "
-        f"(validation nodes made isolated like the isolated test nodes; Optuna TPE, seeded; default {DEFAULT_TRIALS}; "
-        "the inductive protocol reuses the setting its seed's cold-start search chose)",
+        help="search the student's settings per seed on the cold-start validation set (validation nodes made "
+        f"isolated like the isolated test nodes; Optuna TPE, seeded): TRIALS students per seed (default "
+        f"{DEFAULT_TRIALS}); the configured student is reported too, as ColdBrew-untuned; the inductive protocol "
+        "reuses the setting its seed's search kept (default: off)",
     )
     parser.add_argument(
         "--label-split",
@@ -76,7 +79,6 @@ def add_arguments(parser) -> None:
         help="public: the dataset's own train/val/test masks; random: per seed a class-stratified 60/20/20 split "
         "drawn with the seed (the Cold Brew paper's label budget, for comparison with its Table 3)",
     )
-    parser.add_argument("--no-tune", action="store_true", help="train the configured student only (no search)")
     parser.add_argument(
         "--tune-space",
         action="append",
@@ -233,20 +235,20 @@ def _labelled(data, label_split: str, seed: int):
 
 
 def _tune_spec(args, config: ColdBrewConfig, protocols: list[str]) -> dict | None:
-    """``{"trials", "space"}`` of the student search, or ``None`` (``--no-tune``, no student, or no cold-start
+    """``{"trials", "space"}`` of the student search, or ``None`` (no ``--tune``, no student, or no cold-start
     protocol: the cold-start validation set exists only there). Checked before any data is read."""
-    if args.no_tune or "ColdBrew" not in config.models:
+    space = parse_space(args.tune_space) if args.tune_space else None
+    if space is not None and args.tune is None:
+        raise ValueError("--tune-space is given without --tune: add --tune [TRIALS] to search the student's settings")
+    if args.tune is None or "ColdBrew" not in config.models:
         return None
     if isinstance(args.tune, bool) or args.tune < 1:
-        raise ValueError(
-            f"--tune must be a budget of at least 1 trial (got {args.tune}); --no-tune turns the search off"
-        )
-    space = parse_space(args.tune_space) if args.tune_space else None
+        raise ValueError(f"--tune must be a budget of at least 1 trial (got {args.tune})")
     if "coldstart" not in protocols:
-        log.warning(
-            "--tune needs the coldstart protocol (its cold-start validation set); training the configured student"
+        raise ValueError(
+            f"--tune needs the coldstart protocol (its cold-start validation set scores the search); got --protocols "
+            f"{','.join(protocols)}"
         )
-        return None
     return {"trials": args.tune, "space": None if space is None else {k: list(v) for k, v in space.items()}}
 
 

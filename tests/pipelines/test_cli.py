@@ -128,6 +128,8 @@ def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsy
             "2",
             "--json",
             "--no-progress",
+            "--tune",
+            "2",
             "--set",
             "epochs=15",
             "--set",

@@ -104,10 +104,15 @@ def test_non_positive_counts_are_usage_errors(argv, capsys):
         ),
         (["coldbrew", "--dataset", "synthetic:200", "--tune", "-2"], "at least 1 trial (got -2)"),
         (
-            ["coldbrew", "--dataset", "synthetic:200", "--tune-space", "kk=3"],
+            ["coldbrew", "--dataset", "synthetic:200", "--tune", "--tune-space", "kk=3"],
             "search space has key 'kk', which the student does not have",
         ),
         (["coldbrew", "--dataset", "synthetic:200", "--tune-space", "k=0,5"], "search space value k=0 is invalid"),
+        (["coldbrew", "--dataset", "synthetic:200", "--tune-space", "k=3,5"], "--tune-space is given without --tune"),
+        (
+            ["coldbrew", "--dataset", "synthetic:200", "--tune", "--protocols", "inductive"],
+            "--tune needs the coldstart protocol",
+        ),
         (["pretrain", "--dataset", "synthetic:200", "--set", "loss=mse"], "unknown loss 'mse'"),
         (["adapt", "--dataset", "dg15", "--set", "init_disc=maybe"], "AdaptConfig.init_disc expects true or false"),
         (["pretrain", "--dataset", "synthetic:200", "--set", "epochs=0"], "epochs must be >= 1"),
@@ -279,7 +284,7 @@ def test_coldbrew_searches_the_student_on_the_cold_start_validation_set(workdir,
     trials = client.get_metric_history(seed_run, "coldstart.tune.val_isolated")
     assert sorted(m.step for m in trials) == [0, 1, 2]
     assert "tune/coldstart.json" in [a.path for a in client.list_artifacts(seed_run, "tune")]
-    # --no-tune: the configured student only; --label-split random: a seeded 60/20/20 split per seed
-    assert main([*argv, "--no-tune", "--label-split", "random", "--no-progress", "--retrieval-dim", "0"]) == 0
+    # without --tune: the configured student only; --label-split random: a seeded 60/20/20 split per seed
+    assert main([*argv, "--label-split", "random", "--no-progress", "--retrieval-dim", "0"]) == 0
     rows = json_out()["results"]
     assert "ColdBrew-untuned" not in rows and "ColdBrew" in rows
