@@ -25,10 +25,11 @@ from tqdm.auto import tqdm
 from graphlearn import tracking
 from graphlearn.config import parse_overrides
 from graphlearn.data.protocols import apply_protocol
-from graphlearn.data.splits import save_split, stratified_split
+from graphlearn.data.splits import node_degree, save_split, stratified_split
 from graphlearn.evaluation import make_results, summarize
 from graphlearn.evaluation.results import COLD_VAL_GROUP, VAL_GROUP
 from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew, save
+from graphlearn.methods.coldbrew import tune as search
 from graphlearn.methods.coldbrew.tune import DEFAULT_SPACE, DEFAULT_TRIALS, TUNABLE, parse_space
 from pipelines import _common
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 # run_coldbrew's model names -> the names in the report, per teacher convolution.
 REPORT_NAMES = {"gcn": {"GNN": "GCN", "GNN+SE": "GCN+SE"}, "sage": {"GNN": "GraphSAGE", "GNN+SE": "GraphSAGE+SE"}}
 PROTOCOLS = ("coldstart", "inductive")
+#: With ``--tune``, the configured student's row (the search's first candidate), beside the kept one (``ColdBrew``).
+UNTUNED = "ColdBrew-untuned"
 LABEL_SPLITS = ("public", "random")
 
 
@@ -67,10 +70,11 @@ def add_arguments(parser) -> None:
         const=DEFAULT_TRIALS,
         default=None,
         metavar="TRIALS",
-        help="search the student's settings per seed on the cold-start validation set (validation nodes made "
-        f"isolated like the isolated test nodes; Optuna TPE, seeded): TRIALS students per seed (default "
-        f"{DEFAULT_TRIALS}); the configured student is reported too, as ColdBrew-untuned; the inductive protocol "
-        "reuses the setting its seed's search kept (default: off)",
+        help="choose the student's setting for this dataset on the cold-start validation set (validation nodes "
+        "made isolated like the isolated test nodes): TRIALS candidate settings (the configured one and random draws "
+        f"from the search space; default {DEFAULT_TRIALS}) are trained on every seed and protocol, and the one with "
+        "the best mean accuracy on that set over the seeds is the ColdBrew row; the configured one is also reported, "
+        "as ColdBrew-untuned (default: off)",
     )
     parser.add_argument(
         "--label-split",
@@ -98,13 +102,13 @@ def add_arguments(parser) -> None:
 
 
 def _one_seed(
-    data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol: str = "coldstart", status=None, tune=None
+    data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol: str = "coldstart", status=None, candidates=None
 ) -> dict:
     """All models on one split: ``{"acc": {model: {group: acc}}, "correct": {model: bool [N]}, "fcr",
-    "trained": {name: module}, "student_teacher": report name of the student's teacher or None, "tune": the search's
-    record or None}``. ``status(text)`` hears the stage and epoch as training goes (the progress bar's postfix);
-    ``tune`` (``{"trials", "space"}``) searches the student's settings on the cold-start validation set, each trial
-    logged as ``<protocol>.tune.val_isolated`` / ``.val`` at ``step=trial``."""
+    "trained": {name: module}, "student_teacher": report name of the student's teacher or None}``. ``status(text)``
+    hears the stage and epoch as training goes (the progress bar's postfix); ``candidates``: the search's settings
+    (:func:`~graphlearn.methods.coldbrew.tune.candidate_settings`), trained beside the student as
+    ``ColdBrew/c<i>``."""
     curves: dict[str, list] = defaultdict(list)
 
     def on_epoch(stage: str, epoch: int, metrics: dict) -> None:
@@ -112,17 +116,7 @@ def _one_seed(
         if status is not None and (epoch == 1 or epoch % 10 == 0):
             status(f"seed {seed} {protocol}: {stage} epoch {epoch}")
 
-    def on_trial(record: dict) -> None:
-        tracking.log_metrics(
-            {f"{protocol}.tune.{k}": record[k] for k in ("val_isolated", "val") if np.isfinite(record[k])},
-            step=record["number"],
-        )
-        if status is not None:
-            status(f"seed {seed} {protocol}: student search, trial {record['number'] + 1} of {tune['trials']}")
-
-    out = run_coldbrew(
-        data, config, seed=seed, on_epoch=on_epoch, tune=None if tune is None else {**tune, "on_trial": on_trial}
-    )
+    out = run_coldbrew(data, config, seed=seed, on_epoch=on_epoch, candidates=candidates)
     names = dict(REPORT_NAMES[config.conv])
     runs = [(out, names)]
     if with_sage and config.conv != "sage":
@@ -155,16 +149,7 @@ def _one_seed(
     chosen = names.get(out["student_teacher"], out["student_teacher"])
     if chosen:
         tracking.log_metrics({f"student_teacher.{chosen}": 1.0})
-    if out.get("tune"):
-        tracking.log_json(out["tune"], f"tune/{protocol}.json")
-    return {
-        "acc": acc,
-        "correct": correct,
-        "fcr": out["fcr"],
-        "trained": out["trained"],
-        "student_teacher": chosen,
-        "tune": out.get("tune"),
-    }
+    return {"acc": acc, "correct": correct, "fcr": out["fcr"], "trained": out["trained"], "student_teacher": chosen}
 
 
 # The first seed's models kept for `graphlearn export` (graphlearn.model files under model/ of the parent run).
@@ -194,6 +179,23 @@ def _log_student(trained: dict, split, config: ColdBrewConfig, metrics: dict[str
             example,
             params=tracking.flatten_params({"coldbrew": config.to_dict()}),
         )
+
+
+def _log_searched_student(args, data, config: ColdBrewConfig, setting: dict, records: list, kept: int) -> str:
+    """The first seed's student of the setting the search kept, logged for ``graphlearn export`` (with that seed's
+    GLNN and MLP): its cold-start run retrained, which gives the same models as in the loop (every model is seeded by
+    its own stage seed), now with the retrieval head."""
+    seed = args.seed
+    split = apply_protocol(_labelled(data, args.label_split, seed), "coldstart", seed, args.split_seed)
+    cfg = config.replace(**setting, models=tuple(m for m in config.models if m != "LP"))
+    if args.retrieval_dim:
+        cfg = cfg.replace(retrieval_dim=args.retrieval_dim)
+    out = run_coldbrew(split, cfg, seed=seed)
+    first = next((r for r in records if r["seed"] == seed), None)
+    own = {}
+    if first is not None:  # the numbers the loop scored for it
+        own = {f"{g}_acc": v for g, v in first["acc"]["coldstart"].get(search.candidate_name(kept), {}).items()}
+    return _log_student(out["trained"], split, config.replace(**setting), own)
 
 
 def _save_seed(record: dict, correct: dict, split_dir: Path, seed: int) -> None:
@@ -234,9 +236,8 @@ def _labelled(data, label_split: str, seed: int):
     return stratified_split(data, 0.6, 0.2, seed=seed) if label_split == "random" else data
 
 
-def _tune_spec(args, config: ColdBrewConfig, protocols: list[str]) -> dict | None:
-    """``{"trials", "space"}`` of the student search, or ``None`` (no ``--tune``, no student, or no cold-start
-    protocol: the cold-start validation set exists only there). Checked before any data is read."""
+def _search_spec(args, config: ColdBrewConfig, protocols: list[str]) -> dict | None:
+    """``{"trials", "space"}`` of the search (``--tune``), or ``None``; checked before any data is read."""
     space = parse_space(args.tune_space) if args.tune_space else None
     if space is not None and args.tune is None:
         raise ValueError("--tune-space is given without --tune: add --tune [TRIALS] to search the student's settings")
@@ -249,7 +250,49 @@ def _tune_spec(args, config: ColdBrewConfig, protocols: list[str]) -> dict | Non
             f"--tune needs the coldstart protocol (its cold-start validation set scores the search); got --protocols "
             f"{','.join(protocols)}"
         )
-    return {"trials": args.tune, "space": None if space is None else {k: list(v) for k, v in space.items()}}
+    search.candidate_settings(config, args.tune, args.seed, space)  # the space's values checked against config
+    return {"trials": args.tune, "space": space}
+
+
+def _candidates(spec: dict | None, config: ColdBrewConfig, data, seed: int) -> list[dict] | None:
+    """The search's candidate settings for this graph: the default space keeps the ``k`` values below half the nodes
+    that have an edge (a small graph has fewer candidates than the largest ``k``)."""
+    if spec is None:
+        return None
+    space = spec["space"]
+    if space is None:
+        with_edges = int((node_degree(data.edge_index, data.num_nodes) > 0).sum())
+        space = {**DEFAULT_SPACE, "k": tuple(k for k in DEFAULT_SPACE["k"] if k < with_edges // 2) or (config.k,)}
+    return search.candidate_settings(config, spec["trials"], seed, space)
+
+
+def _kept_candidate(records: list[dict], settings: list[dict]) -> tuple[int, list[dict]]:
+    """The candidate the search keeps (best mean cold-start validation accuracy over the seeds) and the search table."""
+    nan = float("nan")
+    scores = [
+        [
+            (
+                rec["acc"]["coldstart"].get(search.candidate_name(i), {}).get(COLD_VAL_GROUP, nan),
+                rec["acc"]["coldstart"].get(search.candidate_name(i), {}).get(VAL_GROUP, nan),
+            )
+            for i in range(len(settings))
+        ]
+        for rec in records
+    ]
+    kept = search.choose(scores)
+    return kept, search.summary(settings, scores, kept)
+
+
+def _keep_candidate(per_group: dict, correct: dict, kept: int, n: int) -> None:
+    """Rename the search's rows in place: the kept candidate becomes ``ColdBrew``, the configured student
+    ``ColdBrew-untuned``, the other candidates go."""
+    for table in (per_group, correct):
+        if "ColdBrew" not in table:
+            continue
+        table[UNTUNED] = table["ColdBrew"]
+        table["ColdBrew"] = table[search.candidate_name(kept)]
+        for i in range(1, n):
+            table.pop(search.candidate_name(i), None)
 
 
 def run(args) -> dict:
@@ -258,12 +301,13 @@ def run(args) -> dict:
     if unknown or not protocols:
         raise ValueError(f"unknown protocol(s) {unknown or args.protocols!r}; choose from {list(PROTOCOLS)}")
     config = ColdBrewConfig.from_dict(parse_overrides(args.overrides))
-    tune = _tune_spec(args, config, protocols)
+    spec = _search_spec(args, config, protocols)
     if args.retrieval_dim:  # checked before any data is read or run opened (the head is built for the first seed)
         ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
     _common.check_out(args.out)
     data = _common.load_data(args)
     _common.check_trainable(args, data, needs_edges="coldstart" in protocols)
+    settings = _candidates(spec, config, data, args.seed)
     dataset_name = _common.display_name(args, data)
     job_config = {
         "job": "coldbrew",
@@ -279,7 +323,7 @@ def run(args) -> dict:
         "threads": _common.job_threads(args),
         "graphsage": not args.no_sage,
         "retrieval_dim": args.retrieval_dim,
-        "tune": tune,
+        "tune": None if spec is None else {"trials": spec["trials"], "space": spec["space"]},
         "coldbrew": config.to_dict(),
     }
     tracking.configure(args.tracking_uri, args.experiment)
@@ -289,10 +333,12 @@ def run(args) -> dict:
     correct_cs: dict[str, list] = defaultdict(list)
     fcrs, last_cs, student_uri = [], None, None
     teachers_chosen: dict[str, int] = defaultdict(int)
+    records: list[dict] = []
 
     def accumulate(record: dict, correct: dict) -> None:
         """Add one finished seed to the aggregates (the same steps for a seed run now and one read back)."""
         nonlocal student_uri
+        records.append(record)
         for protocol in protocols:
             for model, groups in record["acc"][protocol].items():
                 for group, value in groups.items():
@@ -331,15 +377,14 @@ def run(args) -> dict:
             record: dict = {"seed": seed, "acc": {}, "fcr": None, "student_teacher": None, "student_uri": None}
             correct_seed: dict = {}
             with tracking.child_run(f"seed={seed}", {"seed": seed}):
-                chosen: dict = {}  # the cold-start search's setting, reused by the inductive protocol
                 labelled = _labelled(data, args.label_split, seed)
-                for protocol in sorted(protocols, key=lambda p: p != "coldstart"):
+                for protocol in protocols:
                     split = apply_protocol(labelled, protocol, seed, args.split_seed)
                     save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
                     kept = protocol == "coldstart" and r == 0 and args.retrieval_dim and "ColdBrew" in config.models
                     # the first seed's student is the one kept for `graphlearn export`: it also learns the retrieval
                     # head (trained after every number is recorded: the table is the same with or without it)
-                    cfg = config.replace(**chosen, **({"retrieval_dim": args.retrieval_dim} if kept else {}))
+                    cfg = config.replace(retrieval_dim=args.retrieval_dim) if kept and settings is None else config
                     one = _one_seed(
                         split,
                         cfg,
@@ -347,20 +392,16 @@ def run(args) -> dict:
                         with_sage=not args.no_sage,
                         protocol=protocol,
                         status=bar.set_postfix_str,
-                        tune=tune if protocol == "coldstart" and "ColdBrew" in config.models else None,
+                        candidates=settings,
                     )
-                    if one["tune"]:
-                        record["tune"] = one["tune"]
-                        chosen = {**one["tune"]["best"]}
                     acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
                     record["acc"][protocol] = acc
                     if protocol == "coldstart" and one["student_teacher"]:
                         record["student_teacher"] = one["student_teacher"]
-                    if protocol == "coldstart" and r == 0 and "ColdBrew" in one["trained"]:
+                    if settings is None and protocol == "coldstart" and r == 0 and "ColdBrew" in one["trained"]:
+                        # (with a search, the kept setting's student is logged once every seed has scored it)
                         own = {f"{g}_acc": v for g, v in acc.get("ColdBrew", {}).items()}  # the student's numbers only
-                        # the student's own settings: those its seed's search kept, when it searched
-                        mine = config.replace(**chosen) if chosen else config
-                        record["student_uri"] = _log_student(one["trained"], split, mine, own)
+                        record["student_uri"] = _log_student(one["trained"], split, config, own)
                     for model, groups in acc.items():
                         tracking.log_metrics({f"{protocol}.{model}.{g}": v for g, v in groups.items()})
                     if protocol == "coldstart":
@@ -377,6 +418,16 @@ def run(args) -> dict:
         if last_cs is None and "coldstart" in protocols:  # a resumed job whose last seed ran before the interruption
             last = args.seed + args.runs - 1
             last_cs = apply_protocol(_labelled(data, args.label_split, last), "coldstart", last, args.split_seed)
+        table = None
+        if settings is not None:
+            kept_i, table = _kept_candidate(records, settings)
+            _keep_candidate(per_group, correct_cs, kept_i, len(settings))
+            tracking.log_json(table, "search.json")
+            tracking.log_metrics({"search.kept": float(kept_i)})
+            student_uri = _log_searched_student(args, data, config, settings[kept_i], records, kept_i)
+            if "student_teacher" in settings[kept_i]:  # the kept setting names the teacher for every seed
+                name = REPORT_NAMES[config.conv][settings[kept_i]["student_teacher"]]
+                teachers_chosen = {name: len(records)}
         summaries = {m: {g: summarize(v) for g, v in groups.items()} for m, groups in per_group.items()}
         extra = {
             "protocols": protocols,
@@ -385,6 +436,7 @@ def run(args) -> dict:
             "fcr": summarize(fcrs) if fcrs else None,
             "split": getattr(last_cs, "split_info", None),
             "config": config.to_dict(),
+            **({"search": table} if table is not None else {}),
         }
         results = make_results(dataset_name, "+".join(protocols), parent.info.run_id, summaries, extra=extra)
         if fcrs:
@@ -410,6 +462,13 @@ def run(args) -> dict:
         _common.write_artifacts(results, plot_data, correct, args.out, isolated=isolated)
         split_tmp.cleanup()
     _common.report(results, args.json)
+    if not args.json and results["extra"].get("search"):
+        print("Student settings searched on the cold-start validation set (mean over seeds):")
+        for row in results["extra"]["search"]:
+            print(
+                f"  {'*' if row['kept'] else ' '} {row['candidate']}: {row['setting']}  val_isolated "
+                f"{row['val_isolated']:.2f}  val {row['val']:.2f}"
+            )
     if results["extra"]["fcr"] and not args.json:
         fcr = results["extra"]["fcr"]
         print(f"FCR (feature contribution ratio): {fcr['mean']:.2f} ± {fcr['std']:.2f}")

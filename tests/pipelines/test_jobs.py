@@ -272,18 +272,24 @@ def test_coldbrew_searches_the_student_on_the_cold_start_validation_set(workdir,
     assert main([*argv, "--tune", "3", "--tune-space", "k=3,5", "--no-progress", "--retrieval-dim", "0"]) == 0
     results = json_out()
     rows = results["results"]
-    assert {"ColdBrew", "ColdBrew-untuned", "GLNN"} <= set(rows)
+    assert {"ColdBrew", "ColdBrew-untuned", "GLNN"} <= set(rows) and not any("/c" in m for m in rows)
     for model in ("ColdBrew", "GLNN", "GCN"):
         assert len(rows[model]["val_isolated"]["values"]) == 2  # the cold-start validation accuracy, every seed
+    search = results["extra"]["search"]
+    # the configured setting (k=50), then the space's k=3 and k=5
+    assert [r["setting"] for r in search] == ["configured", {"k": 3}, {"k": 5}] and sum(r["kept"] for r in search) == 1
+    kept = next(r for r in search if r["kept"])
+    assert kept["val_isolated"] == max(r["val_isolated"] for r in search)
+    # the kept candidate's mean cold-start validation accuracy is the ColdBrew row's
+    assert rows["ColdBrew"]["val_isolated"]["mean"] == pytest.approx(kept["val_isolated"])
     run = mlflow.get_run(results["run_id"])
-    assert run.data.params["tune.trials"] == "3"
+    assert run.data.params["tune.trials"] == "3" and run.data.metrics["search.kept"] == kept["candidate"]
     seeds = mlflow.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
-    assert sorted(seeds["tags.mlflow.runName"]) == ["seed=0", "seed=1"]
-    client = mlflow.MlflowClient()
     seed_run = seeds[seeds["tags.mlflow.runName"] == "seed=0"].iloc[0]["run_id"]
-    trials = client.get_metric_history(seed_run, "coldstart.tune.val_isolated")
-    assert sorted(m.step for m in trials) == [0, 1, 2]
-    assert "tune/coldstart.json" in [a.path for a in client.list_artifacts(seed_run, "tune")]
+    assert "metrics.coldstart.ColdBrew/c1.val_isolated" in seeds.columns  # every candidate scored in its seed run
+    model = mlflow.get_logged_model(results["extra"]["student_model"].removeprefix("models:/"))
+    assert model.params["coldbrew.k"] == str(kept["setting"]["k"] if kept["candidate"] else 50)
+    assert mlflow.MlflowClient().get_run(seed_run).data.metrics["coldstart.ColdBrew/c2.val_isolated"] >= 0
     # without --tune: the configured student only; --label-split random: a seeded 60/20/20 split per seed
     assert main([*argv, "--label-split", "random", "--no-progress", "--retrieval-dim", "0"]) == 0
     rows = json_out()["results"]

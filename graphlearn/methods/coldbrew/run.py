@@ -7,7 +7,7 @@ returns predictions and per-group accuracies; the pipeline
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +25,10 @@ from .glnn import train_glnn, train_mlp
 from .neighbors import METRICS
 from .student import QUERIES, ColdBrewStudent
 from .teacher import CONVS, ColdBrewTeacher, train_teacher
+from .tune import CANDIDATE
 
 MODELS = ("GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew")
 STUDENT_TEACHERS = ("auto", "GNN+SE", "GNN")
-#: With a search (``tune``), the configured student (the search's first trial) is reported under this name too.
-UNTUNED = "ColdBrew-untuned"
 
 
 @dataclass
@@ -124,7 +123,7 @@ def run_coldbrew(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     student_fit: Mapping[str, Any] | None = None,
-    tune: Mapping[str, Any] | None = None,
+    candidates: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Train the models of ``config.models`` on one split and evaluate them.
 
@@ -148,11 +147,11 @@ def run_coldbrew(
             :meth:`ColdBrewStudent.fit` (its ``mlp1_extra_loss`` /
             ``mlp2_extra_loss`` hooks, used by
             :func:`~graphlearn.methods.coldbrew.train_update`). (default: ``None``)
-        tune (Mapping, optional): search the student's settings on the cold-start validation set
-            (:func:`~graphlearn.methods.coldbrew.tune.tune_student`): ``{"trials": int, "space": {key: values} or
-            None (the default space, restricted to the teachers trained), "on_trial": callable or None}``. The
-            teachers and baselines are trained once; the kept student is the ``"ColdBrew"`` model.
-            (default: ``None``, the configured student only)
+        candidates (sequence, optional): the student settings of a search
+            (:func:`~graphlearn.methods.coldbrew.tune.candidate_settings`): ``candidates[0]`` is the configured
+            student (the ``"ColdBrew"`` model, trained as without a search); each further one, a dict of
+            ``ColdBrewConfig`` overrides, is trained on the same teachers as ``"ColdBrew/c<i>"`` (its
+            ``val_groups["isolated"]`` is the search's score; no module kept). (default: ``None``)
 
     Returns:
         ``{"seed", "config", "fcr": float | None, "trained", "models": {name: {"pred":
@@ -164,8 +163,7 @@ def run_coldbrew(
         ``None`` when one of them was not trained or FCR is undefined.
         ``"student_teacher"`` names the teacher the student distilled (``None``
         without a student). ``"retrieval"`` (only with ``config.retrieval_dim``) is the retrieval head's
-        training summary (:func:`~graphlearn.methods.coldbrew.retrieval.fit_retrieval`). ``"tune"`` (only with
-        ``tune``) is the search's :meth:`~graphlearn.methods.coldbrew.tune.TuneResult.to_dict`. ``"trained"`` maps
+        training summary (:func:`~graphlearn.methods.coldbrew.retrieval.fit_retrieval`). ``"trained"`` maps
         model names (all but LP) to the fitted modules, for :func:`~graphlearn.methods.coldbrew.save`.
     """
     config = config or ColdBrewConfig()
@@ -281,25 +279,18 @@ def run_coldbrew(
             None,
         )
 
-    student_teacher, retrieval, tuned = None, None, None
+    student_teacher, retrieval = None, None
     if "ColdBrew" in config.models:
         student_teacher = _pick_teacher(config.student_teacher, models)
-        if tune:
-            student, history, student_config, tuned, untuned = _tune(
-                data, config, student_teacher, trained, logits, seed, {"on_epoch": on_epoch, **tune}
-            )
-            student_teacher = student_config.student_teacher
-            record(UNTUNED, untuned, None)  # the configured student, the search's first trial: its ablation
-        else:
-            student, history = train_student(
-                data,
-                config,
-                trained[student_teacher].embed(x, edge_index),
-                logits[student_teacher],
-                seed=seed,
-                on_epoch=on_epoch,
-                student_fit=student_fit,
-            )
+        student, history = train_student(
+            data,
+            config,
+            trained[student_teacher].embed(x, edge_index),
+            logits[student_teacher],
+            seed=seed,
+            on_epoch=on_epoch,
+            student_fit=student_fit,
+        )
         out = student.logits(x, self_index=torch.arange(data.num_nodes, device=x.device))
         record("ColdBrew", out, history["mlp2"])
         trained["ColdBrew"] = student
@@ -320,6 +311,22 @@ def run_coldbrew(
                 seed=stage_seed(seed, "ColdBrew/retrieval"),
             )
 
+    for i, over in enumerate(candidates or ()):
+        if i == 0 or "ColdBrew" not in config.models:
+            continue  # candidate 0 is the configured student, trained above
+        try:
+            cfg = config.replace(**over)
+        except ValueError as exc:
+            raise ValueError(f"candidate {i} {dict(over)} is invalid: {exc}") from None
+        name = over.get("student_teacher", student_teacher)
+        name = _pick_teacher(name, models) if name == "auto" else name
+        if name not in trained:
+            raise ValueError(f"candidate {i} distils teacher {name!r}, which was not trained (models: {config.models})")
+        with torch.no_grad():
+            emb = trained[name].embed(x, edge_index)
+        cand, _ = train_student(data, cfg, emb, logits[name], seed=seed)
+        record(CANDIDATE.format(i), cand.logits(x, self_index=torch.arange(data.num_nodes, device=x.device)), None)
+
     fcr = None
     if {"MLP", "LP", "GNN"} <= set(models):
         try:
@@ -336,37 +343,7 @@ def run_coldbrew(
         "trained": trained,
         "student_teacher": student_teacher,
         **({"retrieval": retrieval} if retrieval is not None else {}),
-        **({"tune": tuned.to_dict()} if tuned is not None else {}),
     }
-
-
-def _tune(data: Data, config: ColdBrewConfig, picked: str, trained: dict, logits: dict, seed: int, tune: Mapping):
-    """The student searched on the cold-start validation set, starting from ``config`` with the teacher ``picked``;
-    ``(student, history, its config, TuneResult, logits of the configured student)``."""
-    from .tune import DEFAULT_SPACE, tune_student  # noqa: PLC0415
-
-    teachers = {}
-    with torch.no_grad():
-        for name in ("GNN", "GNN+SE"):
-            if name in trained:
-                teachers[name] = (trained[name].embed(data.x, data.edge_index), logits[name])
-    space = tune.get("space")
-    if space is None:
-        space = dict(DEFAULT_SPACE)
-        space["student_teacher"] = tuple(t for t in DEFAULT_SPACE["student_teacher"] if t in teachers)
-        # a small graph has fewer candidates (nodes with a neighbourhood, minus the node itself) than the largest k
-        candidates = int((node_degree(data.edge_index, data.num_nodes) > 0).sum()) - 1
-        space["k"] = tuple(k for k in DEFAULT_SPACE["k"] if k <= candidates) or (min(config.k, candidates),)
-    return tune_student(
-        data,
-        config.replace(student_teacher=picked),
-        teachers,
-        trials=tune.get("trials", 8),
-        seed=seed,
-        space=space,
-        on_trial=tune.get("on_trial"),
-        on_epoch=tune.get("on_epoch"),
-    )
 
 
 def train_student(

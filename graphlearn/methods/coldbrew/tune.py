@@ -1,40 +1,45 @@
-"""The Cold Brew student's settings, searched on the cold-start validation set.
+"""The Cold Brew student's settings, chosen per dataset on the cold-start validation set.
 
 Every choice the student makes (which teacher it distils, how many virtual neighbours, their temperature, the weight
 of distillation, ...) used to be scored on validation nodes that keep their edges, which cannot see what helps or
-hurts nodes with none. :func:`tune_student` scores each candidate setting on the **cold-start validation set**
-(``val_isolated_mask`` of :class:`~graphlearn.data.splits.ColdStartSplit`: validation nodes chosen and made isolated
-exactly as the isolated test nodes, never labelled in training) and keeps the best, ties going to the higher accuracy
-on the whole validation set. The search is Optuna's TPE sampler (seeded: the same seed gives the same trials) over a
-small categorical space; its first trial is always the configured setting (added to a key's values when they lack
-it), so the search can only keep a setting that does at least as well on the cold-start validation set. Test labels
-are never read.
+hurts nodes with none. A search scores candidate settings on the **cold-start validation set** (``val_isolated_mask``
+of :class:`~graphlearn.data.splits.ColdStartSplit`: validation nodes chosen and made isolated exactly as the isolated
+test nodes, never labelled in training) and keeps one setting **per dataset**: the one with the highest mean
+accuracy on that set over the job's seeds (ties: the mean accuracy on the whole validation set, then the earlier
+candidate). One seed's cold-start validation set is small (Cora: 42-58 nodes), too small to rank settings that
+differ by a point or two; pooled over ten seeds it is ten times larger. Test labels are never read.
 
-The budget (``trials``) is the number of students trained per seed (a repeated setting is not trained again).
+The candidates are the configured setting first, then distinct random draws from a small categorical space
+(scikit-learn's :class:`~sklearn.model_selection.ParameterSampler`, seeded by the job's seed): a random search, so
+each seed trains the same candidates and their scores pool. :func:`~graphlearn.methods.coldbrew.run_coldbrew` trains
+them beside the configured student (``candidates=``), and :func:`choose` picks from every seed's scores.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-from torch import Tensor
-from torch_geometric.data import Data
-
 from graphlearn.config import parse_value
-from graphlearn.evaluation import accuracy
 
-__all__ = ["DEFAULT_SPACE", "DEFAULT_TRIALS", "TUNABLE", "TuneResult", "check_space", "parse_space", "tune_student"]
+__all__ = [
+    "CANDIDATE",
+    "DEFAULT_SPACE",
+    "DEFAULT_TRIALS",
+    "TUNABLE",
+    "candidate_name",
+    "candidate_settings",
+    "check_space",
+    "choose",
+    "parse_space",
+]
 
-#: ``graphlearn coldbrew --tune``'s default budget: students trained per seed (about 3-5 s each on Cora, 1 thread).
-DEFAULT_TRIALS = 8
+#: ``graphlearn coldbrew --tune``'s default budget: candidate settings, each trained on every seed and protocol.
+DEFAULT_TRIALS = 6
 
-#: The default search space: ``ColdBrewConfig`` key -> the values tried. Kept small and categorical so that a budget
-#: of a few trials covers it sensibly; cross-fitting (``mlp1_folds``) is left out because it multiplies MLP1's cost.
+#: The default search space: ``ColdBrewConfig`` key -> the values tried. Kept small and categorical; cross-fitting
+#: (``mlp1_folds``) is left out because it multiplies MLP1's cost.
 DEFAULT_SPACE: dict[str, tuple] = {
     "student_teacher": ("GNN", "GNN+SE"),
     "k": (10, 50, 200),
@@ -59,6 +64,14 @@ TUNABLE = (
     "student_lr",
     "student_weight_decay",
 )
+
+#: Model name of candidate ``i`` (``i >= 1``) in :func:`~graphlearn.methods.coldbrew.run_coldbrew`'s results; the
+#: configured setting (candidate 0) is the ``"ColdBrew"`` model itself.
+CANDIDATE = "ColdBrew/c{}"
+
+
+def candidate_name(i: int) -> str:
+    return "ColdBrew" if i == 0 else CANDIDATE.format(i)
 
 
 def parse_space(items: Sequence[str] | None) -> dict[str, tuple]:
@@ -106,135 +119,70 @@ def check_space(space: Mapping[str, Sequence], config=None) -> dict[str, tuple]:
     return out
 
 
-@dataclass
-class TuneResult:
-    """What :func:`tune_student` tried and kept."""
-
-    best: dict[str, Any]  #: the kept setting (keys of the space)
-    best_trial: int
-    trials: list[dict[str, Any]] = field(default_factory=list)  #: per trial: number, params, val_isolated, val
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_trial": self.best_trial, "trials": self.trials}
-
-
-def _score(logits: Tensor, y: Tensor, mask: Tensor) -> float:
-    return accuracy(y, logits.argmax(-1), mask) if bool(mask.any()) else math.nan
-
-
-def tune_student(
-    data: Data,
-    config,
-    teachers: Mapping[str, tuple[Tensor, Tensor]],
-    *,
-    trials: int = DEFAULT_TRIALS,
-    seed: int = 0,
-    space: Mapping[str, Sequence] | None = None,
-    on_trial: Callable[[dict[str, Any]], None] | None = None,
-    on_epoch: Callable | None = None,
-    train: Callable | None = None,
-):
-    """Search the student's settings on the cold-start validation set of ``data`` and return the best student.
-
-    Args:
-        data: a :class:`~graphlearn.data.splits.ColdStartSplit` graph (its ``val_isolated_mask`` is the score).
-        config: the ``ColdBrewConfig`` the search starts from (its values are the first trial; keys outside the
-            space keep them).
-        teachers: ``{"GNN": (embeddings, logits), "GNN+SE": ...}``, the trained teachers the student may distil.
-        trials (int): the budget: settings tried (>= 1).
-        seed (int): seeds the sampler and every student (``stage_seed(seed, "ColdBrew")``, as without a search).
-        space: key -> values (:data:`DEFAULT_SPACE` when ``None``); ``student_teacher`` values must be in
-            ``teachers``.
-        on_trial: called with each trial's record (``number``, ``params``, ``val_isolated``, ``val``).
-        on_epoch: ``on_epoch(stage, epoch, metrics)``, called after the search with the kept student's training
-            curves (stages as in :meth:`ColdBrewStudent.fit`).
-        train: ``train(data, config, embeddings, logits, seed=..., on_epoch=...) -> (student, history)``; default
-            :func:`~graphlearn.methods.coldbrew.run.train_student`.
-
-    Returns:
-        ``(student, history, config of the kept setting, TuneResult, logits [N, C] of the first trial's student)``
-        (the first trial is ``config`` itself: the search's ablation comes for free).
+def candidate_settings(config, trials: int, seed: int = 0, space: Mapping[str, Sequence] | None = None) -> list[dict]:
+    """The settings a search trains: ``[{}]`` (the configured setting) then up to ``trials - 1`` distinct random draws
+    from ``space`` (:data:`DEFAULT_SPACE` when ``None``), each a dict of ``ColdBrewConfig`` overrides. A draw equal to
+    the configured setting is skipped; a space with fewer settings than the budget gives all of them.
 
     Raises:
-        ValueError: a budget below 1, an empty cold-start validation set, an invalid space or a teacher not trained.
+        ValueError: a budget below 1 or an invalid space (:func:`check_space`).
     """
-    import optuna  # noqa: PLC0415  (only when a search is asked for)
+    from sklearn.model_selection import ParameterSampler  # noqa: PLC0415
 
-    from .run import train_student  # noqa: PLC0415
-
-    train = train or train_student
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"the search budget must be an integer >= 1 trial (got {trials!r})")
-    cold = getattr(data, "val_isolated_mask", None)
-    if cold is None or not bool(cold.any()):
-        raise ValueError(
-            "the cold-start validation set is empty: no validation node is among the nodes the cold-start split made "
-            f"isolated ({0 if cold is None else int(cold.sum())} nodes); raise ColdStartSplit's isolated fraction or "
-            "use a split with more validation nodes"
-        )
+        raise ValueError(f"the search budget must be an integer >= 1 candidate (got {trials!r})")
     space = check_space(DEFAULT_SPACE if space is None else space, config)
-    for name in space.get("student_teacher", ()):
-        if name not in teachers:
-            raise ValueError(
-                f"the search space names teacher {name!r}, which was not trained; trained: {sorted(teachers)}"
-            )
     start = {k: getattr(config, k) for k in space}
-    if start.get("student_teacher") == "auto":
-        start["student_teacher"] = space["student_teacher"][0]
-    # the configured setting is always a candidate (the first trial), so a search never keeps worse on the set
-    space = {k: v if start[k] in v else (start[k], *v) for k, v in space.items()}
-    kept: dict[str, Any] = {}
-    first: dict[str, Tensor] = {}
-    seen: dict[tuple, float] = {}
-    records: list[dict[str, Any]] = []
+    size = math.prod(len(v) for v in space.values())
+    draws = ParameterSampler({k: list(v) for k, v in space.items()}, n_iter=min(size, trials), random_state=seed)
+    out: list[dict] = [{}]
+    for draw in draws:
+        draw = {k: draw[k] for k in space}  # the space's key order
+        if len(out) < trials and draw != start and draw not in out:
+            out.append(draw)
+    return out
 
-    def objective(trial) -> float:
-        params = {k: trial.suggest_categorical(k, list(v)) for k, v in space.items()}
-        key = tuple(sorted(params.items(), key=lambda kv: kv[0]))
-        if key in seen:  # TPE may propose a setting again: same seed, same student, same score
-            return seen[key]
-        cfg = config.replace(**params)
-        teacher = params.get("student_teacher", config.student_teacher)
-        if teacher == "auto":
-            teacher = next(iter(teachers))
-        emb, logits = teachers[teacher]
-        curves: list[tuple] = []
-        student, history = train(data, cfg, emb, logits, seed=seed, on_epoch=lambda *a: curves.append(a))
-        with torch.no_grad():
-            out = student.logits(data.x, self_index=torch.arange(data.num_nodes, device=data.x.device))
-        record = {
-            "number": trial.number,
-            "params": params,
-            "val_isolated": _score(out, data.y, cold),
-            "val": _score(out, data.y, data.val_mask),
-        }
-        records.append(record)
-        if not first:
-            first["logits"] = out
-        if on_trial is not None:
-            on_trial(record)
-        rank = (record["val_isolated"], -math.inf if math.isnan(record["val"]) else record["val"])
-        if not kept or rank > kept["rank"]:
-            kept.update(
-                rank=rank, student=student, history=history, config=cfg, teacher=teacher, record=record, curves=curves
-            )
-        # one objective for the sampler: the cold-start accuracy, the whole validation set only breaking ties
-        score = record["val_isolated"] + 1e-4 * (0.0 if math.isnan(record["val"]) else record["val"])
-        seen[key] = score
-        return score
 
-    optuna.logging.set_verbosity(logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.enqueue_trial(start)
-    seen_before = 0
-    while len(records) < trials:  # a repeated proposal costs nothing and does not count against the budget
-        study.optimize(objective, n_trials=1)
-        seen_before += 1
-        if seen_before >= 20 * trials:  # the space is smaller than the budget: everything was tried
-            break
-    if on_epoch is not None:
-        for args in kept["curves"]:
-            on_epoch(*args)
-    cfg = kept["config"].replace(student_teacher=kept["teacher"])
-    result = TuneResult(best=kept["record"]["params"], best_trial=kept["record"]["number"], trials=records)
-    return kept["student"], kept["history"], cfg, result, first["logits"]
+def choose(scores: Sequence[Sequence[tuple[float, float]]]) -> int:
+    """The candidate kept: ``scores[s][i] = (cold-start validation accuracy, validation accuracy)`` of candidate ``i``
+    on seed ``s``; the highest mean of the first over seeds, ties by the mean of the second, then the lower index.
+    NaN scores (a seed without a cold-start validation node) are left out of a mean.
+
+    Raises:
+        ValueError: no seed, or no candidate with a cold-start validation score.
+    """
+    if not scores:
+        raise ValueError("no seed to choose the student's setting from")
+    n = len(scores[0])
+
+    def mean(i: int, j: int) -> float:
+        vals = [seed[i][j] for seed in scores if not math.isnan(seed[i][j])]
+        return sum(vals) / len(vals) if vals else -math.inf
+
+    best = max(range(n), key=lambda i: (mean(i, 0), mean(i, 1), -i))
+    if mean(best, 0) == -math.inf:
+        raise ValueError(
+            "the cold-start validation set is empty on every seed: no validation node is among the nodes the "
+            "cold-start split made isolated; raise the split's isolated fraction or use more validation nodes"
+        )
+    return best
+
+
+def summary(settings: Sequence[Mapping[str, Any]], scores: Sequence[Sequence[tuple[float, float]]], kept: int):
+    """One row per candidate: its setting, mean cold-start validation and validation accuracy, and whether it was
+    kept (for the results file and the report)."""
+    rows = []
+    for i, setting in enumerate(settings):
+        cold = [s[i][0] for s in scores if not math.isnan(s[i][0])]
+        val = [s[i][1] for s in scores if not math.isnan(s[i][1])]
+        rows.append(
+            {
+                "candidate": i,
+                "setting": dict(setting) or "configured",
+                "val_isolated": sum(cold) / len(cold) if cold else None,
+                "val": sum(val) / len(val) if val else None,
+                "seeds": len(cold),
+                "kept": i == kept,
+            }
+        )
+    return rows

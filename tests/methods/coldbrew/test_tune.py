@@ -1,14 +1,15 @@
-"""The cold-start validation set and the Cold Brew student's search on it (graphlearn.methods.coldbrew.tune)."""
+"""The cold-start validation set and the search of the Cold Brew student's setting on it (coldbrew.tune)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 
 from graphlearn.data.splits import ColdStartSplit, node_degree, val_group_masks
 from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew
-from graphlearn.methods.coldbrew.run import UNTUNED
-from graphlearn.methods.coldbrew.tune import check_space, parse_space
+from graphlearn.methods.coldbrew.tune import candidate_settings, check_space, choose, parse_space, summary
 from tests.methods.test_coldbrew import make_community_graph
 
 CFG = dict(teacher_hidden=16, student_hidden=16, k=3, epochs=15, patience=None, lp_layers=5)
@@ -29,7 +30,6 @@ def test_cold_start_validation_set_is_isolated_like_the_test_group(split):
     assert not bool((node_degree(out.edge_index, out.num_nodes) > 0)[cold].any())
     # ... and no label of theirs in training or early stopping
     assert not bool((cold & out.train_mask).any()) and not bool((cold & out.val_mask).any())
-    # the test groups are those of the rule, unchanged by the new set
     assert not bool((cold & out.test_mask).any())
     assert out.split_info["cold_validation"] == int(cold.sum())
     groups = val_group_masks(out)
@@ -37,29 +37,46 @@ def test_cold_start_validation_set_is_isolated_like_the_test_group(split):
     assert torch.equal(groups["isolated"], cold) and torch.equal(groups["tail"], out.val_mask & out.tail_mask)
 
 
-def test_search_keeps_the_best_on_the_cold_start_validation_set_and_reports_the_configured_student(split):
+def test_candidates_are_the_configured_setting_then_distinct_seeded_draws():
+    cfg = ColdBrewConfig(**CFG)
+    space = {"k": (3, 5, 7), "temperature": (0.1, 1.0)}
+    a = candidate_settings(cfg, 4, seed=1, space=space)
+    assert a[0] == {} and len(a) == 4
+    assert a == candidate_settings(cfg, 4, seed=1, space=space)  # seeded
+    draws = [tuple(sorted(d.items())) for d in a[1:]]
+    assert len(set(draws)) == 3 and (("k", 3), ("temperature", 0.1)) not in draws  # the configured one not again
+    assert len(candidate_settings(cfg, 50, space=space)) == 6  # a space smaller than the budget: all of it
+    assert candidate_settings(cfg, 1) == [{}]
+
+
+def test_choose_pools_the_cold_start_scores_over_seeds():
+    nan = math.nan
+    # candidate 1 wins one seed by a lot but loses on average; ties on the mean go to validation, then to the index
+    scores = [[(70.0, 70.0), (90.0, 60.0), (72.0, 71.0)], [(74.0, 70.0), (50.0, 60.0), (72.0, 71.0)]]
+    assert choose(scores) == 2
+    assert choose([[(70.0, 70.0), (70.0, 71.0)]]) == 1
+    assert choose([[(70.0, 70.0), (70.0, 70.0)]]) == 0
+    assert choose([[(nan, 70.0), (60.0, 50.0)], [(80.0, 70.0), (60.0, 50.0)]]) == 0  # a NaN seed is left out
+    rows = summary([{}, {"k": 5}], [[(70.0, 70.0), (60.0, 61.0)]], 0)
+    assert rows[0]["setting"] == "configured" and rows[0]["kept"] and rows[1]["val"] == 61.0
+    with pytest.raises(ValueError, match="cold-start validation set is empty on every seed"):
+        choose([[(nan, 70.0)], [(nan, 71.0)]])
+
+
+def test_run_coldbrew_trains_the_candidates_on_the_same_teachers(split):
     _, data = split
     cfg = ColdBrewConfig(models=("GNN", "GNN+SE", "ColdBrew"), **CFG)
-    trials = []
-    out = run_coldbrew(data, cfg, seed=3, tune={"trials": 4, "on_trial": trials.append})
-    tune = out["tune"]
-    assert len(tune["trials"]) == 4 == len(trials)
-    assert len({tuple(sorted(t["params"].items())) for t in tune["trials"]}) == 4  # a repeat is not counted
-    # the first trial is the configured setting (the teacher "auto" picked) ...
-    first = tune["trials"][0]["params"]
-    assert first["k"] == cfg.k and first["kd_weight"] == cfg.kd_weight and first["query"] == cfg.query
-    # ... so the unsearched student is reported beside the kept one, with the numbers of a run without a search
+    settings = [{}, {"k": 5, "student_teacher": "GNN+SE"}, {"kd_weight": 1.0}]
+    out = run_coldbrew(data, cfg, seed=3, candidates=settings)
     plain = run_coldbrew(data, cfg, seed=3)
-    assert torch.equal(out["models"][UNTUNED]["pred"], plain["models"]["ColdBrew"]["pred"])
-    # the kept trial is the best on the cold-start validation set (ties: the whole validation set)
-    best = max(tune["trials"], key=lambda t: (t["val_isolated"], t["val"]))
-    assert tune["best"] == best["params"]
-    assert out["models"]["ColdBrew"]["val_groups"]["isolated"] == pytest.approx(best["val_isolated"])
-    assert out["student_teacher"] == best["params"]["student_teacher"]
-    # seeded: the same search again
-    again = run_coldbrew(data, cfg, seed=3, tune={"trials": 4})
-    assert again["tune"]["trials"] == tune["trials"]
-    assert torch.equal(again["models"]["ColdBrew"]["pred"], out["models"]["ColdBrew"]["pred"])
+    # candidate 0 is the configured student, exactly as without a search; the others are their own rows
+    assert torch.equal(out["models"]["ColdBrew"]["pred"], plain["models"]["ColdBrew"]["pred"])
+    assert {"ColdBrew/c1", "ColdBrew/c2"} <= set(out["models"]) and "ColdBrew/c1" not in out["trained"]
+    for name in ("ColdBrew", "ColdBrew/c1", "ColdBrew/c2"):
+        assert "isolated" in out["models"][name]["val_groups"]
+    # a candidate is the configured student with its overrides: c1 equals a plain run of that setting
+    alone = run_coldbrew(data, cfg.replace(k=5, student_teacher="GNN+SE"), seed=3)
+    assert torch.equal(out["models"]["ColdBrew/c1"]["pred"], alone["models"]["ColdBrew"]["pred"])
 
 
 def test_search_space_parsing_and_bad_input(split):
@@ -73,12 +90,8 @@ def test_search_space_parsing_and_bad_input(split):
         parse_space(["k=0,3"])
     with pytest.raises(ValueError, match="no value for 'k'"):
         parse_space(["k="])
+    with pytest.raises(ValueError, match=r"budget must be an integer >= 1 candidate \(got 0\)"):
+        candidate_settings(ColdBrewConfig(), 0)
     cfg = ColdBrewConfig(models=("GNN", "ColdBrew"), **CFG)
-    with pytest.raises(ValueError, match=r"budget must be an integer >= 1 trial \(got 0\)"):
-        run_coldbrew(data, cfg, tune={"trials": 0})
-    with pytest.raises(ValueError, match=r"student_teacher='GNN\+SE' is invalid: .*needs its teacher"):
-        run_coldbrew(data, cfg, tune={"trials": 2, "space": {"student_teacher": ("GNN+SE",)}})
-    no_cold = ColdStartSplit(head=0.2, tail=0.2, isolated=0.3, seed=0)(make_community_graph(n=120))
-    no_cold.val_isolated_mask = torch.zeros_like(no_cold.val_isolated_mask)
-    with pytest.raises(ValueError, match="cold-start validation set is empty"):
-        run_coldbrew(no_cold, cfg, tune={"trials": 2})
+    with pytest.raises(ValueError, match=r"candidate 1 .* is invalid: .*needs its teacher \(GNN\+SE\)"):
+        run_coldbrew(data, cfg, candidates=[{}, {"student_teacher": "GNN+SE"}])
