@@ -175,11 +175,13 @@ class ColdStartEndpoint:
             else:
                 parts = m._inputs(x)  # [features, virtual-neighbour aggregate, MLP1 output]
                 z, logits = parts[2], m._mlp2(parts)
+            # the classes are the student's (with a feature head, its blend); the retrieval space reads MLP2's logits
+            classes = (logits if getattr(m, "mlp3", None) is None else m._blend(logits, parts[0])).argmax(-1)
             if self.space == "retrieval":  # the same vector as query_vectors(m, x, "retrieval"), one MLP2 pass
                 if m.retrieval is None or not m.retrieval.trained:
-                    return query_vectors(m, x, "retrieval"), logits.argmax(-1)  # raises its clear error
-                return m.retrieval.combine(m.retrieval.project(sparse.model_input(x)), logits), logits.argmax(-1)
-            return normalize(z), logits.argmax(-1)
+                    return query_vectors(m, x, "retrieval"), classes  # raises its clear error
+                return m.retrieval.combine(m.retrieval.project(sparse.model_input(x)), logits), classes
+            return normalize(z), classes
         logits, emb = m.mlp(x, return_emb=True)
         return normalize(emb), logits.argmax(-1)
 

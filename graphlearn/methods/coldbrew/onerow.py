@@ -64,7 +64,8 @@ class OneRow:
     def __init__(self, student):
         self.versions = student._one_row_versions()
         self.mlp1, self.mlp2 = _mlp_arrays(student.mlp1), _mlp_arrays(student.mlp2)
-        self.eligible = self.mlp1 is not None and self.mlp2 is not None
+        # a student with a feature head (MLP3) keeps the torch path
+        self.eligible = self.mlp1 is not None and self.mlp2 is not None and student.mlp3 is None
         if not self.eligible:
             return
         d = student.in_channels

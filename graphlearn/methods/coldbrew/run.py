@@ -80,6 +80,10 @@ class ColdBrewConfig(Config):
     retrieval_label_weight: float = param(0.0, min=0.0)  # supervised-contrastive term on labelled training nodes
     retrieval_batch: int = param(2048, min=2)  # positive pairs of each kind per step (in-batch negatives)
     retrieval_steps: int = param(300, min=1)  # maximum optimiser steps (best step kept on validation)
+    # Opt-in feature head (ColdBrewStudent's feature_head): weight of a GLNN-style MLP on the features alone in the
+    # student's class probabilities (0: off, the student exactly as without it; 1: the head alone). A choice for the
+    # cold-start validation set (coldbrew --tune), where the virtual-neighbour branch does not help isolated nodes.
+    feature_head: float = param(0.0, min=0.0, max=1.0)
     student_lr: float = param(0.01, gt=0.0)
     student_weight_decay: float = param(5e-4, min=0.0)
     # --- MLP baseline and GLNN (same MLP shape as the student's)
@@ -377,6 +381,7 @@ def train_student(
         metric=config.metric,
         query=config.query,
         retrieval_dim=config.retrieval_dim,
+        feature_head=config.feature_head,
     ).to(x.device)
     history = student.fit(
         x,

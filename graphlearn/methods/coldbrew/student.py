@@ -173,6 +173,12 @@ class ColdBrewStudent(nn.Module):
             trained by :meth:`fit_retrieval` after MLP1 / MLP2; ``"retrieval"`` export space). Must exceed
             ``out_channels`` (the class block's width). (default: ``0``, no head: the student is exactly as
             without it)
+        feature_head (float): weight ``w`` of an opt-in **feature head** (MLP3): an MLP on the features alone,
+            distilled from the teacher's soft labels like GLNN (no label loss), trained after MLP2. The student's
+            class probabilities become ``(1 - w) * softmax(MLP2) + w * softmax(MLP3)`` (``w = 1``: the feature head
+            alone). Where the virtual-neighbour branch does not help nodes without edges, the cold-start validation
+            set can pick the head (``graphlearn coldbrew --tune``). MLP1 and MLP2 are trained exactly as without
+            it. (default: ``0``, off: no MLP3)
     """
 
     def __init__(
@@ -189,6 +195,7 @@ class ColdBrewStudent(nn.Module):
         query: str = "embedding",
         ann_min_candidates: int | None = ANN_MIN_CANDIDATES,
         retrieval_dim: int = 0,
+        feature_head: float = 0.0,
     ):
         super().__init__()
         if ann_min_candidates is not None and ann_min_candidates < 1:
@@ -228,6 +235,13 @@ class ColdBrewStudent(nn.Module):
         self._cache = None  # see _search_space
         self.reset_parameters()
         self.retrieval_dim = retrieval_dim
+        if isinstance(feature_head, bool) or not 0.0 <= float(feature_head) <= 1.0:
+            raise ValueError(f"feature_head must be a weight in [0, 1] (got {feature_head!r})")
+        self.feature_head = float(feature_head)
+        self.mlp3 = None
+        if self.feature_head > 0:
+            with torch.random.fork_rng(devices=[]):  # its initial weights draw nothing from the caller's stream
+                self.mlp3 = MLP([in_channels, *hidden, out_channels], dropout=dropout, norm=None)
         # Built after reset_parameters and without random draws: MLP1 / MLP2 start exactly as without a head.
         self.retrieval = RetrievalHead(in_channels, retrieval_dim - out_channels) if retrieval_dim else None
 
@@ -247,11 +261,14 @@ class ColdBrewStudent(nn.Module):
             "ann_min_candidates": self.ann_min_candidates,
             # only when on: files of students without a head stay byte-identical
             **({"retrieval_dim": self.retrieval_dim} if self.retrieval_dim else {}),
+            **({"feature_head": self.feature_head} if self.feature_head else {}),
         }
 
     def reset_parameters(self) -> None:
         self.mlp1.reset_parameters()
         self.mlp2.reset_parameters()
+        if getattr(self, "mlp3", None) is not None:
+            self.mlp3.reset_parameters()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self._cache = None
@@ -497,7 +514,8 @@ class ColdBrewStudent(nn.Module):
         self._check_x(features)
         self._require_teacher()
         self._eval()
-        return self._mlp2(self._inputs(features, self_index, edge_index, neighbor_mix))
+        parts = self._inputs(features, self_index, edge_index, neighbor_mix)
+        return self._blend(self._mlp2(parts), parts[0])
 
     def predict(
         self,
@@ -702,8 +720,77 @@ class ColdBrewStudent(nn.Module):
             stage=f"{stage}/mlp2",
             on_epoch=on_epoch,
         )
+        h3 = None
+        if self.mlp3 is not None:
+            h3 = self._fit_feature_head(
+                xm,
+                y,
+                val_mask,
+                kd_mask if kd_mask is not None else candidate_mask & ~val_mask,
+                teacher_logits,
+                kd_temperature=kd_temperature,
+                epochs=epochs,
+                lr=lr,
+                weight_decay=weight_decay,
+                patience=patience,
+                stage=stage,
+                on_epoch=on_epoch,
+            )
         self.eval()
-        return {"mlp1": h1, "mlp1_folds": folds, "mlp2": h2}
+        return {"mlp1": h1, "mlp1_folds": folds, "mlp2": h2, **({"mlp3": h3} if h3 is not None else {})}
+
+    def _fit_feature_head(
+        self,
+        xm,
+        y,
+        val_mask,
+        kd_mask,
+        teacher_logits,
+        *,
+        kd_temperature,
+        epochs,
+        lr,
+        weight_decay,
+        patience,
+        stage,
+        on_epoch,
+    ) -> FitResult:
+        """MLP3: the teacher's soft labels distilled into an MLP on the features (GLNN's loss with no label term),
+        its epoch kept on validation accuracy."""
+        if teacher_logits is None:
+            raise ValueError(f"feature_head={self.feature_head} needs teacher_logits (the head distils the teacher)")
+        x_kd, t_kd = sparse.take_rows(xm, kd_mask), teacher_logits[kd_mask]
+        x_val, y_val = sparse.take_rows(xm, val_mask), y[val_mask]
+        self.mlp3.reset_parameters()
+
+        def score() -> dict[str, float]:
+            if not y_val.numel():
+                return {"val_acc": float("nan"), "score": float("nan")}
+            acc = 100.0 * float((sparse.mlp_forward(self.mlp3, [x_val]).argmax(-1) == y_val).float().mean())
+            return {"val_acc": acc, "score": acc}
+
+        return fit(
+            self.mlp3,
+            lambda: kd_loss(sparse.mlp_forward(self.mlp3, [x_kd]), t_kd, kd_temperature),
+            score,
+            params=[{"params": self.mlp3.parameters(), "weight_decay": weight_decay}],
+            epochs=epochs,
+            lr=lr,
+            patience=patience,
+            stage=f"{stage}/mlp3",
+            on_epoch=on_epoch,
+        )
+
+    def _blend(self, logits: Tensor, xm: Tensor) -> Tensor:
+        """With a feature head, the log of the blended class probabilities (the student's logits); else ``logits``."""
+        if self.mlp3 is None:
+            return logits
+        w = self.feature_head
+        head = sparse.mlp_forward(self.mlp3, [xm])
+        if w == 1.0:
+            return torch.log_softmax(head, dim=-1)
+        probs = (1 - w) * torch.softmax(logits, dim=-1) + w * torch.softmax(head, dim=-1)
+        return probs.clamp_min(1e-30).log()
 
     def fit_retrieval(
         self, x: Tensor, y: Tensor, edge_index: Tensor, *, train_mask: Tensor, val_mask: Tensor, **kwargs
@@ -761,4 +848,11 @@ class ColdBrewServing(nn.Module):
         top, index = scores.topk(s.k, dim=-1)
         weight = torch.softmax(top / s.temperature, dim=-1)
         agg = (weight.unsqueeze(-1) * cand[index]).sum(1)
-        return s.mlp2(torch.cat([x, agg, z], dim=-1))
+        logits = s.mlp2(torch.cat([x, agg, z], dim=-1))
+        if s.mlp3 is None:
+            return logits
+        head = s.mlp3(x)
+        if s.feature_head == 1.0:
+            return torch.log_softmax(head, dim=-1)
+        probs = (1 - s.feature_head) * torch.softmax(logits, dim=-1) + s.feature_head * torch.softmax(head, dim=-1)
+        return probs.clamp_min(1e-30).log()

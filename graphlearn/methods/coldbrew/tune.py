@@ -47,6 +47,7 @@ DEFAULT_SPACE: dict[str, tuple] = {
     "kd_weight": (1.0, 10.0, 100.0),
     "query": ("features", "embedding"),
     "student_dropout": (0.5, 0.8),
+    "feature_head": (0.0, 0.5, 1.0),
 }
 
 #: The keys a search may vary: the student's own settings (the teachers and baselines are trained once per seed).
@@ -61,6 +62,7 @@ TUNABLE = (
     "query",
     "kd_weight",
     "mlp1_folds",
+    "feature_head",
     "student_lr",
     "student_weight_decay",
 )

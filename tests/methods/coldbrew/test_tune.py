@@ -95,3 +95,29 @@ def test_search_space_parsing_and_bad_input(split):
     cfg = ColdBrewConfig(models=("GNN", "ColdBrew"), **CFG)
     with pytest.raises(ValueError, match=r"candidate 1 .* is invalid: .*needs its teacher \(GNN\+SE\)"):
         run_coldbrew(data, cfg, candidates=[{}, {"student_teacher": "GNN+SE"}])
+
+
+def test_feature_head_is_opt_in_and_blends_a_distilled_feature_mlp(split, tmp_path):
+    from graphlearn.methods.coldbrew import load, save
+
+    _, data = split
+    cfg = ColdBrewConfig(models=("GNN", "ColdBrew"), **CFG)
+    plain = run_coldbrew(data, cfg, seed=0)["trained"]["ColdBrew"]
+    assert plain.mlp3 is None and "feature_head" not in plain.hparams  # off: files as before
+    half = run_coldbrew(data, cfg.replace(feature_head=0.5), seed=0)
+    student = half["trained"]["ColdBrew"]
+    # MLP1 and MLP2 are trained exactly as without the head; the head changes only the blend
+    for a, b in zip(plain.parameters(), [*student.mlp1.parameters(), *student.mlp2.parameters()]):
+        assert torch.equal(a, b)
+    x = data.x[:7]
+    p2 = torch.softmax(plain.logits(x), -1)
+    p3 = torch.softmax(student.mlp3.eval()(x), -1)
+    assert torch.allclose(student.logits(x).exp(), 0.5 * p2 + 0.5 * p3, atol=1e-5)
+    assert torch.allclose(student.serving()(x), student.logits(x), atol=1e-5)  # the exported module agrees
+    assert torch.allclose(student.logits(x[:1]), student.logits(x)[:1], atol=1e-5)  # one new node: same answer
+    save(student, tmp_path / "s.pt")
+    assert torch.allclose(load(tmp_path / "s.pt").logits(x), student.logits(x))
+    alone = run_coldbrew(data, cfg.replace(feature_head=1.0), seed=0)["trained"]["ColdBrew"]
+    assert torch.allclose(alone.logits(x), torch.log_softmax(alone.mlp3(x), -1), atol=1e-6)
+    with pytest.raises(ValueError, match="feature_head must be <= 1"):
+        cfg.replace(feature_head=1.5)
