@@ -250,23 +250,29 @@ def _search_spec(args, config: ColdBrewConfig, protocols: list[str]) -> dict | N
             f"--tune needs the coldstart protocol (its cold-start validation set scores the search); got --protocols "
             f"{','.join(protocols)}"
         )
-    search.candidate_settings(config, args.tune, args.seed, space)  # the space's values checked against config
+    if space is not None:
+        search.check_space(space, config)  # its values checked against the configuration (e.g. a teacher not trained)
     return {"trials": args.tune, "space": space}
 
 
 def _candidates(spec: dict | None, config: ColdBrewConfig, data, seed: int) -> list[dict] | None:
     """The search's candidate settings for this graph: the default space keeps the ``k`` values below half the nodes
-    that have an edge (a small graph has fewer candidates than the largest ``k``)."""
+    that have an edge (a small graph has fewer candidates than the largest ``k``) and the teachers in ``models``."""
     if spec is None:
         return None
     space = spec["space"]
     if space is None:
         with_edges = int((node_degree(data.edge_index, data.num_nodes) > 0).sum())
-        space = {**DEFAULT_SPACE, "k": tuple(k for k in DEFAULT_SPACE["k"] if k < with_edges // 2) or (config.k,)}
+        teachers = tuple(t for t in DEFAULT_SPACE["student_teacher"] if t in config.models) or (config.student_teacher,)
+        space = {
+            **DEFAULT_SPACE,
+            "k": tuple(k for k in DEFAULT_SPACE["k"] if k < with_edges // 2) or (config.k,),
+            "student_teacher": teachers,
+        }
     return search.candidate_settings(config, spec["trials"], seed, space)
 
 
-def _kept_candidate(records: list[dict], settings: list[dict]) -> tuple[int, list[dict]]:
+def _kept_candidate(records: list[dict], settings: list[dict], config: ColdBrewConfig) -> tuple[int, list[dict]]:
     """The candidate the search keeps (best mean cold-start validation accuracy over the seeds) and the search table."""
     nan = float("nan")
     scores = [
@@ -280,7 +286,7 @@ def _kept_candidate(records: list[dict], settings: list[dict]) -> tuple[int, lis
         for rec in records
     ]
     kept = search.choose(scores)
-    return kept, search.summary(settings, scores, kept)
+    return kept, search.summary(settings, scores, kept, config)
 
 
 def _keep_candidate(per_group: dict, correct: dict, kept: int, n: int) -> None:
@@ -420,7 +426,7 @@ def run(args) -> dict:
             last_cs = apply_protocol(_labelled(data, args.label_split, last), "coldstart", last, args.split_seed)
         table = None
         if settings is not None:
-            kept_i, table = _kept_candidate(records, settings)
+            kept_i, table = _kept_candidate(records, settings, config)
             _keep_candidate(per_group, correct_cs, kept_i, len(settings))
             tracking.log_json(table, "search.json")
             tracking.log_metrics({"search.kept": float(kept_i)})

@@ -170,11 +170,15 @@ def choose(scores: Sequence[Sequence[tuple[float, float]]]) -> int:
     return best
 
 
-def summary(settings: Sequence[Mapping[str, Any]], scores: Sequence[Sequence[tuple[float, float]]], kept: int):
-    """One row per candidate: its setting, mean cold-start validation and validation accuracy, and whether it was
-    kept (for the results file and the report)."""
+def summary(
+    settings: Sequence[Mapping[str, Any]], scores: Sequence[Sequence[tuple[float, float]]], kept: int, config=None
+):
+    """One row per candidate: its setting (with ``config``, only what differs from it), mean cold-start validation
+    and validation accuracy, and whether it was kept (for the results file and the report)."""
     rows = []
     for i, setting in enumerate(settings):
+        if config is not None:
+            setting = {k: v for k, v in setting.items() if v != getattr(config, k)}
         cold = [s[i][0] for s in scores if not math.isnan(s[i][0])]
         val = [s[i][1] for s in scores if not math.isnan(s[i][1])]
         rows.append(
