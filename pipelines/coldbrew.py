@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from graphlearn import tracking
 from graphlearn.config import parse_overrides
 from graphlearn.data.protocols import apply_protocol
-from graphlearn.data.splits import node_degree, save_split, stratified_split
+from graphlearn.data.splits import save_split, stratified_split
 from graphlearn.evaluation import make_results, summarize
 from graphlearn.evaluation.results import COLD_VAL_GROUP, VAL_GROUP
 from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew, save
@@ -256,19 +256,10 @@ def _search_spec(args, config: ColdBrewConfig, protocols: list[str]) -> dict | N
 
 
 def _candidates(spec: dict | None, config: ColdBrewConfig, data, seed: int) -> list[dict] | None:
-    """The search's candidate settings for this graph: the default space keeps the ``k`` values below half the nodes
-    that have an edge (a small graph has fewer candidates than the largest ``k``) and the teachers in ``models``."""
+    """The search's candidate settings for this graph (``--tune-space``, else :func:`tune.default_space`)."""
     if spec is None:
         return None
-    space = spec["space"]
-    if space is None:
-        with_edges = int((node_degree(data.edge_index, data.num_nodes) > 0).sum())
-        teachers = tuple(t for t in DEFAULT_SPACE["student_teacher"] if t in config.models) or (config.student_teacher,)
-        space = {
-            **DEFAULT_SPACE,
-            "k": tuple(k for k in DEFAULT_SPACE["k"] if k < with_edges // 2) or (config.k,),
-            "student_teacher": teachers,
-        }
+    space = spec["space"] if spec["space"] is not None else search.default_space(config, data)
     return search.candidate_settings(config, spec["trials"], seed, space)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "candidate_settings",
     "check_space",
     "choose",
+    "default_space",
     "parse_space",
 ]
 
@@ -119,6 +120,21 @@ def check_space(space: Mapping[str, Sequence], config=None) -> dict[str, tuple]:
                 raise ValueError(f"the search space value {key}={value!r} is invalid: {exc}") from None
         out[key] = values
     return out
+
+
+def default_space(config, data) -> dict[str, tuple]:
+    """:data:`DEFAULT_SPACE` fitted to ``config`` and the split graph ``data``: the ``k`` values below half the nodes
+    that have an edge (a small graph has fewer candidates than the largest ``k``) and the teachers in
+    ``config.models``."""
+    from graphlearn.data.splits import node_degree  # noqa: PLC0415
+
+    with_edges = int((node_degree(data.edge_index, data.num_nodes) > 0).sum())
+    teachers = tuple(t for t in DEFAULT_SPACE["student_teacher"] if t in config.models) or (config.student_teacher,)
+    return {
+        **DEFAULT_SPACE,
+        "k": tuple(k for k in DEFAULT_SPACE["k"] if k < with_edges // 2) or (config.k,),
+        "student_teacher": teachers,
+    }
 
 
 def candidate_settings(config, trials: int, seed: int = 0, space: Mapping[str, Sequence] | None = None) -> list[dict]:
