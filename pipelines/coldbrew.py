@@ -305,6 +305,14 @@ def run(args) -> dict:
     data = _common.load_data(args)
     _common.check_trainable(args, data, needs_edges="coldstart" in protocols)
     settings = _candidates(spec, config, data, args.seed)
+    if settings is not None:  # the search needs a cold-start validation set: checked on the first seed, before training
+        first = apply_protocol(_labelled(data, args.label_split, args.seed), "coldstart", args.seed, args.split_seed)
+        if not bool(first.val_isolated_mask.any()):
+            raise ValueError(
+                f"--tune has no cold-start validation set to score on: none of the {int(first.val_mask.sum())} "
+                f"validation nodes of seed {args.seed} is among the {int(first.isolated_mask.sum())} nodes the "
+                "cold-start split makes isolated"
+            )
     dataset_name = _common.display_name(args, data)
     job_config = {
         "job": "coldbrew",

@@ -294,3 +294,21 @@ def test_coldbrew_searches_the_student_on_the_cold_start_validation_set(workdir,
     assert main([*argv, "--label-split", "random", "--no-progress", "--retrieval-dim", "0"]) == 0
     rows = json_out()["results"]
     assert "ColdBrew-untuned" not in rows and "ColdBrew" in rows
+
+
+def test_tune_without_a_cold_start_validation_node_fails_before_training(workdir, monkeypatch, capsys):
+    import pipelines.coldbrew as job
+
+    real = job.apply_protocol
+
+    def no_cold_validation(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if hasattr(out, "val_isolated_mask"):
+            out.val_isolated_mask = torch.zeros_like(out.val_isolated_mask)
+        return out
+
+    monkeypatch.setattr(job, "apply_protocol", no_cold_validation)
+    assert main(["coldbrew", "--dataset", "synthetic:200", "--tune", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--tune has no cold-start validation set to score on: none of the" in err and "Traceback" not in err
+    assert not (workdir / "mlruns").exists() or not mlflow.search_runs(search_all_experiments=True).shape[0]
