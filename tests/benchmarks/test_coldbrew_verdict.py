@@ -1,4 +1,4 @@
-"""benchmarks/coldbrew.py's verdict: the student against the best baseline, paired per seed, with the issue's targets."""
+"""benchmarks/coldbrew.py's verdict: the student against the best baseline, paired per seed, with the targets."""
 
 from __future__ import annotations
 
