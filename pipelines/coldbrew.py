@@ -71,9 +71,10 @@ def add_arguments(parser) -> None:
         default=None,
         metavar="TRIALS",
         help="choose the student's setting for this dataset on the cold-start validation set (validation nodes "
-        "made isolated like the isolated test nodes): TRIALS candidate settings (the configured one and random draws "
-        f"from the search space; default {DEFAULT_TRIALS}) are trained on every seed and protocol, and the one with "
-        "the best mean accuracy on that set over the seeds is the ColdBrew row; the configured one is also reported, "
+        "made isolated like the isolated test nodes): TRIALS candidate settings (the configured one, then its one-key "
+        f"changes within the search space; default {DEFAULT_TRIALS}) are trained on every seed and protocol, and the "
+        "one with the best mean accuracy on that set over the seeds is the ColdBrew row; the configured one is also "
+        "reported, "
         "as ColdBrew-untuned (default: off)",
     )
     parser.add_argument(

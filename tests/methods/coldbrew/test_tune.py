@@ -43,6 +43,12 @@ def test_candidates_are_the_configured_setting_then_distinct_seeded_draws():
     a = candidate_settings(cfg, 4, seed=1, space=space)
     assert a[0] == {} and len(a) == 4
     assert a == candidate_settings(cfg, 4, seed=1, space=space)  # seeded
+    # one change at a time first (3 such here: k 5 or 7, temperature 1.0), then joint draws
+    assert all(len(d) == 1 for d in a[1:4]) and {tuple(d.items()) for d in a[1:4]} == {
+        (("k", 5),),
+        (("k", 7),),
+        (("temperature", 1.0),),
+    }
     draws = [tuple(sorted(d.items())) for d in a[1:]]
     assert len(set(draws)) == 3 and (("k", 3), ("temperature", 0.1)) not in draws  # the configured one not again
     assert len(candidate_settings(cfg, 50, space=space)) == 6  # a space smaller than the budget: all of it
