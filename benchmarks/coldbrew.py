@@ -99,7 +99,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--protocols", default="coldstart,inductive", help="passed to graphlearn coldbrew")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="ColdBrewConfig override")
     p.add_argument("--label-split", default="public", help="passed to graphlearn coldbrew (public or random)")
-    p.add_argument("--tune", default=None, metavar="TRIALS", help="passed to graphlearn coldbrew (default: no search)")
+    p.add_argument(
+        "--tune",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="TRIALS",
+        help="passed to graphlearn coldbrew (default: off)",
+    )
     p.add_argument("--output", default=str(HERE / "results" / "coldbrew"))
     args = p.parse_args(argv)
 
@@ -120,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             "--json",
             "--no-progress",
         ] + [a for kv in args.set for a in ("--set", kv)]
-        cli += ["--tune", args.tune] if args.tune else []
+        cli += [] if args.tune is None else ["--tune", *([args.tune] if args.tune else [])]
         results, seconds = run_cli(cli)
         line, numbers = verdict(dataset, results)
         records.append(
