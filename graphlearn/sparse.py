@@ -58,15 +58,43 @@ def take_rows(x: Tensor, index: Tensor) -> Tensor:
     return coo.index_select(0, index).to_sparse_csr()
 
 
+# Dropout keeps an entry when a uniform integer in [0, 2^DROPOUT_BITS) is at least round(p * 2^DROPOUT_BITS): the drop
+# rate is p rounded to a multiple of 2^-24 (0.6 -> 0.600000024), and kept entries are scaled by
+# 2^24 / (2^24 - threshold), so the expectation is the input's exactly. Integers below 2^24 are exact in float32.
+DROPOUT_BITS = 24
+
+
+def dropout_mask(like: Tensor, p: float) -> Tensor:
+    """The multiplier of one dropout draw for a tensor shaped like ``like``: ``0`` (dropped, rate ``p`` rounded to
+    a multiple of ``2^-24``) or ``1 / (1 - p)`` (kept), in ``like``'s dtype and device.
+
+    Why not ``F.dropout``: on CPU its ``bernoulli_`` draw was a third of a Cold Brew run and two thirds of a SIGN
+    epoch; one ``random_`` integer per entry compared with a threshold in place is 2-2.5x cheaper for the same
+    memory (one float mask, as ``F.dropout`` keeps). ``benchmarks/results/speed.md`` has the measurements."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1] (got {p})")
+    full = 1 << DROPOUT_BITS
+    threshold = round(p * full)
+    dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
+    if threshold >= full:
+        return torch.zeros(like.shape, dtype=like.dtype, device=like.device)
+    m = torch.empty(like.shape, dtype=dtype, device=like.device).random_(0, full)
+    m = m.ge_(threshold).mul_(full / (full - threshold))
+    return m if m.dtype == like.dtype else m.to(like.dtype)
+
+
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """``F.dropout`` that also drops the stored values of a CSR tensor (the
-    zeros it does not store would stay zero under dense dropout too)."""
-    if not is_sparse(x):
-        return F.dropout(x, p=p, training=training)
+    """The library's one dropout (every dropout site of the models and methods calls it): ``x`` times
+    :func:`dropout_mask`, the identity outside training or for ``p == 0``. Same distribution as ``F.dropout`` (up
+    to ``p``'s rounding to ``2^-24``), other random numbers. For a CSR ``x`` only its stored values are drawn for
+    (the zeros it does not store would stay zero under dense dropout too); CSR stays CSR."""
     if not training or p == 0.0:
         return x
+    if not is_sparse(x):
+        return x * dropout_mask(x, p)
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
-    values = F.dropout(x.values(), p=p, training=True)
+    values = x.values()
+    values = values * dropout_mask(values, p)
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 
 
@@ -210,48 +238,55 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, columns: slice
     return F.linear(x, w, bias)
 
 
-def mlp_forward(mlp, parts: Sequence[Tensor]) -> Tensor:
+def mlp_forward(
+    mlp, parts: Sequence[Tensor], batch: Tensor | None = None, batch_size: int | None = None, return_emb: bool = False
+):
     """``mlp(torch.cat(parts, dim=-1))`` for a PyG :class:`~torch_geometric.nn.MLP`, with its first layer applied
     block by block: ``W [x_1, ..., x_k] = W_1 x_1 + ... + W_k x_k``. Lets a CSR bag-of-words block sit beside dense
     blocks without concatenation turning the dense columns into stored sparse entries: Cold Brew's MLP2 on
     Coauthor-CS (60 stored entries per row plus 158 dense columns), forward + backward of the first layer,
     2.6 s as one CSR matrix; the sparse block alone 0.63 s, the dense one a small GEMM. Same parameters, same
-    result (up to float rounding)."""
-    if getattr(mlp, "supports_norm_batch", False):
-        raise ValueError("mlp_forward supports MLPs whose norms take no batch vector")
-    if len(parts) == 1 and not (is_sparse(parts[0]) and not torch.is_grad_enabled()):
-        return mlp(parts[0])
+    result (up to float rounding); one dense part is exactly PyG's arithmetic. The hidden dropouts are
+    :func:`dropout` (this is the forward of :class:`graphlearn.models.mlp.PyGMLP`). ``batch`` / ``batch_size`` go
+    to norms that take them; ``return_emb`` returns ``(out, last hidden)`` as PyG's ``MLP.forward`` does."""
     first = mlp.lins[0]
     widths = [p.size(-1) for p in parts]
     if sum(widths) != first.in_channels:
         raise ValueError(
             f"the parts have {sum(widths)} columns in all; the MLP's first layer takes {first.in_channels}"
         )
-    x, start = None, 0
-    for p, w in zip(parts, widths):
-        term = linear(p, first.weight, columns=slice(start, start + w))
-        x = term if x is None else x + term
-        start += w
-    if first.bias is not None:
-        x = x + first.bias
+    if len(parts) == 1 and not (is_sparse(parts[0]) and not torch.is_grad_enabled()):
+        x = F.linear(parts[0], first.weight, first.bias)  # what PyG's Linear computes
+    else:
+        x, start = None, 0
+        for p, w in zip(parts, widths):
+            term = linear(p, first.weight, columns=slice(start, start + w))
+            x = term if x is None else x + term
+            start += w
+        if first.bias is not None:
+            x = x + first.bias
     # PyG MLP.forward, first layer done above. Its Linear is F.linear(x, weight, bias); calling F.linear directly and
     # skipping identity norms and inactive dropouts is the same arithmetic without module-call overhead per layer
     # (a third of one new node's inference).
     lins, act, training = mlp.lins, mlp.act, mlp.training
+    emb = None
     for i, norm in enumerate(mlp.norms):
         if i > 0:
             x = F.linear(x, lins[i].weight, lins[i].bias)
         if act is not None and mlp.act_first:
             x = act(x)
-        if not isinstance(norm, torch.nn.Identity):
+        if mlp.supports_norm_batch:
+            x = norm(x, batch, batch_size)
+        elif not isinstance(norm, torch.nn.Identity):
             x = norm(x)
         if act is not None and not mlp.act_first:
             x = act(x)
         if training:
-            x = F.dropout(x, p=mlp.dropout[i], training=True)
+            x = dropout(x, mlp.dropout[i], True)
+        emb = x
     if mlp.plain_last:
         if len(lins) > 1:
             x = F.linear(x, lins[-1].weight, lins[-1].bias)
         if training:
-            x = F.dropout(x, p=mlp.dropout[-1], training=True)
-    return x
+            x = dropout(x, mlp.dropout[-1], True)
+    return (x, emb) if return_emb else x
