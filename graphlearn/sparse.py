@@ -98,6 +98,31 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 
 
+# Row blocks of dropout_linear: about 4 MB of float32 each, so the mask and the dropped block stay in cache and are
+# served from the allocator's free lists every epoch (a whole-matrix mask was ~1 GB of fresh pages per SIGN epoch).
+DROPOUT_LINEAR_BLOCK = 1 << 20
+
+
+def dropout_linear(x: Tensor, p: float, weight: Tensor, bias: Tensor | None, training: bool) -> Tensor:
+    """``F.linear(dropout(x, p, training), weight, bias)`` for a dense input that needs no gradient (input features),
+    computed by blocks of rows: the same mask as :func:`dropout` on the whole ``x`` (the generator is drawn in the
+    same order, block after block), the same values up to float rounding, but neither a whole-size mask nor a
+    whole-size dropped copy is allocated at once. Autograd keeps the dropped blocks for the weight's gradient. Any
+    other input (CSR, a tensor that requires grad, eval mode) takes the plain path."""
+    if (
+        not training
+        or p == 0.0
+        or is_sparse(x)
+        or x.requires_grad
+        or x.dim() != 2
+        or x.size(1) == 0
+        or x.numel() <= 2 * DROPOUT_LINEAR_BLOCK
+    ):
+        return F.linear(dropout(x, p, training), weight, bias)
+    rows = max(1, DROPOUT_LINEAR_BLOCK // x.size(1))
+    return torch.cat([F.linear(dropout_mask(block, p).mul_(block), weight, bias) for block in x.split(rows)])
+
+
 def _row_ids(x: Tensor) -> Tensor:
     """The row of every stored entry of a CSR ``x`` (``[nnz]``, int64)."""
     counts = x.crow_indices().diff()
@@ -239,7 +264,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, columns: slice
 
 
 def mlp_forward(
-    mlp, parts: Sequence[Tensor], batch: Tensor | None = None, batch_size: int | None = None, return_emb: bool = False
+    mlp,
+    parts: Sequence[Tensor],
+    batch: Tensor | None = None,
+    batch_size: int | None = None,
+    return_emb: bool = False,
+    input_dropout: float = 0.0,
 ):
     """``mlp(torch.cat(parts, dim=-1))`` for a PyG :class:`~torch_geometric.nn.MLP`, with its first layer applied
     block by block: ``W [x_1, ..., x_k] = W_1 x_1 + ... + W_k x_k``. Lets a CSR bag-of-words block sit beside dense
@@ -248,8 +278,15 @@ def mlp_forward(
     2.6 s as one CSR matrix; the sparse block alone 0.63 s, the dense one a small GEMM. Same parameters, same
     result (up to float rounding); one dense part is exactly PyG's arithmetic. The hidden dropouts are
     :func:`dropout` (this is the forward of :class:`graphlearn.models.mlp.PyGMLP`). ``batch`` / ``batch_size`` go
-    to norms that take them; ``return_emb`` returns ``(out, last hidden)`` as PyG's ``MLP.forward`` does."""
+    to norms that take them; ``return_emb`` returns ``(out, last hidden)`` as PyG's ``MLP.forward`` does.
+    ``input_dropout`` drops the inputs first (:func:`dropout`; one dense part through :func:`dropout_linear`, the same
+    draw without a whole-size mask)."""
     first = mlp.lins[0]
+    if input_dropout and mlp.training:
+        if len(parts) == 1 and not is_sparse(parts[0]):
+            x = dropout_linear(parts[0], input_dropout, first.weight, first.bias, True)
+            return _mlp_rest(mlp, x, batch, batch_size, return_emb)
+        parts = [dropout(p, input_dropout, True) for p in parts]
     widths = [p.size(-1) for p in parts]
     if sum(widths) != first.in_channels:
         raise ValueError(
@@ -265,6 +302,11 @@ def mlp_forward(
             start += w
         if first.bias is not None:
             x = x + first.bias
+    return _mlp_rest(mlp, x, batch, batch_size, return_emb)
+
+
+def _mlp_rest(mlp, x: Tensor, batch: Tensor | None, batch_size: int | None, return_emb: bool):
+    """:func:`mlp_forward` after the first layer's linear map."""
     # PyG MLP.forward, first layer done above. Its Linear is F.linear(x, weight, bias); calling F.linear directly and
     # skipping identity norms and inactive dropouts is the same arithmetic without module-call overhead per layer
     # (a third of one new node's inference).

@@ -342,3 +342,44 @@ def test_graphlearn_mlp_equals_pyg_mlp_in_eval_and_without_dropout(layers, norm)
         for i in range(len(m.dropout)):
             m.dropout[i] = 0.0
     assert torch.equal(ours(x), theirs(x))  # train mode (batch statistics), no dropout: same arithmetic
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dropout_linear_is_the_same_draw_as_dropout_then_linear(threads, monkeypatch):
+    monkeypatch.setattr(sparse, "DROPOUT_LINEAR_BLOCK", 1000)  # many blocks, some of them ragged
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.randn(1037, 23)
+        w = torch.randn(5, 23, requires_grad=True)
+        b = torch.randn(5, requires_grad=True)
+        torch.manual_seed(4)
+        want = torch.nn.functional.linear(sparse.dropout(x, 0.6, True), w, b)
+        after_want = torch.rand(3)
+        want.square().sum().backward()
+        gw, gb = w.grad.clone(), b.grad.clone()
+        w.grad = b.grad = None
+        torch.manual_seed(4)
+        got = sparse.dropout_linear(x, 0.6, w, b, True)
+        assert torch.equal(torch.rand(3), after_want)  # the generator is left where the whole draw leaves it
+        got.square().sum().backward()
+        assert torch.allclose(got, want, atol=1e-5)
+        assert torch.allclose(w.grad, gw, atol=1e-4) and torch.allclose(b.grad, gb, atol=1e-4)
+        assert torch.equal(sparse.dropout_linear(x, 0.6, w, b, False), torch.nn.functional.linear(x, w, b))
+    finally:
+        torch.set_num_threads(prev)
+
+
+def test_sign_mlp_input_dropout_fused_equals_unfused(monkeypatch):
+    from graphlearn.models import build_model
+    from graphlearn.models import mlp as mlp_module
+
+    monkeypatch.setattr(sparse, "DROPOUT_LINEAR_BLOCK", 5000)
+    torch.manual_seed(0)
+    model = build_model("mlp", 64, 16, 3, input_dropout=0.6).train()
+    x = torch.randn(2000, 64)
+    torch.manual_seed(1)
+    got = model(x)
+    torch.manual_seed(1)
+    want = model.mlp(mlp_module.feature_dropout(x, 0.6, True))
+    assert torch.allclose(got, want, atol=1e-5)
