@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -60,27 +61,51 @@ def take_rows(x: Tensor, index: Tensor) -> Tensor:
 
 # Dropout keeps an entry when a uniform integer in [0, 2^DROPOUT_BITS) is at least round(p * 2^DROPOUT_BITS): the drop
 # rate is p rounded to a multiple of 2^-24 (0.6 -> 0.600000024), and kept entries are scaled by
-# 2^24 / (2^24 - threshold), so the expectation is the input's exactly. Integers below 2^24 are exact in float32.
+# 2^24 / (2^24 - threshold), so the expectation is the input's exactly. The integers come as NumPy's float32
+# uniforms, (32-bit draw >> 8) / 2^24, exact multiples of 2^-24.
 DROPOUT_BITS = 24
 
 
-def dropout_mask(like: Tensor, p: float) -> Tensor:
-    """The multiplier of one dropout draw for a tensor shaped like ``like``: ``0`` (dropped, rate ``p`` rounded to
-    a multiple of ``2^-24``) or ``1 / (1 - p)`` (kept), in ``like``'s dtype and device.
+class DropoutStream:
+    """Dropout masks for rate ``p`` drawn from one random stream: an ``SFC64`` NumPy generator seeded by one draw
+    from torch's default generator (so ``torch.manual_seed`` fixes every mask, on any number of threads). Masks for
+    consecutive blocks of a tensor are the mask of the whole tensor (the stream is read in order).
 
-    Why not ``F.dropout``: on CPU its ``bernoulli_`` draw was a third of a Cold Brew run and two thirds of a SIGN
-    epoch; one ``random_`` integer per entry compared with a threshold in place is 2-2.5x cheaper for the same
-    memory (one float mask, as ``F.dropout`` keeps). ``benchmarks/results/speed.md`` has the measurements."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1] (got {p})")
-    full = 1 << DROPOUT_BITS
-    threshold = round(p * full)
-    dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
-    if threshold >= full:
-        return torch.zeros(like.shape, dtype=like.dtype, device=like.device)
-    m = torch.empty(like.shape, dtype=dtype, device=like.device).random_(0, full)
-    m = m.ge_(threshold).mul_(full / (full - threshold))
-    return m if m.dtype == like.dtype else m.to(like.dtype)
+    Why not ``F.dropout``: on CPU its ``bernoulli_`` was a third of a Cold Brew run and two thirds of a SIGN epoch.
+    Torch's own ``random_`` (the same 32-bit Mersenne Twister draw per entry) is 2x cheaper than ``bernoulli_`` and
+    NumPy's ``SFC64`` 2.5x cheaper again; a mask is one float per entry, as ``F.dropout`` keeps
+    (``benchmarks/results/speed.md`` has the measurements). Non-CPU tensors draw with torch's ``random_``."""
+
+    def __init__(self, p: float):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1] (got {p})")
+        full = 1 << DROPOUT_BITS
+        self.threshold = round(p * full)
+        self.cut = self.threshold / full  # exact in float32
+        self.scale = full / (full - self.threshold) if self.threshold < full else 0.0
+        seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+        self._rng = np.random.Generator(np.random.SFC64(seed))
+
+    def mask(self, like: Tensor) -> Tensor:
+        """The next ``like.numel()`` draws as a mask shaped like ``like``: ``0`` (dropped) or ``1 / (1 - p)``
+        (kept), in ``like``'s dtype and on its device."""
+        if self.threshold >= 1 << DROPOUT_BITS:
+            return torch.zeros(like.shape, dtype=like.dtype, device=like.device)
+        if like.device.type == "cpu":
+            u = np.empty(like.numel(), dtype=np.float32)
+            self._rng.random(out=u, dtype=np.float32)
+            m = torch.from_numpy(u).view(like.shape).ge_(self.cut)
+        else:
+            m = torch.empty(like.shape, dtype=torch.float32, device=like.device).random_(0, 1 << DROPOUT_BITS)
+            m = m.ge_(self.threshold)
+        m = m.mul_(self.scale)
+        return m if m.dtype == like.dtype else m.to(like.dtype)
+
+
+def dropout_mask(like: Tensor, p: float) -> Tensor:
+    """The multiplier of one dropout draw for a tensor shaped like ``like`` (:class:`DropoutStream`): ``0`` (dropped,
+    rate ``p`` rounded to a multiple of ``2^-24``) or ``1 / (1 - p)`` (kept), in ``like``'s dtype and device."""
+    return DropoutStream(p).mask(like)
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -120,7 +145,8 @@ def dropout_linear(x: Tensor, p: float, weight: Tensor, bias: Tensor | None, tra
     ):
         return F.linear(dropout(x, p, training), weight, bias)
     rows = max(1, DROPOUT_LINEAR_BLOCK // x.size(1))
-    return torch.cat([F.linear(dropout_mask(block, p).mul_(block), weight, bias) for block in x.split(rows)])
+    stream = DropoutStream(p)
+    return torch.cat([F.linear(stream.mask(block).mul_(block), weight, bias) for block in x.split(rows)])
 
 
 def _row_ids(x: Tensor) -> Tensor:
