@@ -80,6 +80,46 @@ t = time.perf_counter(); out = feature_dropout(x, 0.5, True); s = time.perf_coun
 done(s, digest(out))
 """,
     ),
+    "dropout_train": (
+        "graphlearn's dropout (sparse.dropout) p=0.5 on a dense 100k x 256 input that requires grad, forward + "
+        "backward, median of 5 (finding 7; the digest differs by design: another random stream)",
+        """
+from graphlearn import sparse
+x = torch.randn(100_000, 256, requires_grad=True)
+g = torch.randn(100_000, 256)
+times = []
+for _ in range(6):
+    t = time.perf_counter(); out = sparse.dropout(x, 0.5, True); out.backward(g); times.append(time.perf_counter() - t)
+    x.grad = None
+done(float(np.median(times[1:])), digest(out))
+""",
+    ),
+    "sign_epoch_200k": (
+        "one SIGN training epoch (default hparams: K=3, input dropout 0.6, hidden 32) on synthetic:200000, forward + "
+        "backward + Adam step + the evaluation forward, median of 5 (finding 7)",
+        """
+import torch.nn.functional as F
+from graphlearn.data import dc_sbm
+from graphlearn.models import build_model, default_hparams, split_hparams
+d = dc_sbm(200_000, seed=0)
+mk, tk = split_hparams(default_hparams("sign"))
+h, layers, p = mk.pop("hidden_channels"), mk.pop("num_layers"), mk.pop("dropout")
+torch.manual_seed(0)
+m = build_model("sign", d.num_features, h, int(d.y.max()) + 1, num_layers=layers, dropout=p, **mk)
+x = m.preprocess(d.x, d.edge_index)
+opt = torch.optim.Adam(m.parameters(), lr=0.01, weight_decay=5e-4)
+def epoch():
+    m.train(); opt.zero_grad()
+    loss = F.cross_entropy(m(x)[d.train_mask], d.y[d.train_mask]); loss.backward(); opt.step()
+    m.eval()
+    with torch.no_grad():
+        return m(x)
+times = []
+for _ in range(6):
+    t = time.perf_counter(); out = epoch(); times.append(time.perf_counter() - t)
+done(float(np.median(times[1:])), digest(out))
+""",
+    ),
     "teacher_step": (
         "Cold Brew teacher (GCN+SE) forward + backward, Amazon-Photo, mean of 10 steps (finding 3)",
         TEACHER_STEP.format(dataset="amazon-photo", steps=10),

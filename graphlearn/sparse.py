@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -58,16 +59,94 @@ def take_rows(x: Tensor, index: Tensor) -> Tensor:
     return coo.index_select(0, index).to_sparse_csr()
 
 
+# Dropout keeps an entry when a uniform integer in [0, 2^DROPOUT_BITS) is at least round(p * 2^DROPOUT_BITS): the drop
+# rate is p rounded to a multiple of 2^-24 (0.6 -> 0.600000024), and kept entries are scaled by
+# 2^24 / (2^24 - threshold), so the expectation is the input's exactly. The integers come as NumPy's float32
+# uniforms, (32-bit draw >> 8) / 2^24, exact multiples of 2^-24.
+DROPOUT_BITS = 24
+
+
+class DropoutStream:
+    """Dropout masks for rate ``p`` drawn from one random stream: an ``SFC64`` NumPy generator seeded by one draw
+    from torch's default generator (so ``torch.manual_seed`` fixes every mask, on any number of threads). Masks for
+    consecutive blocks of a tensor are the mask of the whole tensor (the stream is read in order).
+
+    Why not ``F.dropout``: on CPU its ``bernoulli_`` was a third of a Cold Brew run and two thirds of a SIGN epoch.
+    Torch's own ``random_`` (the same 32-bit Mersenne Twister draw per entry) is 2x cheaper than ``bernoulli_`` and
+    NumPy's ``SFC64`` 2.5x cheaper again; a mask is one float per entry, as ``F.dropout`` keeps
+    (``benchmarks/results/speed.md`` has the measurements). Non-CPU tensors draw with torch's ``random_``."""
+
+    def __init__(self, p: float):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1] (got {p})")
+        full = 1 << DROPOUT_BITS
+        self.threshold = round(p * full)
+        self.cut = self.threshold / full  # exact in float32
+        self.scale = full / (full - self.threshold) if self.threshold < full else 0.0
+        seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+        self._rng = np.random.Generator(np.random.SFC64(seed))
+
+    def mask(self, like: Tensor) -> Tensor:
+        """The next ``like.numel()`` draws as a mask shaped like ``like``: ``0`` (dropped) or ``1 / (1 - p)``
+        (kept), in ``like``'s dtype and on its device."""
+        if self.threshold >= 1 << DROPOUT_BITS:
+            return torch.zeros(like.shape, dtype=like.dtype, device=like.device)
+        if like.device.type == "cpu":
+            u = np.empty(like.numel(), dtype=np.float32)
+            self._rng.random(out=u, dtype=np.float32)
+            m = torch.from_numpy(u).view(like.shape).ge_(self.cut)
+        else:
+            m = torch.empty(like.shape, dtype=torch.float32, device=like.device).random_(0, 1 << DROPOUT_BITS)
+            m = m.ge_(self.threshold)
+        m = m.mul_(self.scale)
+        return m if m.dtype == like.dtype else m.to(like.dtype)
+
+
+def dropout_mask(like: Tensor, p: float) -> Tensor:
+    """The multiplier of one dropout draw for a tensor shaped like ``like`` (:class:`DropoutStream`): ``0`` (dropped,
+    rate ``p`` rounded to a multiple of ``2^-24``) or ``1 / (1 - p)`` (kept), in ``like``'s dtype and device."""
+    return DropoutStream(p).mask(like)
+
+
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """``F.dropout`` that also drops the stored values of a CSR tensor (the
-    zeros it does not store would stay zero under dense dropout too)."""
-    if not is_sparse(x):
-        return F.dropout(x, p=p, training=training)
+    """The library's one dropout (every dropout site of the models and methods calls it): ``x`` times
+    :func:`dropout_mask`, the identity outside training or for ``p == 0``. Same distribution as ``F.dropout`` (up
+    to ``p``'s rounding to ``2^-24``), other random numbers. For a CSR ``x`` only its stored values are drawn for
+    (the zeros it does not store would stay zero under dense dropout too); CSR stays CSR."""
     if not training or p == 0.0:
         return x
+    if not is_sparse(x):
+        return x * dropout_mask(x, p)
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
-    values = F.dropout(x.values(), p=p, training=True)
+    values = x.values()
+    values = values * dropout_mask(values, p)
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
+
+
+# Row blocks of dropout_linear: about 4 MB of float32 each, so the mask and the dropped block stay in cache and are
+# served from the allocator's free lists every epoch (a whole-matrix mask was ~1 GB of fresh pages per SIGN epoch).
+DROPOUT_LINEAR_BLOCK = 1 << 20
+
+
+def dropout_linear(x: Tensor, p: float, weight: Tensor, bias: Tensor | None, training: bool) -> Tensor:
+    """``F.linear(dropout(x, p, training), weight, bias)`` for a dense input that needs no gradient (input features),
+    computed by blocks of rows: the same mask as :func:`dropout` on the whole ``x`` (the generator is drawn in the
+    same order, block after block), the same values up to float rounding, but neither a whole-size mask nor a
+    whole-size dropped copy is allocated at once. Autograd keeps the dropped blocks for the weight's gradient. Any
+    other input (CSR, a tensor that requires grad, eval mode) takes the plain path."""
+    if (
+        not training
+        or p == 0.0
+        or is_sparse(x)
+        or x.requires_grad
+        or x.dim() != 2
+        or x.size(1) == 0
+        or x.numel() <= 2 * DROPOUT_LINEAR_BLOCK
+    ):
+        return F.linear(dropout(x, p, training), weight, bias)
+    rows = max(1, DROPOUT_LINEAR_BLOCK // x.size(1))
+    stream = DropoutStream(p)
+    return torch.cat([F.linear(stream.mask(block).mul_(block), weight, bias) for block in x.split(rows)])
 
 
 def _row_ids(x: Tensor) -> Tensor:
@@ -210,48 +289,72 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, columns: slice
     return F.linear(x, w, bias)
 
 
-def mlp_forward(mlp, parts: Sequence[Tensor]) -> Tensor:
+def mlp_forward(
+    mlp,
+    parts: Sequence[Tensor],
+    batch: Tensor | None = None,
+    batch_size: int | None = None,
+    return_emb: bool = False,
+    input_dropout: float = 0.0,
+):
     """``mlp(torch.cat(parts, dim=-1))`` for a PyG :class:`~torch_geometric.nn.MLP`, with its first layer applied
     block by block: ``W [x_1, ..., x_k] = W_1 x_1 + ... + W_k x_k``. Lets a CSR bag-of-words block sit beside dense
     blocks without concatenation turning the dense columns into stored sparse entries: Cold Brew's MLP2 on
     Coauthor-CS (60 stored entries per row plus 158 dense columns), forward + backward of the first layer,
     2.6 s as one CSR matrix; the sparse block alone 0.63 s, the dense one a small GEMM. Same parameters, same
-    result (up to float rounding)."""
-    if getattr(mlp, "supports_norm_batch", False):
-        raise ValueError("mlp_forward supports MLPs whose norms take no batch vector")
-    if len(parts) == 1 and not (is_sparse(parts[0]) and not torch.is_grad_enabled()):
-        return mlp(parts[0])
+    result (up to float rounding); one dense part is exactly PyG's arithmetic. The hidden dropouts are
+    :func:`dropout` (this is the forward of :class:`graphlearn.models.mlp.PyGMLP`). ``batch`` / ``batch_size`` go
+    to norms that take them; ``return_emb`` returns ``(out, last hidden)`` as PyG's ``MLP.forward`` does.
+    ``input_dropout`` drops the inputs first (:func:`dropout`; one dense part through :func:`dropout_linear`, the same
+    draw without a whole-size mask)."""
     first = mlp.lins[0]
+    if input_dropout and mlp.training:
+        if len(parts) == 1 and not is_sparse(parts[0]):
+            x = dropout_linear(parts[0], input_dropout, first.weight, first.bias, True)
+            return _mlp_rest(mlp, x, batch, batch_size, return_emb)
+        parts = [dropout(p, input_dropout, True) for p in parts]
     widths = [p.size(-1) for p in parts]
     if sum(widths) != first.in_channels:
         raise ValueError(
             f"the parts have {sum(widths)} columns in all; the MLP's first layer takes {first.in_channels}"
         )
-    x, start = None, 0
-    for p, w in zip(parts, widths):
-        term = linear(p, first.weight, columns=slice(start, start + w))
-        x = term if x is None else x + term
-        start += w
-    if first.bias is not None:
-        x = x + first.bias
+    if len(parts) == 1 and not (is_sparse(parts[0]) and not torch.is_grad_enabled()):
+        x = F.linear(parts[0], first.weight, first.bias)  # what PyG's Linear computes
+    else:
+        x, start = None, 0
+        for p, w in zip(parts, widths):
+            term = linear(p, first.weight, columns=slice(start, start + w))
+            x = term if x is None else x + term
+            start += w
+        if first.bias is not None:
+            x = x + first.bias
+    return _mlp_rest(mlp, x, batch, batch_size, return_emb)
+
+
+def _mlp_rest(mlp, x: Tensor, batch: Tensor | None, batch_size: int | None, return_emb: bool):
+    """:func:`mlp_forward` after the first layer's linear map."""
     # PyG MLP.forward, first layer done above. Its Linear is F.linear(x, weight, bias); calling F.linear directly and
     # skipping identity norms and inactive dropouts is the same arithmetic without module-call overhead per layer
     # (a third of one new node's inference).
     lins, act, training = mlp.lins, mlp.act, mlp.training
+    emb = None
     for i, norm in enumerate(mlp.norms):
         if i > 0:
             x = F.linear(x, lins[i].weight, lins[i].bias)
         if act is not None and mlp.act_first:
             x = act(x)
-        if not isinstance(norm, torch.nn.Identity):
+        if mlp.supports_norm_batch:
+            x = norm(x, batch, batch_size)
+        elif not isinstance(norm, torch.nn.Identity):
             x = norm(x)
         if act is not None and not mlp.act_first:
             x = act(x)
         if training:
-            x = F.dropout(x, p=mlp.dropout[i], training=True)
+            x = dropout(x, mlp.dropout[i], True)
+        emb = x
     if mlp.plain_last:
         if len(lins) > 1:
             x = F.linear(x, lins[-1].weight, lins[-1].bias)
         if training:
-            x = F.dropout(x, p=mlp.dropout[-1], training=True)
-    return x
+            x = dropout(x, mlp.dropout[-1], True)
+    return (x, emb) if return_emb else x

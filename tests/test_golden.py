@@ -1,9 +1,12 @@
 """Pins the numbers of a small case of every training path to those of the code before the training core was
-consolidated (issue: one training stack). ``tests/golden/small_case.json`` was written by running :func:`compute`
-on that code (commit fc4709b, 1 torch thread); a change to seeding, the epoch loop, selection, early stopping or
-the models' arithmetic makes this test fail. Deliberate changes since, each re-pinned alone: label propagation's
+consolidated (issue: one training stack). ``tests/golden/small_case.json`` was written by running :func:`compute` on
+that code (commit fc4709b, 1 torch thread); a change to seeding, the epoch loop, selection, early stopping or the
+models' arithmetic makes this test fail. Deliberate changes since, each re-pinned alone: label propagation's
 unreachable nodes predict the training prior (2026-12-02: coldbrew/coldstart LP overall 83.75 -> 85.0, isolated
-14.29 -> 28.57; nothing else moved). Accuracies are counts over fixed masks, so they compare exactly."""
+14.29 -> 28.57; nothing else moved). Graphlearn's own dropout (sparse.dropout: a NumPy SFC64 stream against a 2^-24
+threshold, issue 15 finding 7) replaced F.dropout everywhere (2026-12-02): every trained number moved, re-pinned by
+running compute() on that code (1 torch thread); accuracy before/after on the full commands is in
+benchmarks/results/speed.md. Accuracies are counts over fixed masks, so they compare exactly."""
 
 from __future__ import annotations
 

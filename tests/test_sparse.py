@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-from torch_geometric.nn import MLP
+from torch_geometric.nn import MLP as TorchGeometricMLP
 
 from graphlearn import sparse
+from graphlearn.models.mlp import PyGMLP as MLP
 
 
 @pytest.fixture
@@ -55,6 +56,79 @@ def test_dropout_drops_and_rescales_stored_values(bag_of_words):
     assert not torch.any(kept & (bag_of_words == 0))  # zeros stay zeros
     assert torch.allclose(out[kept], bag_of_words[kept] * 2)  # survivors scaled by 1/(1-p)
     assert 0 < int(kept.sum()) < int((bag_of_words != 0).sum())
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.6, 0.9])
+def test_dropout_distribution_keep_rate_expectation_zeros_and_gradient(p):
+    torch.manual_seed(0)
+    x = torch.rand(1000, 200) + 0.5
+    x[::3] = 0.0  # zero rows stay zero
+    x.requires_grad_(True)
+    out = sparse.dropout(x, p, training=True)
+    n = x.numel()
+    kept_rate = float((out[x != 0] != 0).float().mean())
+    sd = (p * (1 - p) / float((x != 0).sum())) ** 0.5
+    assert abs(kept_rate - (1 - p)) < 5 * sd  # keep rate 1 - p within 5 standard deviations
+    assert torch.all(out[x.detach() == 0] == 0)
+    scale = out[out != 0] / x.detach()[out != 0]
+    full = 1 << sparse.DROPOUT_BITS
+    want_scale = full / (full - round(p * full))
+    assert torch.allclose(scale, torch.full_like(scale, want_scale))
+    assert abs(want_scale - 1 / (1 - p)) < 1e-5  # p is rounded to a multiple of 2^-24 only
+    # expectation preserved: the mean of many draws of a constant tensor is the constant
+    ones = torch.ones(n)
+    assert abs(float(sparse.dropout(ones, p, True).mean()) - 1.0) < 5 * (p / (1 - p) / n) ** 0.5
+    # gradient is the mask times the scale
+    g = torch.randn_like(out)
+    out.backward(g)
+    mask = (out.detach() != 0).float() * want_scale
+    nz = x.detach() != 0
+    assert torch.equal(x.grad[nz], (g * mask)[nz])
+
+
+def test_dropout_identity_in_eval_and_edge_cases():
+    x = torch.randn(50, 30)
+    assert sparse.dropout(x, 0.5, training=False) is x
+    assert sparse.dropout(x, 0.0, training=True) is x
+    assert torch.equal(sparse.dropout(x, 1.0, training=True), torch.zeros_like(x))
+    torch.manual_seed(1)
+    a = sparse.dropout(x, 0.5, training=True)
+    torch.manual_seed(1)
+    assert torch.equal(a, sparse.dropout(x, 0.5, training=True))  # same seed, same draw
+    for dtype in (torch.float64, torch.bfloat16):
+        out = sparse.dropout(x.to(dtype), 0.5, training=True)
+        assert out.dtype == dtype and set(out[out != 0].div(x.to(dtype)[out != 0]).float().round().tolist()) <= {2.0}
+    with pytest.raises(ValueError, match="dropout probability"):
+        sparse.dropout_mask(x, 1.5)
+
+
+def test_every_dropout_site_uses_the_library_dropout(monkeypatch):
+    """F.dropout (and nn.Dropout, which calls it) is never reached in training by the models and methods."""
+    import torch.nn.functional as F
+
+    from graphlearn.methods.coldbrew.glnn import MLPClassifier
+    from graphlearn.methods.coldbrew.student import ColdBrewStudent
+    from graphlearn.methods.coldbrew.teacher import ColdBrewTeacher
+    from graphlearn.methods.giant.encoder import MLPEncoder
+    from graphlearn.models import build_model
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("F.dropout called")
+
+    monkeypatch.setattr(F, "dropout", refuse)
+    x = torch.rand(30, 12)
+    ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
+    for name in ("mlp", "gcn", "sage", "sign"):
+        model = build_model(name, 12, 8, 3, input_dropout=0.5).train()
+        xin = model.preprocess(x, ei) if hasattr(model, "preprocess") else x
+        model(xin, ei).sum().backward()
+        model.embed(xin, ei)
+    MLPClassifier(12, 8, 3).train()(x).sum().backward()
+    MLPEncoder(12, 8, 4, num_layers=2, dropout=0.5, input_dropout=0.5).train()(x).sum().backward()
+    teacher = ColdBrewTeacher(12, 8, 3, num_nodes=30).train()
+    teacher(x, ei).sum().backward()
+    student = ColdBrewStudent(12, teacher.embed(x, ei).size(1), 3, hidden_channels=8).train()
+    student.mlp1(x).sum().backward()
 
 
 def test_mlp_forward_and_weight_gradient_match_dense(bag_of_words):
@@ -247,3 +321,65 @@ def test_linear_with_cached_transpose_is_bit_identical_and_follows_weight_change
     out = sp.linear(csr, wg, columns=slice(0, 300))
     out.sum().backward()
     assert wg.grad is not None
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("norm", [None, "batch_norm", "layer_norm"])
+def test_graphlearn_mlp_equals_pyg_mlp_in_eval_and_without_dropout(layers, norm):
+    torch.manual_seed(0)
+    channels = [20] + [16] * (layers - 1) + [3]
+    ours = MLP(channels, dropout=0.5, norm=norm)
+    theirs = TorchGeometricMLP(channels, dropout=0.5, norm=norm)
+    theirs.load_state_dict(ours.state_dict())
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    x = torch.randn(50, 20)
+    ours.eval(), theirs.eval()
+    assert torch.equal(ours(x), theirs(x))
+    a, b = ours(x, return_emb=True), theirs(x, return_emb=True)
+    assert torch.equal(a[0], b[0]) and ((a[1] is None and b[1] is None) or torch.equal(a[1], b[1]))
+    for m in (ours, theirs):
+        m.train()
+        for i in range(len(m.dropout)):
+            m.dropout[i] = 0.0
+    assert torch.equal(ours(x), theirs(x))  # train mode (batch statistics), no dropout: same arithmetic
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dropout_linear_is_the_same_draw_as_dropout_then_linear(threads, monkeypatch):
+    monkeypatch.setattr(sparse, "DROPOUT_LINEAR_BLOCK", 1000)  # many blocks, some of them ragged
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.randn(1037, 23)
+        w = torch.randn(5, 23, requires_grad=True)
+        b = torch.randn(5, requires_grad=True)
+        torch.manual_seed(4)
+        want = torch.nn.functional.linear(sparse.dropout(x, 0.6, True), w, b)
+        after_want = torch.rand(3)
+        want.square().sum().backward()
+        gw, gb = w.grad.clone(), b.grad.clone()
+        w.grad = b.grad = None
+        torch.manual_seed(4)
+        got = sparse.dropout_linear(x, 0.6, w, b, True)
+        assert torch.equal(torch.rand(3), after_want)  # the generator is left where the whole draw leaves it
+        got.square().sum().backward()
+        assert torch.allclose(got, want, atol=1e-5)
+        assert torch.allclose(w.grad, gw, atol=1e-4) and torch.allclose(b.grad, gb, atol=1e-4)
+        assert torch.equal(sparse.dropout_linear(x, 0.6, w, b, False), torch.nn.functional.linear(x, w, b))
+    finally:
+        torch.set_num_threads(prev)
+
+
+def test_sign_mlp_input_dropout_fused_equals_unfused(monkeypatch):
+    from graphlearn.models import build_model
+    from graphlearn.models import mlp as mlp_module
+
+    monkeypatch.setattr(sparse, "DROPOUT_LINEAR_BLOCK", 5000)
+    torch.manual_seed(0)
+    model = build_model("mlp", 64, 16, 3, input_dropout=0.6).train()
+    x = torch.randn(2000, 64)
+    torch.manual_seed(1)
+    got = model(x)
+    torch.manual_seed(1)
+    want = model.mlp(mlp_module.feature_dropout(x, 0.6, True))
+    assert torch.allclose(got, want, atol=1e-5)

@@ -71,7 +71,7 @@ class _FullBatchGNN:
             x = norm(x)
             if self.act is not None and not self.act_first:
                 x = self.act(x)
-            x = self.dropout(x)
+            x = sparse.dropout(x, self.dropout.p, self.training)  # graphlearn's one dropout, not nn.Dropout
         return x
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:

@@ -185,9 +185,8 @@ def test_every_model_class_has_its_own_docstring(name):
     assert isinstance(doc, str) and doc.strip(), f"{MODELS[name].__name__} has no docstring"
 
 
-def test_feature_dropout_on_dense_input_builds_no_index_and_equals_f_dropout():
-    import torch.nn.functional as F
-
+def test_feature_dropout_on_dense_input_builds_no_index_and_equals_the_library_dropout():
+    from graphlearn import sparse
     from graphlearn.models import mlp as mlp_module
 
     x = torch.rand(300, 300) + 0.1  # dense: every entry non-zero, above the 2^16-element threshold
@@ -195,7 +194,7 @@ def test_feature_dropout_on_dense_input_builds_no_index_and_equals_f_dropout():
     got = mlp_module.feature_dropout(x, 0.5, training=True)
     assert mlp_module._NZ_CACHE["nz"] is None  # decided by count_nonzero; no [nnz] index tensors kept
     torch.manual_seed(5)
-    assert torch.equal(got, F.dropout(x, p=0.5, training=True))
+    assert torch.equal(got, sparse.dropout(x, 0.5, training=True))
     sparse_ish = torch.zeros(300, 300)
     sparse_ish[::7, ::5] = 1.0
     out = mlp_module.feature_dropout(sparse_ish, 0.5, training=True)

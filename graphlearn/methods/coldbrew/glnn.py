@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import MLP
 
 from graphlearn import sparse
+from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's one dropout
 from graphlearn.training import EpochCallback, FitResult, fit
 
 

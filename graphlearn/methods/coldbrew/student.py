@@ -9,9 +9,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import MLP
 
 from graphlearn import sparse
+from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's one dropout
 from graphlearn.training import EpochCallback, FitResult, fit
 
 from .glnn import kd_loss

@@ -13,6 +13,8 @@ import os
 import torch
 from torch import Tensor, nn
 
+from graphlearn import sparse
+
 __all__ = ["MLPEncoder", "LevelHead", "encode_text"]
 
 
@@ -71,9 +73,9 @@ class MLPEncoder(nn.Module):
             norm.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = nn.functional.dropout(x, self.input_dropout, self.training)
+        x = sparse.dropout(x, self.input_dropout, self.training)
         for lin, norm in zip(self.lins[:-1], self.norms):
-            x = nn.functional.dropout(torch.relu(norm(lin(x))), self.dropout, self.training)
+            x = sparse.dropout(torch.relu(norm(lin(x))), self.dropout, self.training)
         return self.lins[-1](x)
 
     def __repr__(self) -> str:
