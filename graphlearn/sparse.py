@@ -49,6 +49,58 @@ def model_input(
     return x.to_sparse_csr()
 
 
+# Sparse features are *stored* sparse (the job's feature matrix, the student's candidate keys) from this many dense
+# elements on (128 MB as float32); below, they stay dense: the copy is small and the dense path's numbers are the
+# pinned ones (tests/test_golden.py). Coauthor-CS (18,333 x 6,805, 0.9 % non-zero): 12 MB instead of 0.5 GB.
+STORE_SPARSE_MIN_ELEMENTS = 1 << 25
+
+
+def compact(x: Tensor, min_elements: int | None = None) -> Tensor:
+    """``x`` as CSR when :func:`model_input` would make it CSR and it has at least ``min_elements`` (default:
+    :data:`STORE_SPARSE_MIN_ELEMENTS`) dense elements, else ``x`` unchanged (values identical either way): the rule
+    for keeping a feature matrix sparse in memory."""
+    min_elements = STORE_SPARSE_MIN_ELEMENTS if min_elements is None else min_elements
+    if is_sparse(x) or x.dim() != 2 or x.numel() < min_elements:
+        return x
+    return model_input(x)
+
+
+def all_finite(x: Tensor) -> bool:
+    """No NaN or infinity in a dense or sparse ``x`` (for sparse: its stored values)."""
+    if is_sparse(x):
+        x = x.values() if x.layout == torch.sparse_csr else x.coalesce().values()
+    return bool(torch.isfinite(x).all())
+
+
+def dense_rows(x: Tensor, start: int, stop: int) -> Tensor:
+    """Rows ``start:stop`` of a dense or CSR ``x`` as a dense tensor (a bounded block, never the whole matrix)."""
+    if not is_sparse(x):
+        return x[start:stop]
+    return take_rows(x, torch.arange(start, min(stop, x.size(0)), device=x.device)).to_dense()
+
+
+def map_dense_rows(x: Tensor, fn, block_elements: int = 1 << 24) -> Tensor:
+    """``fn`` (a row-wise function of a dense block) applied to a CSR ``x`` block of rows by block, each made dense
+    (at most ``block_elements`` elements) and stored CSR again: the same values, bit for bit, as ``fn`` on the dense
+    matrix, without ever holding it (e.g. ``F.normalize`` rounds differently from :func:`normalize_rows`, and the
+    rounding decides ties between neighbours)."""
+    rows = max(1, block_elements // max(x.size(1), 1))
+    crows, cols, vals, offset = [torch.zeros(1, dtype=torch.long, device=x.device)], [], [], 0
+    for start in range(0, x.size(0), rows):
+        block = fn(dense_rows(x, start, start + rows)).to_sparse_csr()
+        crows.append(block.crow_indices()[1:] + offset)
+        cols.append(block.col_indices())
+        vals.append(block.values())
+        offset += block.values().numel()
+    return torch.sparse_csr_tensor(
+        torch.cat(crows),
+        torch.cat(cols) if cols else torch.zeros(0, dtype=torch.long),
+        torch.cat(vals) if vals else torch.zeros(0, dtype=x.dtype),
+        x.shape,
+        check_invariants=False,
+    )
+
+
 def take_rows(x: Tensor, index: Tensor) -> Tensor:
     """``x[index]`` for a bool mask or int64 index, dense or CSR (CSR stays CSR)."""
     if index.dtype == torch.bool:
@@ -149,7 +201,7 @@ def dropout_linear(x: Tensor, p: float, weight: Tensor, bias: Tensor | None, tra
     return torch.cat([F.linear(stream.mask(block).mul_(block), weight, bias) for block in x.split(rows)])
 
 
-def _row_ids(x: Tensor) -> Tensor:
+def row_ids(x: Tensor) -> Tensor:
     """The row of every stored entry of a CSR ``x`` (``[nnz]``, int64)."""
     counts = x.crow_indices().diff()
     if x.size(0) == 1:  # one new node per request: no repeat_interleave (a third of one-node normalisation)
@@ -158,7 +210,7 @@ def _row_ids(x: Tensor) -> Tensor:
 
 
 def _csr_row_sq_norms(x: Tensor, rows: Tensor) -> Tensor:
-    """Squared L2 norm of every row of a CSR ``x`` whose stored entries lie in rows ``rows`` (:func:`_row_ids`)."""
+    """Squared L2 norm of every row of a CSR ``x`` whose stored entries lie in rows ``rows`` (:func:`row_ids`)."""
     return torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, rows, x.values().pow(2))
 
 
@@ -167,7 +219,7 @@ def row_sq_norms(x: Tensor) -> Tensor:
     if not is_sparse(x):
         return x.pow(2).sum(-1)
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
-    return _csr_row_sq_norms(x, _row_ids(x))
+    return _csr_row_sq_norms(x, row_ids(x))
 
 
 def normalize_rows(x: Tensor) -> Tensor:
@@ -175,7 +227,7 @@ def normalize_rows(x: Tensor) -> Tensor:
     if not is_sparse(x):
         return F.normalize(x, dim=-1)
     x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
-    rows = _row_ids(x)  # computed once for the norms and the division
+    rows = row_ids(x)  # computed once for the norms and the division
     values = x.values() / _csr_row_sq_norms(x, rows).sqrt().clamp_min(1e-12)[rows]
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 

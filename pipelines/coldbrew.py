@@ -22,7 +22,7 @@ import mlflow
 import numpy as np
 from tqdm.auto import tqdm
 
-from graphlearn import tracking
+from graphlearn import sparse, tracking
 from graphlearn.config import parse_overrides
 from graphlearn.data.protocols import apply_protocol
 from graphlearn.data.splits import save_split, stratified_split
@@ -157,23 +157,29 @@ def _one_seed(
 MODEL_FILES = {"ColdBrew": "coldbrew_student.pt", "GLNN": "glnn.pt", "MLP": "mlp.pt"}
 
 
-def _log_student(trained: dict, split, config: ColdBrewConfig, metrics: dict[str, float] | None = None) -> str:
+def _log_student(trained: dict, split, config: ColdBrewConfig, metrics: dict[str, float] | None = None) -> str | None:
     """Log the first seed's student twice: as graphlearn's versioned file (``model/coldbrew_student.pt``, loaded
     with ``graphlearn.methods.coldbrew.load``; keeps edges/self-exclusion at inference; what ``graphlearn export``
     serves) and as an MLflow model in the ``pt2`` format (features as the model saw them in, logits out). The GLNN
     and MLP baselines are kept too (``model/glnn.pt``, ``model/mlp.pt``), for ``graphlearn export --model glnn``.
     The ``pt2`` model is logged from a nested run of its own (``ColdBrew student``) holding only the student's
     accuracies (``metrics``) and its config, so that the model's MLflow page shows those and not every baseline's.
-    Returns the MLflow model URI of the ``pt2`` model."""
+    Returns the MLflow model URI of the ``pt2`` model (``None`` for a student with sparse candidate features: no
+    ``pt2`` model of it is logged)."""
     student = trained["ColdBrew"]
     with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
         for name, filename in MODEL_FILES.items():
             if name in trained:
                 save(trained[name], Path(tmp) / filename, config=config.to_dict())
                 tracking.log_file(Path(tmp) / filename, "model")
-    example = split.x[:2].detach().cpu().numpy()
     with tracking.child_run("ColdBrew student", {"coldbrew": config.to_dict()}):
         tracking.log_metrics(metrics or {})
+        if sparse.is_sparse(student.candidate_features):
+            # torch.export saves no sparse tensor, and a dense copy is what keeping them sparse avoids: the
+            # graphlearn file above (and `graphlearn export`'s registered endpoint) is this student's only copy
+            log.info("the student keeps sparse candidate features: no pt2 MLflow model (use graphlearn export)")
+            return None
+        example = sparse.dense_rows(split.x, 0, 2).detach().cpu().numpy()
         return tracking.log_torch_model(
             student.serving(),
             "coldbrew_student",
@@ -304,6 +310,9 @@ def run(args) -> dict:
         ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
     _common.check_out(args.out)
     data = _common.load_data(args)
+    # a wide bag of words large enough to matter (Coauthor-CS: 0.5 GB dense, 12 MB as CSR) is kept sparse from here
+    # on, through every model and the student's candidates (graphlearn.sparse.compact; smaller graphs are unchanged)
+    data.x = sparse.compact(data.x)
     _common.check_trainable(args, data, needs_edges="coldstart" in protocols)
     settings = _candidates(spec, config, data, args.seed)
     if settings is not None:  # the search needs a cold-start validation set: checked on the first seed, before training

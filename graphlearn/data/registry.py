@@ -200,8 +200,9 @@ def _check_split(spec: DatasetSpec, split: int) -> None:
 
 
 SPEC_FORMS = (
-    "or user:<edges file>:<nodes file> (CSV/Parquet), or the path of a .npz graph (GraphGallery's adj_matrix / "
-    "node_attr / node_label, or the heterophilous-graphs layout), or synthetic:<num nodes> (DC-SBM)"
+    "or user:<edges file>:<nodes file>[:<sparse features .npz>] (CSV/Parquet tables), or the path of a .npz "
+    "graph (GraphGallery's adj_matrix / node_attr / node_label, or the heterophilous-graphs layout), or "
+    "synthetic:<num nodes> (DC-SBM)"
 )
 
 
@@ -234,14 +235,17 @@ def _load_npz_graph(path: str, seed: int, split: int) -> Data:
 def _load_spec(name: str, seed: int, split: int = 0) -> Data | None:
     """The graph of a ``user:`` or ``synthetic:`` spec or a ``.npz`` path, or ``None`` when ``name`` is none of
     them (a registry name)."""
-    if name.lower().endswith(".npz"):
-        return _load_npz_graph(name, seed, split)
     kind, _, rest = name.partition(":")
+    if name.lower().endswith(".npz") and kind != "user":
+        return _load_npz_graph(name, seed, split)
     if kind == "user":
         edges, sep, nodes = rest.partition(":")
-        if not sep or not edges or not nodes:
-            raise ValueError(f"user graphs are given as user:<edges file>:<nodes file>, got {name!r}")
-        return load_user_graph(edges, nodes, seed=seed)
+        nodes, sep2, features = nodes.partition(":")
+        if not sep or not edges or not nodes or (sep2 and not features):
+            raise ValueError(
+                f"user graphs are given as user:<edges file>:<nodes file>[:<sparse features .npz>], got {name!r}"
+            )
+        return load_user_graph(edges, nodes, seed=seed, features_path=features or None)
     if kind == "synthetic":
         try:
             n = int(float(rest))
@@ -260,7 +264,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: int
 
     Args:
         name: registry name (case-insensitive), see :func:`dataset_names`; or ``user:<edges file>:<nodes file>``
-            (CSV/Parquet tables, read by :func:`~graphlearn.data.load_user_graph` with its defaults and ``seed``);
+            or ``user:<edges file>:<nodes file>:<features .npz>`` (CSV/Parquet tables and an optional SciPy sparse
+            feature matrix, read by :func:`~graphlearn.data.load_user_graph` with its defaults and ``seed``);
             or ``synthetic:<num nodes>`` (:func:`~graphlearn.data.dc_sbm` with its defaults and ``seed``); or the
             path of a ``.npz`` graph (GraphGallery layout with a ``seed``-ed 60/20/20 split, or the
             heterophilous-graphs layout with its stored ``split``; named after the file's stem). The

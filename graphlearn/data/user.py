@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from .. import sparse as gsparse
 from ..io import atomic_write_text
 from .splits import stratified_split
 from .validation import GraphValidationError, check_policy, first_duplicate, first_self_loop, validate_graph
@@ -336,12 +338,61 @@ def _sparse_column(s: pd.Series, path: Path) -> np.ndarray:
     width = max(cols) + 1 if cols else 0
     if width == 0:
         raise GraphValidationError(f"{path}: column {s.name!r} holds no 'index:value' entry", source=str(path))
-    out = np.zeros((len(s), width), dtype=np.float64)
-    np.add.at(out, (np.asarray(rows), np.asarray(cols)), np.asarray(vals))  # a repeated index adds up
-    return out
+    # kept sparse (CSR); a repeated index adds up
+    return sp.csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(len(s), width))
 
 
-def _features(df: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
+def read_sparse_features(path: PathLike, num_nodes: int) -> sp.csr_matrix:
+    """A SciPy sparse matrix file (``scipy.sparse.save_npz``) of ``num_nodes`` rows, in node-table order: node
+    features written sparse (a bag of words too wide for table columns). Read without pickle."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file" if not path.exists() else f"{path}: is a folder, not a file")
+    try:
+        m = sp.load_npz(path)  # np.load with allow_pickle=False inside
+    except Exception as e:  # not an npz, or an npz that is not a sparse matrix (e.g. np.savez of arrays)
+        raise GraphValidationError(
+            f"{path}: not a SciPy sparse matrix file (write it with scipy.sparse.save_npz): {type(e).__name__}: {e}",
+            source=str(path),
+        ) from None
+    m = sp.csr_matrix(m)
+    if m.shape[0] != num_nodes:
+        raise GraphValidationError(
+            f"{path}: the feature matrix has {m.shape[0]} rows but the node table has {num_nodes} nodes; "
+            "row i must be the features of the node table's row i",
+            source=str(path),
+            value=m.shape[0],
+        )
+    if m.shape[1] == 0:
+        raise GraphValidationError(f"{path}: the feature matrix has no columns", source=str(path))
+    if not np.issubdtype(m.dtype, np.number) or np.issubdtype(m.dtype, np.complexfloating):
+        raise GraphValidationError(f"{path}: feature values have dtype {m.dtype}; expected numbers", source=str(path))
+    m.sum_duplicates()
+    return m.astype(np.float64)
+
+
+def _to_tensor(x: np.ndarray | sp.csr_matrix) -> Tensor:
+    """Float32 features as a tensor: a sparse matrix stays CSR when it is large enough to matter
+    (:func:`graphlearn.sparse.compact`'s rule), else it is made dense as every small graph is."""
+    if not sp.issparse(x):
+        return torch.from_numpy(x)
+    if x.shape[0] * x.shape[1] < gsparse.STORE_SPARSE_MIN_ELEMENTS:
+        return torch.from_numpy(x.toarray())
+    x = sp.csr_matrix(x, dtype=np.float32)
+    x.sort_indices()
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(x.indptr.astype(np.int64)),
+        torch.from_numpy(x.indices.astype(np.int64)),
+        torch.from_numpy(x.data),
+        x.shape,
+    )
+
+
+def _features(
+    df: pd.DataFrame, columns: list[str], path: Path, extra: sp.csr_matrix | None = None, extra_path: Path | None = None
+) -> np.ndarray | sp.csr_matrix:
+    """The feature columns (and the ``extra`` matrix of a features file) side by side, float32: a NumPy array, or a
+    CSR matrix when a block is sparse (``index:value`` cells, a features file)."""
     blocks, names = [], []
     for c in columns:
         s = df[c]
@@ -355,6 +406,27 @@ def _features(df: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
             block = _vector_column(s, path)
             names += [f"{c!r}[{k}]" for k in range(block.shape[1])] if block.shape[1] > 1 else [repr(c)]
         blocks.append(block)
+    if extra is not None:
+        blocks.append(extra)
+        names += [f"{extra_path.name}[{k}]" for k in range(extra.shape[1])]
+    if any(sp.issparse(b) for b in blocks):
+        x64 = sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr")
+        with np.errstate(over="ignore"):
+            values = x64.data.astype(np.float32)
+        bad_at = np.flatnonzero(~np.isfinite(values))
+        if bad_at.size:
+            coo = x64.tocoo()  # hstack's CSR keeps the entries in row order: position j of data is coo's j
+            r, c, value = int(coo.row[bad_at[0]]), int(coo.col[bad_at[0]]), float(x64.data[bad_at[0]])
+            why = "missing or NaN" if np.isnan(value) else ("infinite" if np.isinf(value) else "too large for float32")
+            source = extra_path if extra is not None and c >= x64.shape[1] - extra.shape[1] else path
+            raise GraphValidationError(
+                f"{source}: row {r}, feature column {names[c]}: value {value} is {why}; "
+                f"features must be finite ({bad_at.size} bad value(s) in total)",
+                source=str(source),
+                row=r,
+                value=value,
+            )
+        return sp.csr_matrix((values, x64.indices, x64.indptr), shape=x64.shape)
     x64 = np.concatenate(blocks, axis=1)
     with np.errstate(over="ignore"):  # too large for float32: reported below
         x = x64.astype(np.float32)
@@ -424,6 +496,7 @@ def load_user_graph(
     duplicate_edges: str = "remove",
     split: Sequence[float] = (0.6, 0.2, 0.2),
     seed: int = 0,
+    features_path: PathLike | None = None,
 ) -> Data:
     """Read an edge table and a node table into a contract-abiding ``Data``.
 
@@ -462,6 +535,13 @@ def load_user_graph(
             stratified by class (:func:`graphlearn.data.splits.stratified_split`).
             (default: ``(0.6, 0.2, 0.2)``)
         seed (int): split seed. (default: ``0``)
+        features_path (path, optional): a SciPy sparse matrix file (``scipy.sparse.save_npz``), one row per node
+            in node-table order, appended after the feature columns (with it, the node table may have none): a
+            wide bag of words written sparse. Read without pickle. (default: ``None``)
+
+    Sparse features (``index:value`` cells or ``features_path``) stay sparse: ``x`` is a CSR tensor when the
+    matrix has at least :data:`graphlearn.sparse.STORE_SPARSE_MIN_ELEMENTS` entries counting zeros, and dense
+    below (as every small graph is).
 
     Returns:
         Data with ``x, y, edge_index, train_mask, val_mask, test_mask``,
@@ -513,14 +593,15 @@ def load_user_graph(
     feature_cols = list(feature_cols)
     for c in feature_cols:
         _require_columns(nodes, nodes_path, feature_cols=c)
-    if not feature_cols:
+    extra = read_sparse_features(features_path, len(nodes)) if features_path is not None else None
+    if not feature_cols and extra is None:
         raise GraphValidationError(
             f"{nodes_path}: no feature columns (the columns are "
             f"{list(map(str, nodes.columns))}); node features are "
             f"required",
             source=str(nodes_path),
         )
-    x = _features(nodes, feature_cols, nodes_path)
+    x = _features(nodes, feature_cols, nodes_path, extra, Path(features_path) if features_path else None)
 
     # Edges: original ids -> indices, policies reported by file row.
     edges = read_table(edges_path, id_columns=[src_col, dst_col])
@@ -556,7 +637,7 @@ def load_user_graph(
             value=(a, b),
         )
 
-    data = Data(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=edge_index)
+    data = Data(x=_to_tensor(x), y=torch.from_numpy(y), edge_index=edge_index)
     data.name = _name(edges_path, nodes_path)
     data.num_classes = len(label_names)
     data.label_names = label_names

@@ -203,12 +203,21 @@ def test_user_spec_is_load_user_graph(tmp_path):
     assert data.name == "toy" and data.node_ids == list("abcdef")
 
 
+USER_FORM = "user graphs are given as user:<edges file>:<nodes file>[:<sparse features .npz>]"
+
+
 @pytest.mark.parametrize(
     "spec, msg",
     [
-        ("user:edges.csv", "user graphs are given as user:<edges file>:<nodes file>, got 'user:edges.csv'"),
-        ("user::nodes.csv", "user graphs are given as user:<edges file>:<nodes file>, got 'user::nodes.csv'"),
-        ("user", "user graphs are given as user:<edges file>:<nodes file>, got 'user'"),
+        (
+            "user:edges.csv",
+            "user graphs are given as user:<edges file>:<nodes file>[:<sparse features .npz>], got 'user:edges.csv'",
+        ),
+        (
+            "user::nodes.csv",
+            "user graphs are given as user:<edges file>:<nodes file>[:<sparse features .npz>], got 'user::nodes.csv'",
+        ),
+        ("user", "user graphs are given as user:<edges file>:<nodes file>[:<sparse features .npz>], got 'user'"),
         ("synthetic:many", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:many'"),
         ("synthetic:", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:'"),
         ("synthetic:nan", "synthetic graphs are given as synthetic:<num nodes>, got 'synthetic:nan'"),

@@ -415,3 +415,63 @@ def test_sparse_bag_of_words_column(tmp_path):
     bad = write(tmp_path, "neg_nodes.csv", 'id,label,words\nalice,0,"0:1"\nbob,1,"-3:1"\ncarol,0,"1:1"\ndave,1,"2:1"\n')
     with pytest.raises(GraphValidationError, match=r"row 1, column 'words': '-3:1'"):
         load_user_graph(edges, bad)
+
+
+def test_large_sparse_features_stay_sparse(tmp_path, monkeypatch):
+    # above the storage threshold an index:value column is a CSR tensor, never a dense matrix
+    from graphlearn import sparse
+
+    monkeypatch.setattr(sparse, "STORE_SPARSE_MIN_ELEMENTS", 16)
+    nodes = write(
+        tmp_path,
+        "bow_nodes.csv",
+        'id,label,words\nalice,0,"0:1 7:2"\nbob,1,"3:1"\ncarol,0,""\ndave,1,"7:1 7:1 2:0.5"\n',
+    )
+    edges = write(tmp_path, "bow_edges.csv", "src,dst\nalice,bob\nbob,carol\ncarol,dave\n")
+    data = load_user_graph(edges, nodes, seed=0)
+    assert data.x.layout == torch.sparse_csr and data.x.dtype == torch.float32 and data.x.shape == (4, 8)
+    expected = torch.zeros(4, 8)
+    expected[0, 0], expected[0, 7], expected[1, 3], expected[3, 7], expected[3, 2] = 1, 2, 1, 2, 0.5
+    assert torch.equal(data.x.to_dense(), expected)
+    assert data.x.values().numel() == 5  # only the stored entries
+
+
+def test_sparse_features_file(tmp_path, monkeypatch):
+    import scipy.sparse as sp
+
+    from graphlearn import sparse
+    from graphlearn.data import load_dataset
+
+    edges = write(tmp_path, "g_edges.csv", "src,dst\na,b\nb,c\nc,d\n")
+    nodes = write(tmp_path, "g_nodes.csv", "id,label,age\na,0,1.5\nb,1,2\nc,0,3\nd,1,4\n")
+    only_ids = write(tmp_path, "ids_nodes.csv", "id,label\na,0\nb,1\nc,0\nd,1\n")
+    m = sp.random(4, 30, density=0.2, format="csr", random_state=0, dtype=np.float64)
+    sp.save_npz(tmp_path / "words.npz", m)
+    # the file alone: a node table with ids and labels only
+    data = load_dataset(f"user:{edges}:{only_ids}:{tmp_path / 'words.npz'}")
+    assert torch.equal(data.x, torch.from_numpy(m.toarray()).float())  # small: dense, as every small graph
+    # after the table's columns
+    data = load_user_graph(edges, nodes, features_path=tmp_path / "words.npz")
+    assert data.x.shape == (4, 31) and torch.equal(data.x[:, 0], torch.tensor([1.5, 2, 3, 4]))
+    monkeypatch.setattr(sparse, "STORE_SPARSE_MIN_ELEMENTS", 16)
+    big = load_user_graph(edges, only_ids, features_path=tmp_path / "words.npz")
+    assert big.x.layout == torch.sparse_csr and torch.equal(big.x.to_dense(), torch.from_numpy(m.toarray()).float())
+    # bad files, each named
+    sp.save_npz(tmp_path / "short.npz", m[:3])
+    with pytest.raises(
+        GraphValidationError, match=r"short\.npz: the feature matrix has 3 rows but the node table has 4"
+    ):
+        load_user_graph(edges, only_ids, features_path=tmp_path / "short.npz")
+    np.savez(tmp_path / "arrays.npz", a=np.zeros(3))
+    with pytest.raises(GraphValidationError, match=r"arrays\.npz: not a SciPy sparse matrix file"):
+        load_user_graph(edges, only_ids, features_path=tmp_path / "arrays.npz")
+    with pytest.raises(FileNotFoundError, match="nosuch.npz: no such file"):
+        load_user_graph(edges, only_ids, features_path=tmp_path / "nosuch.npz")
+    nan = m.copy()
+    nan.data[2] = np.nan
+    sp.save_npz(tmp_path / "nan.npz", nan)
+    r, c = (int(v) for v in np.argwhere(np.isnan(nan.toarray()))[0])
+    with pytest.raises(GraphValidationError, match=rf"nan\.npz: row {r}, feature column nan\.npz\[{c}\]: value nan"):
+        load_user_graph(edges, only_ids, features_path=tmp_path / "nan.npz")
+    with pytest.raises(ValueError, match=r"user graphs are given as"):
+        load_dataset(f"user:{edges}:{only_ids}:")

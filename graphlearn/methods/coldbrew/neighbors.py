@@ -70,6 +70,37 @@ def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
     return torch.cat(scores), torch.cat(index)
 
 
+#: Dense query elements per block of a search against CSR keys (64 MB as float32).
+_DENSE_BLOCK = 1 << 24
+
+
+def _search_sparse_keys(queries: Tensor, keys: Tensor, k: int, metric: str):
+    """Exact search against CSR keys ``[c, d]`` (wide bag-of-words candidates kept sparse, see
+    :data:`graphlearn.sparse.STORE_SPARSE_MIN_ELEMENTS`): per block of queries, made dense (at most
+    :data:`_DENSE_BLOCK` elements), the scores are one sparse x dense product ``keys @ block^T``, so neither the
+    keys nor all queries are ever dense."""
+    rows = max(1, min(_CHUNK, _DENSE_BLOCK // max(queries.size(1), 1)))
+    sq_keys = None
+    if metric == "l2":  # summed as the dense keys' are (per dense block), so that ties break the same way
+        blocks = range(0, keys.size(0), rows)
+        sq_keys = torch.cat([sparse.dense_rows(keys, i, i + rows).pow(2).sum(-1) for i in blocks])
+    scores, index = [], []
+    for start in range(0, queries.size(0), rows):
+        q = sparse.dense_rows(queries, start, start + rows)
+        s = torch.sparse.mm(keys, q.t()).t()
+        if metric == "l2":  # the query norms as _search_sparse takes them (CSR rows when the queries are CSR)
+            block = (
+                sparse.take_rows(queries, torch.arange(start, start + q.size(0), device=q.device))
+                if sparse.is_sparse(queries)
+                else q
+            )
+            s = 2 * s - sq_keys - sparse.row_sq_norms(block).unsqueeze(-1)
+        s, i = s.topk(k, dim=-1)
+        scores.append(s)
+        index.append(i)
+    return torch.cat(scores), torch.cat(index)
+
+
 def _search_faiss(queries: Tensor, candidates: Tensor, k: int, metric: str):
     import faiss  # faiss-cpu; imported here so the module loads without it
 
@@ -140,8 +171,9 @@ def virtual_neighbors(
 
     Args:
         queries (Tensor): ``[n, d]``, dense or sparse CSR (bag-of-words features; searched
-            with sparse products, candidates stay dense).
-        candidates (Tensor): ``[c, d]``.
+            with sparse products).
+        candidates (Tensor): ``[c, d]``, dense or CSR (wide bag-of-words keys kept sparse; searched exactly by
+            ``keys @ queries^T`` per block of queries, and ``values`` is then required).
         k (int): neighbours per query, ``1 <= k <= c`` (``k <= c - 1`` with
             ``exclude``).
         temperature (float): softmax temperature :math:`\tau > 0`. (default: ``1.0``)
@@ -193,17 +225,25 @@ def virtual_neighbors(
     keys = candidates
     if metric == "cos":
         queries = sparse.normalize_rows(queries)
-        keys = torch.nn.functional.normalize(candidates, dim=-1)
-    if ann is None and backend == "ann":
-        ann = AnnIndex(keys, "ip" if metric == "cos" else metric)
-    if ann is not None:
-        if ann.size != num_candidates:
-            raise ValueError(f"the ANN index holds {ann.size} candidates but {num_candidates} were given")
-        scores, index = ann.search(queries, k + extra)
+        keys = sparse.normalize_rows(candidates)
+    if sparse.is_sparse(keys):
+        if values is None:
+            raise ValueError("CSR candidates need values (the rows to aggregate): a sparse matrix is not averaged")
+        if ann is not None or backend in ("faiss", "ann"):
+            raise ValueError(f"backend {backend!r} searches dense vectors; CSR candidates are searched exactly")
+        keys = keys if keys.layout == torch.sparse_csr else keys.to_sparse_csr()
+        scores, index = _search_sparse_keys(queries, keys, k + extra, metric)
     else:
-        use_faiss = backend == "faiss" or (backend == "auto" and num_candidates >= FAISS_MIN_CANDIDATES)
-        search = _search_faiss if use_faiss else _search_torch
-        scores, index = search(queries, keys, k + extra, metric)
+        if ann is None and backend == "ann":
+            ann = AnnIndex(keys, "ip" if metric == "cos" else metric)
+        if ann is not None:
+            if ann.size != num_candidates:
+                raise ValueError(f"the ANN index holds {ann.size} candidates but {num_candidates} were given")
+            scores, index = ann.search(queries, k + extra)
+        else:
+            use_faiss = backend == "faiss" or (backend == "auto" and num_candidates >= FAISS_MIN_CANDIDATES)
+            search = _search_faiss if use_faiss else _search_torch
+            scores, index = search(queries, keys, k + extra, metric)
 
     if extra:
         # Drop the excluded row where it was found, otherwise the last (k+1-th).

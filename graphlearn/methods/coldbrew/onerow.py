@@ -64,8 +64,14 @@ class OneRow:
     def __init__(self, student):
         self.versions = student._one_row_versions()
         self.mlp1, self.mlp2 = _mlp_arrays(student.mlp1), _mlp_arrays(student.mlp2)
-        # a student with a feature head (MLP3) keeps the torch path
-        self.eligible = self.mlp1 is not None and self.mlp2 is not None and student.mlp3 is None
+        self.space = student._search_space()
+        # a student with a feature head (MLP3) or CSR candidate keys keeps the torch path
+        self.eligible = (
+            self.mlp1 is not None
+            and self.mlp2 is not None
+            and student.mlp3 is None
+            and not sparse.is_sparse(self.space[1])
+        )
         if not self.eligible:
             return
         d = student.in_channels
@@ -73,7 +79,6 @@ class OneRow:
         self.h1 = w1.shape[1]
         self.w_x = np.ascontiguousarray(np.concatenate([w1, w2[:d]], axis=1))  # [d, h1 + h2]
         self.w_az = np.ascontiguousarray(w2[d:])  # [2e, h2]: MLP2's aggregate and MLP1-output columns
-        self.space = student._search_space()
         cand, keys, metric, ann = self.space
         self.cand = cand.detach().numpy()  # [c, e] standardised teacher embeddings of the candidates
         self.keys_t = keys.detach().t().numpy()  # [d or e, c], contiguous (stored transposed, see _search_space)

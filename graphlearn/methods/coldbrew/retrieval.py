@@ -87,11 +87,15 @@ def _nce(z: Tensor, pairs: Tensor, tau: float) -> Tensor:
 
 @torch.no_grad()
 def _feature_knn(xn: Tensor, k: int, anchors: Tensor, chunk: int = 1024) -> Tensor:
-    """``[2, len(anchors) * k]`` pairs (anchor, one of its ``k`` nearest other nodes by cosine of ``xn``)."""
+    """``[2, len(anchors) * k]`` pairs (anchor, one of its ``k`` nearest other nodes by cosine of ``xn``, dense or
+    CSR rows of unit norm)."""
     xm = sparse.model_input(xn)
     out = []
     for a in anchors.split(chunk):
-        s = F.linear(sparse.take_rows(xm, a), xn)  # [chunk, n] cosines (CSR rows times dense features)
+        if sparse.is_sparse(xn):  # CSR features kept sparse: all nodes' rows times the anchors' block, made dense
+            s = torch.sparse.mm(xn, sparse.take_rows(xn, a).to_dense().t()).t()
+        else:
+            s = F.linear(sparse.take_rows(xm, a), xn)  # [chunk, n] cosines (CSR rows times dense features)
         s[torch.arange(a.numel()), a] = -math.inf
         out.append(s.topk(k, dim=-1).indices)
     nb = torch.cat(out)
@@ -102,7 +106,7 @@ def _feature_knn(xn: Tensor, k: int, anchors: Tensor, chunk: int = 1024) -> Tens
 def _svd_init(xn: Tensor, dim: int, max_rows: int, gen: torch.Generator) -> Tensor:
     n = xn.size(0)
     rows = torch.randperm(n, generator=gen)[:max_rows] if n > max_rows else torch.arange(n)
-    sub = xn[rows]
+    sub = sparse.take_rows(xn, rows).to_dense() if sparse.is_sparse(xn) else xn[rows]  # at most max_rows dense
     q = min(dim + 10, min(sub.shape))
     _, _, v = torch.svd_lowrank(sub, q=q, niter=4)
     w = torch.zeros(dim, xn.size(1))
@@ -112,16 +116,52 @@ def _svd_init(xn: Tensor, dim: int, max_rows: int, gen: torch.Generator) -> Tens
     return w
 
 
-def _scores(q: Tensor, index: Tensor, queries: Tensor, truth: list[Tensor], y: Tensor, known: Tensor, k: int):
-    """(recall@k, precision@k) in percent of ``q`` (query vectors of nodes ``queries``) against ``index``; a node
-    is never its own result; precision counts only results whose label is ``known``."""
-    s = q @ index.t()
-    s[torch.arange(queries.numel()), queries] = -math.inf
-    top = s.topk(k, dim=-1).indices
-    rec = [float(torch.isin(t_row, t).float().sum()) / t.numel() for t_row, t in zip(top, truth)]
-    lab = known[top]
-    same = ((y[top] == y[queries].unsqueeze(-1)) & lab).float().sum(-1) / lab.float().sum(-1).clamp_min(1)
-    return 100.0 * sum(rec) / max(len(rec), 1), 100.0 * float(same.mean())
+def _truth(edge_index: Tensor, nodes: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The graph neighbours of ``nodes`` (either edge direction, no self): ``(queries, keys, counts)``, where
+    ``queries`` are the nodes with at least one neighbour, ``keys`` the sorted ``query * n + neighbour`` of every
+    (query, neighbour) pair and ``counts[i]`` the number of neighbours of ``queries[i]``. Vectorised: a loop over
+    nodes that scans the edge list each time is quadratic on large graphs."""
+    src, dst = edge_index
+    is_node = torch.zeros(n, dtype=torch.bool, device=src.device)
+    is_node[nodes] = True
+    a = torch.cat([src[is_node[src]], dst[is_node[dst]]])
+    b = torch.cat([dst[is_node[src]], src[is_node[dst]]])
+    keep = a != b
+    keys = torch.unique(a[keep] * n + b[keep])  # sorted, each pair once
+    owners, counts = torch.unique_consecutive(keys // n, return_counts=True)
+    return owners, keys, counts
+
+
+def _scores(
+    q: Tensor,
+    index: Tensor,
+    queries: Tensor,
+    truth: tuple[Tensor, Tensor],
+    y: Tensor,
+    known: Tensor,
+    k: int,
+    chunk: int = 1024,
+):
+    """(recall@k, precision@k) in percent of ``q`` (query vectors of nodes ``queries``) against ``index``; ``truth``
+    is ``(keys, counts)`` of :func:`_truth`. A node is never its own result; precision counts only results whose
+    label is ``known``. Scored in blocks of ``chunk`` queries, so memory is ``chunk x nodes``, not ``queries x
+    nodes``."""
+    keys, counts = truth
+    n = index.size(0)
+    rec, same = [], []
+    for start in range(0, queries.numel(), chunk):
+        nodes = queries[start : start + chunk]
+        s = q[start : start + chunk] @ index.t()
+        s[torch.arange(nodes.numel()), nodes] = -math.inf
+        top = s.topk(k, dim=-1).indices
+        pair = nodes.unsqueeze(-1) * n + top
+        pos = torch.searchsorted(keys, pair).clamp_max(keys.numel() - 1)
+        hits = (keys[pos] == pair).sum(-1).double()
+        rec.append(hits / counts[start : start + chunk].double())
+        lab = known[top]
+        agree = (y[top] == y[nodes].unsqueeze(-1)) & lab
+        same.append(agree.float().sum(-1) / lab.float().sum(-1).clamp_min(1))
+    return 100.0 * float(torch.cat(rec).mean()), 100.0 * float(torch.cat(same).mean())
 
 
 def fit_retrieval(
@@ -164,7 +204,11 @@ def fit_retrieval(
             raise ValueError(f"retrieval {name} out of range (got {value})")
     n, dev = x.size(0), x.device
     gen = torch.Generator().manual_seed(seed)
-    xn = F.normalize(x.float(), dim=-1)
+    xn = (
+        F.normalize(x.float(), dim=-1)
+        if not sparse.is_sparse(x)
+        else sparse.map_dense_rows(x.float(), lambda b: F.normalize(b, dim=-1))
+    )
     xm = sparse.model_input(xn)
     src, dst = edge_index
     keep = (src != dst) & ~val_mask[src] & ~val_mask[dst]
@@ -179,14 +223,7 @@ def fit_retrieval(
         raise ValueError("the retrieval head has nothing to learn from: no training edge and knn=0")
 
     # validation queries: validation nodes with an edge (kept out of the loss)
-    vnodes = val_mask.nonzero().view(-1)
-    truth = []
-    for v in vnodes.tolist():
-        nb = torch.cat([dst[src == v], src[dst == v]])
-        truth.append(torch.unique(nb[nb != v]))
-    has = torch.tensor([t.numel() > 0 for t in truth], dtype=torch.bool)
-    queries = vnodes[has]
-    truth = [t for t, h in zip(truth, has.tolist()) if h]
+    queries, truth_keys, truth_counts = _truth(edge_index, val_mask.nonzero().view(-1), n)
     known = train_mask | val_mask
     labelled = (train_mask & ~val_mask).nonzero().view(-1)
     kk = min(k, n - 1)
@@ -208,7 +245,7 @@ def fit_retrieval(
             z = head.project(xm)
             index = head.combine(z, index_logits, mix)
             q = head.combine(z[queries], query_logits, mix)
-            return _scores(q, index, queries, truth, y, known, kk)
+            return _scores(q, index, queries, (truth_keys, truth_counts), y, known, kk)
 
     opt = torch.optim.Adam([head.weight], lr=lr)
     best = (-math.inf, 0, head.weight.detach().clone())

@@ -40,14 +40,19 @@ def check_features(x: Tensor, in_channels: int, dtype: torch.dtype, what: str = 
     if x.size(0) == 1 and x.device.type == "cpu" and not x.is_sparse and x.layout == torch.strided:
         finite = bool(np.isfinite(x.detach().numpy()).all())  # one new node: a NumPy call, not three tensor ops
     else:
-        finite = bool(torch.isfinite(x).all())
+        finite = sparse.all_finite(x)
     if not finite:
-        bad = ~torch.isfinite(x)
-        rows = bad.any(dim=1).nonzero().view(-1)
-        raise ValueError(
-            f"{what} contain NaN/inf in {rows.numel()} row(s), first "
-            f"row {int(rows[0])}: {x[rows[0]][bad[rows[0]]][:3].tolist()}"
-        )
+        if sparse.is_sparse(x):  # named from the stored values, without a dense copy
+            x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
+            values, row_of = x.values(), sparse.row_ids(x)
+            bad = ~torch.isfinite(values)
+            rows = row_of[bad].unique()
+            first = values[bad & (row_of == rows[0])][:3].tolist()
+        else:
+            bad = ~torch.isfinite(x)
+            rows = bad.any(dim=1).nonzero().view(-1)
+            first = x[rows[0]][bad[rows[0]]][:3].tolist()
+        raise ValueError(f"{what} contain NaN/inf in {rows.numel()} row(s), first row {int(rows[0])}: {first}")
 
 
 def _fit_regressor(
@@ -322,7 +327,12 @@ class ColdBrewStudent(nn.Module):
                     f"{self.in_channels}] features of the training graph "
                     f"(got {None if features is None else list(features.shape)})"
                 )
-            self.candidate_features = features[index].detach().clone()
+            # CSR when the features are a wide bag of words too large to copy densely (sparse.compact's rule);
+            # the candidates' rows are copied either way
+            feats = sparse.compact(features.detach())
+            self.candidate_features = (
+                sparse.take_rows(feats, index) if sparse.is_sparse(feats) else features[index].detach().clone()
+            )
         cand = teacher_embeddings[index]
         self._cache = None
         self.teacher_embeddings = teacher_embeddings.detach().clone()
@@ -348,6 +358,11 @@ class ColdBrewStudent(nn.Module):
             cand = self._standardise(self.teacher_embeddings[self.candidate_index])
             keys = self.candidate_features if self.query == "features" else cand
             metric = self.metric
+            if sparse.is_sparse(keys):  # CSR candidate features (set_teacher): exact search, never densified
+                # normalised as the dense keys are (F.normalize per dense block): the same neighbours, ties included
+                keys = sparse.map_dense_rows(keys, lambda b: F.normalize(b, dim=-1)) if metric == "cos" else keys
+                self._cache = (cand, keys, "ip" if metric == "cos" else metric, None)
+                return self._cache
             if metric == "cos":
                 keys, metric = F.normalize(keys, dim=-1), "ip"
             # Stored transposed ([d, c] contiguous) and handed out as its [c, d] view: a CSR query's product
@@ -535,6 +550,11 @@ class ColdBrewStudent(nn.Module):
         checks, no FAISS), so that ``torch.export`` and MLflow's ``pt2`` format
         can save it without pickling Python code."""
         self._require_teacher()
+        if sparse.is_sparse(self.candidate_features):
+            raise ValueError(
+                "this student keeps its candidates' features sparse (a wide bag of words), which torch.export "
+                "cannot save; serve it with `graphlearn export` / ColdStartEndpoint instead"
+            )
         return ColdBrewServing(self).eval()
 
     # ----------------------------------------------------------------- training

@@ -12,7 +12,7 @@ from graphlearn import model_io
 from graphlearn.data.splits import ColdStartSplit
 from graphlearn.data.synthetic import dc_sbm
 from graphlearn.methods.coldbrew import ColdBrewConfig, ColdBrewStudent, run_coldbrew
-from graphlearn.methods.coldbrew.retrieval import _scores
+from graphlearn.methods.coldbrew.retrieval import _scores, _truth
 
 FAST = dict(models=("GNN", "GNN+SE", "ColdBrew"), epochs=20, patience=10, k=8)
 
@@ -60,7 +60,12 @@ def test_head_beats_raw_features_on_validation(trained):
     q, truth = _val_queries(split)
     known = split.train_mask | split.val_mask
     raw = F.normalize(split.x, dim=-1)
-    r_raw, p_raw = _scores(raw[q], raw, q, truth, split.y, known, 10)
+    owners, keys, counts = _truth(split.edge_index, q, split.num_nodes)
+    assert torch.equal(owners, q)  # the vectorised ground truth is the loop's, node by node
+    n = split.num_nodes
+    assert q.numel() > 0 and all(torch.equal(keys[keys // n == v] % n, t) for v, t in zip(q.tolist(), truth))
+    r_raw, p_raw = _scores(raw[q], raw, q, (keys, counts), split.y, known, 10)
+    assert (r_raw, p_raw) == _scores(raw[q], raw, q, (keys, counts), split.y, known, 10, chunk=7)  # blocks
     # the head's validation score (its queries with the class block of an unseen node, as chosen)
     assert info["val_recall"] > r_raw + 10 and info["val_precision"] > p_raw
     assert info["history"][-1]["val_recall"] > info["history"][0]["val_recall"]  # training helped
