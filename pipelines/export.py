@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from graphlearn import tracking
+from graphlearn import sparse, tracking
 from graphlearn.export import EXPORT_MODELS, INDEX_KINDS, STUDENT_SPACES, export_embeddings
 from graphlearn.export.index import set_threads
 from pipelines import _common
@@ -103,7 +103,9 @@ def load_run_data(config: dict, args):
         tracking_uri=args.tracking_uri,
         threads=args.threads,
     )
-    return _common.load_data(data_args)
+    data = _common.load_data(data_args)
+    data.x = sparse.compact(data.x)  # as the coldbrew job keeps it (a wide bag of words stays CSR)
+    return data
 
 
 def registered_name(dataset: str, kind: str) -> str:

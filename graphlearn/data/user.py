@@ -385,6 +385,7 @@ def _to_tensor(x: np.ndarray | sp.csr_matrix) -> Tensor:
         torch.from_numpy(x.indices.astype(np.int64)),
         torch.from_numpy(x.data),
         x.shape,
+        check_invariants=True,
     )
 
 

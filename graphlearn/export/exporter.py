@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphlearn import model_io
+from graphlearn import model_io, sparse
 
 from .spaces import STUDENT_SPACES, as_numpy, hidden_vectors, normalize, student_vectors
 from .store import write_export
@@ -64,7 +64,7 @@ def node_vectors(
         is_cand[model.candidate_index.cpu()] = True
     for start in range(0, n, chunk_size):
         rows = torch.arange(start, min(n, start + chunk_size))
-        xs = x[rows]
+        xs = sparse.take_rows(x, rows)  # dense or CSR (a sparse x stays sparse)
         if kind == "student":
             v = student_vectors(model, xs, space, rows)
             source = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from graphlearn import sparse
 from graphlearn.sparse import propagation_matrix
 
 from .mlp import MLP
@@ -99,6 +100,8 @@ class SIGN(torch.nn.Module):
         """Raw ``x`` ``[N, in_channels]`` -> ``[N, feature_channels]``."""
         if x.size(-1) != self.in_channels:
             raise ValueError(f"preprocess expects raw features with {self.in_channels} columns (got {x.size(-1)})")
+        if sparse.is_sparse(x):  # the propagated hops are dense whatever x is, and their concatenation holds x itself
+            x = x.to_dense()
         hops = propagate(x, edge_index, self.K, self.add_self_loops)
         return torch.cat(hops, dim=-1) if self.concat else hops[-1]
 

@@ -156,6 +156,8 @@ class PretrainResult:
 def _encoder_input(x: Tensor | None, texts, config: GiantConfig, nan_policy: str) -> Tensor:
     parts = []
     if x is not None:
+        if isinstance(x, Tensor) and x.layout != torch.strided:  # a CSR bag of words: the encoder takes dense rows
+            x = x.to_dense()
         x = torch.as_tensor(x, dtype=torch.float32)
         if x.ndim != 2:
             raise ValueError(f"x must be 2-D [N, F], got shape {tuple(x.shape)}")
