@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from graphlearn import model_io, sparse
 from graphlearn.data.splits import ColdStartSplit
 from graphlearn.data.synthetic import dc_sbm
-from graphlearn.methods.coldbrew import ColdBrewConfig, run_coldbrew
+from graphlearn.methods.coldbrew import ColdBrewConfig, neighbors, run_coldbrew
 from graphlearn.methods.coldbrew.neighbors import virtual_neighbors
 from graphlearn.methods.coldbrew.student import check_features
 
@@ -50,8 +50,11 @@ def test_map_dense_rows_is_the_dense_function_bit_for_bit():
     assert torch.equal(out.to_dense(), F.normalize(x, dim=-1))
 
 
+@pytest.mark.parametrize("block", [None, 200 * 7])
 @pytest.mark.parametrize("metric", ["ip", "cos", "l2"])
-def test_search_against_csr_keys(metric):
+def test_search_against_csr_keys(metric, block, monkeypatch):
+    if block is not None:  # blocks of 7 queries: the same neighbours as one block
+        monkeypatch.setattr(neighbors, "_DENSE_BLOCK", block)
     x = bag_of_words_graph().x
     keys, values = x[:200], torch.randn(200, 6)
     if metric == "cos":
