@@ -131,3 +131,14 @@ def test_nan_in_csr_features_is_named_without_densifying():
     bad = torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape)
     with pytest.raises(ValueError, match=rf"1 row\(s\), first row {row}: \[nan"):
         check_features(bad, x.size(1), torch.float32)
+
+
+def test_aggregate_by_blocks_is_the_whole_product(monkeypatch):
+    x = sparse.model_input(bag_of_words_graph().x)
+    keys, values = F.normalize(bag_of_words_graph().x[:120], dim=-1), torch.randn(120, 6)
+    whole = virtual_neighbors(x, keys, 5, values=values)
+    monkeypatch.setattr(neighbors, "_CHUNK", 7)  # blocks of 7 queries for the search and the aggregate
+    blocks = virtual_neighbors(x, keys, 5, values=values)
+    assert torch.equal(whole.index, blocks.index) and torch.equal(whole.aggregate, blocks.aggregate)
+    reference = torch.einsum("nk,nkd->nd", whole.weight, values[whole.index])
+    torch.testing.assert_close(whole.aggregate, reference)
