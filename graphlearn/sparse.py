@@ -101,6 +101,14 @@ def map_dense_rows(x: Tensor, fn, block_elements: int = 1 << 24) -> Tensor:
     )
 
 
+def normalize_rows_as_dense(x: Tensor) -> Tensor:
+    """``F.normalize(x, dim=-1)`` bit for bit, for a dense or CSR ``x`` (CSR stays CSR, normalised per dense block
+    with :func:`map_dense_rows`); :func:`normalize_rows` rounds CSR rows differently, which moves tied neighbours."""
+    if not is_sparse(x):
+        return F.normalize(x, dim=-1)
+    return map_dense_rows(x, lambda b: F.normalize(b, dim=-1))
+
+
 def take_rows(x: Tensor, index: Tensor) -> Tensor:
     """``x[index]`` for a bool mask or int64 index, dense or CSR (CSR stays CSR)."""
     if index.dtype == torch.bool:

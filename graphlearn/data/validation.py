@@ -116,32 +116,24 @@ def _check_x(data: Data, source: str) -> Tensor:
             f"{source}: the graph is empty (x has shape {_shape(x)}); expected at least one node", source=source
         )
     x32 = x.to(torch.float32)
+    first = None  # (row, column, value, count) of the non-finite values
     if x32.layout == torch.sparse_csr:  # checked on the stored values: a sparse x is never made dense
-        values = x32.values()
-        bad_values = ~torch.isfinite(values)
-        if bool(bad_values.any()):
-            j = int(bad_values.nonzero()[0])
+        bad = ~torch.isfinite(x32.values())
+        if bool(bad.any()):
+            j = int(bad.nonzero()[0])
             r = int(torch.searchsorted(x32.crow_indices(), torch.tensor(j), right=True)) - 1
-            c, value = int(x32.col_indices()[j]), float(x.values()[j])
-            why = "" if value != value or abs(value) == float("inf") else " (overflows float32)"
-            raise GraphValidationError(
-                f"{source}: x[{r}, {c}] = {value}{why} at {_node(data, r)}, feature column "
-                f"{c}; node features must be finite ({int(bad_values.sum())} non-finite "
-                f"value(s) in total)",
-                source=source,
-                row=r,
-                value=value,
-            )
-        return x32
-    bad = ~torch.isfinite(x32)
-    if bool(bad.any()):
-        r, c = (int(v) for v in bad.nonzero()[0])
-        value = x[r, c].item()
+            first = (r, int(x32.col_indices()[j]), float(x.values()[j]), int(bad.sum()))
+    else:
+        bad = ~torch.isfinite(x32)
+        if bool(bad.any()):
+            r, c = (int(v) for v in bad.nonzero()[0])
+            first = (r, c, x[r, c].item(), int(bad.sum()))
+    if first is not None:
+        r, c, value, count = first
         why = "" if value != value or abs(value) == float("inf") else " (overflows float32)"
         raise GraphValidationError(
             f"{source}: x[{r}, {c}] = {value}{why} at {_node(data, r)}, feature column "
-            f"{c}; node features must be finite ({int(bad.sum())} non-finite "
-            f"value(s) in total)",
+            f"{c}; node features must be finite ({count} non-finite value(s) in total)",
             source=source,
             row=r,
             value=value,

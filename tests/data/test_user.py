@@ -394,8 +394,14 @@ def test_id_mapping_errors(tmp_path):
         IdMapping.load(write(tmp_path, "ids.json", "{"))
 
 
-def test_sparse_bag_of_words_column(tmp_path):
-    # a wide bag of words written sparse (index:value per cell) instead of thousands of dense columns
+@pytest.mark.parametrize("stored", ["dense", "csr"])
+def test_sparse_bag_of_words_column(tmp_path, monkeypatch, stored):
+    # a wide bag of words written sparse (index:value per cell) instead of thousands of dense columns; above the
+    # storage threshold it is a CSR tensor holding only the stored entries, never a dense matrix
+    from graphlearn import sparse
+
+    if stored == "csr":
+        monkeypatch.setattr(sparse, "STORE_SPARSE_MIN_ELEMENTS", 16)
     nodes = write(
         tmp_path,
         "bow_nodes.csv",
@@ -404,9 +410,12 @@ def test_sparse_bag_of_words_column(tmp_path):
     edges = write(tmp_path, "bow_edges.csv", "src,dst\nalice,bob\nbob,carol\ncarol,dave\n")
     data = load_user_graph(edges, nodes, seed=0)
     assert data.x.shape == (4, 8) and data.x.dtype == torch.float32
+    assert data.x.layout == (torch.sparse_csr if stored == "csr" else torch.strided)
+    if stored == "csr":
+        assert data.x.values().numel() == 5  # only the stored entries
     expected = torch.zeros(4, 8)
     expected[0, 0], expected[0, 7], expected[1, 3], expected[3, 7], expected[3, 2] = 1, 2, 1, 2, 0.5
-    assert torch.equal(data.x, expected)  # an empty cell: no features; a repeated index adds up
+    assert torch.equal(data.x.to_dense(), expected)  # an empty cell: no features; a repeated index adds up
     bad = write(
         tmp_path, "bad_nodes.csv", 'id,label,words\nalice,0,"0:1 x:2"\nbob,1,"3:1"\ncarol,0,"1:1"\ndave,1,"2:1"\n'
     )
@@ -415,25 +424,6 @@ def test_sparse_bag_of_words_column(tmp_path):
     bad = write(tmp_path, "neg_nodes.csv", 'id,label,words\nalice,0,"0:1"\nbob,1,"-3:1"\ncarol,0,"1:1"\ndave,1,"2:1"\n')
     with pytest.raises(GraphValidationError, match=r"row 1, column 'words': '-3:1'"):
         load_user_graph(edges, bad)
-
-
-def test_large_sparse_features_stay_sparse(tmp_path, monkeypatch):
-    # above the storage threshold an index:value column is a CSR tensor, never a dense matrix
-    from graphlearn import sparse
-
-    monkeypatch.setattr(sparse, "STORE_SPARSE_MIN_ELEMENTS", 16)
-    nodes = write(
-        tmp_path,
-        "bow_nodes.csv",
-        'id,label,words\nalice,0,"0:1 7:2"\nbob,1,"3:1"\ncarol,0,""\ndave,1,"7:1 7:1 2:0.5"\n',
-    )
-    edges = write(tmp_path, "bow_edges.csv", "src,dst\nalice,bob\nbob,carol\ncarol,dave\n")
-    data = load_user_graph(edges, nodes, seed=0)
-    assert data.x.layout == torch.sparse_csr and data.x.dtype == torch.float32 and data.x.shape == (4, 8)
-    expected = torch.zeros(4, 8)
-    expected[0, 0], expected[0, 7], expected[1, 3], expected[3, 7], expected[3, 2] = 1, 2, 1, 2, 0.5
-    assert torch.equal(data.x.to_dense(), expected)
-    assert data.x.values().numel() == 5  # only the stored entries
 
 
 def test_sparse_features_file(tmp_path, monkeypatch):

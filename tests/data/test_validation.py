@@ -57,10 +57,13 @@ def test_source_named_in_message(tiny_graph):
     assert e.value.source == "graph.pt" and e.value.row == 2
 
 
+@pytest.mark.parametrize("layout", ["dense", "csr"])
 @pytest.mark.parametrize("value, text", [(float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf")])
-def test_non_finite_features(tiny_graph, value, text):
+def test_non_finite_features(tiny_graph, value, text, layout):
     tiny_graph.x[3, 1] = value
     tiny_graph.x[7, 2] = value
+    if layout == "csr":  # a sparse x is checked on its stored values, with the same message
+        tiny_graph.x = tiny_graph.x.to_sparse_csr()
     with pytest.raises(GraphValidationError) as e:
         validate_graph(tiny_graph)
     msg = str(e.value)

@@ -204,11 +204,7 @@ def fit_retrieval(
             raise ValueError(f"retrieval {name} out of range (got {value})")
     n, dev = x.size(0), x.device
     gen = torch.Generator().manual_seed(seed)
-    xn = (
-        F.normalize(x.float(), dim=-1)
-        if not sparse.is_sparse(x)
-        else sparse.map_dense_rows(x.float(), lambda b: F.normalize(b, dim=-1))
-    )
+    xn = sparse.normalize_rows_as_dense(x.float())
     xm = sparse.model_input(xn)
     src, dst = edge_index
     keep = (src != dst) & ~val_mask[src] & ~val_mask[dst]

@@ -360,7 +360,7 @@ class ColdBrewStudent(nn.Module):
             metric = self.metric
             if sparse.is_sparse(keys):  # CSR candidate features (set_teacher): exact search, never densified
                 # normalised as the dense keys are (F.normalize per dense block): the same neighbours, ties included
-                keys = sparse.map_dense_rows(keys, lambda b: F.normalize(b, dim=-1)) if metric == "cos" else keys
+                keys = sparse.normalize_rows_as_dense(keys) if metric == "cos" else keys
                 self._cache = (cand, keys, "ip" if metric == "cos" else metric, None)
                 return self._cache
             if metric == "cos":
