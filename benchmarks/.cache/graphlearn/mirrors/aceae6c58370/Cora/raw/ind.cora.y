@@ -1,1 +1,0 @@
-/work/shared/data/planetoid/Cora/raw/ind.cora.y
