@@ -60,6 +60,8 @@ MODEL_CLASSES: dict[str, type[nn.Module] | str] = {
     "GRDA": "graphlearn.methods.grda.method:GRDA",
     "DANN": "graphlearn.methods.grda.baselines:DANN",
     "AdaptationMethod": "graphlearn.methods.grda.method:AdaptationMethod",  # the source-only baseline
+    # the baselines of graphlearn.models.MODELS (GCN, SAGE, GAT, SIGN, ...): built by name, see build_model
+    "Baseline": "graphlearn.models:Baseline",
 }
 
 
@@ -128,14 +130,19 @@ def save(
     meta: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` (a class of :data:`MODEL_CLASSES`) with its ``hparams``, ``config``, ``meta`` and the
-    format / graphlearn versions to ``path``, atomically. Returns the path.
+    format / graphlearn versions to ``path``, atomically. Returns the path. A model built by a registered factory
+    names it in ``model.saved_class`` (e.g. ``"Baseline"`` for :func:`graphlearn.models.build_model`'s models); the
+    factory's ``from_hparams(model.hparams)`` rebuilds it on :func:`load`.
 
     Raises:
         TypeError: the model's class is not registered, or ``hparams`` / ``config`` / ``meta`` hold a value the
             file cannot store (the message names where).
     """
-    name = type(model).__name__
-    if name not in MODEL_CLASSES or model_class(name) is not type(model):
+    name = getattr(model, "saved_class", None) or type(model).__name__
+    factory = name != type(model).__name__ and name in MODEL_CLASSES
+    if factory and not hasattr(model_class(name), "from_hparams"):
+        raise TypeError(f"model class {name!r} (named by saved_class) has no from_hparams to rebuild the model")
+    if not factory and (name not in MODEL_CLASSES or model_class(name) is not type(model)):
         raise TypeError(f"cannot save a {type(model).__qualname__}; supported: {sorted(MODEL_CLASSES)}")
     path = Path(path)
     payload = {

@@ -368,6 +368,15 @@ def merge_results(parts: list[ProtocolResult]) -> ProtocolResult:
     return out
 
 
+def log_split(data) -> None:
+    """Log ``data``'s split to the active run under ``split/`` (the files :func:`write_artifacts` writes at the end,
+    with the same content), so that a job killed before its end keeps it."""
+    with tempfile.TemporaryDirectory(prefix="graphlearn-splits-") as tmp:
+        save_split(data, Path(tmp) / "split.npz")
+        for name in sorted(os.listdir(tmp)):
+            tracking.log_file(Path(tmp) / name, "split")
+
+
 def write_artifacts(
     results: dict,
     data,

@@ -153,8 +153,18 @@ def _one_seed(
     return {"acc": acc, "correct": correct, "fcr": out["fcr"], "trained": out["trained"], "student_teacher": chosen}
 
 
-# The first seed's models kept for `graphlearn export` (graphlearn.model files under model/ of the parent run).
+# Each seed's models (graphlearn.model files under model/ of its seed run); `graphlearn export` serves the first seed's.
 MODEL_FILES = {"ColdBrew": "coldbrew_student.pt", "GLNN": "glnn.pt", "MLP": "mlp.pt"}
+
+
+def _save_models(trained: dict, config: ColdBrewConfig) -> None:
+    """Log the seed's student, GLNN and MLP (those trained) as graphlearn model files under ``model/`` of the active
+    (seed) run: every seed keeps its models, so a killed job loses at most the seed in progress."""
+    with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
+        for name, filename in MODEL_FILES.items():
+            if name in trained:
+                save(trained[name], Path(tmp) / filename, config=config.to_dict())
+                tracking.log_file(Path(tmp) / filename, "model")
 
 
 def _log_student(trained: dict, split, config: ColdBrewConfig, metrics: dict[str, float] | None = None) -> str | None:
@@ -167,11 +177,7 @@ def _log_student(trained: dict, split, config: ColdBrewConfig, metrics: dict[str
     Returns the MLflow model URI of the ``pt2`` model (``None`` for a student with sparse candidate features: no
     ``pt2`` model of it is logged)."""
     student = trained["ColdBrew"]
-    with tempfile.TemporaryDirectory(prefix="graphlearn-model-") as tmp:
-        for name, filename in MODEL_FILES.items():
-            if name in trained:
-                save(trained[name], Path(tmp) / filename, config=config.to_dict())
-                tracking.log_file(Path(tmp) / filename, "model")
+    _save_models(trained, config)
     with tracking.child_run("ColdBrew student", {"coldbrew": config.to_dict()}):
         tracking.log_metrics(metrics or {})
         if sparse.is_sparse(student.candidate_features):
@@ -417,6 +423,8 @@ def run(args) -> dict:
                         # (with a search, the kept setting's student is logged once every seed has scored it)
                         own = {f"{g}_acc": v for g, v in acc.get("ColdBrew", {}).items()}  # the student's numbers only
                         record["student_uri"] = _log_student(one["trained"], split, config, own)
+                    elif protocol == "coldstart":  # every other seed keeps its models too (in its seed run)
+                        _save_models(one["trained"], config)
                     for model, groups in acc.items():
                         tracking.log_metrics({f"{protocol}.{model}.{g}": v for g, v in groups.items()})
                     if protocol == "coldstart":

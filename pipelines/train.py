@@ -5,7 +5,9 @@
 
 One parent MLflow run per invocation (resolved config, aggregates, results table, plots, split) and one nested
 run per model and seed (per-epoch metrics with ``step=epoch``). Each finished (model, seed) is also kept in the
-parent run (``seeds/<model>/seed<S>.{json,npz}``), so ``--resume <parent run id>`` continues a killed job.
+parent run (``seeds/<model>/seed<S>.{json,npz}``, with the model at its selected epoch as a graphlearn model file,
+``seeds/<model>/seed<S>.pt``, loaded with ``graphlearn.model_io.load``), and the split is logged before the first
+seed, so ``--resume <parent run id>`` continues a killed job and a finished seed keeps its results, model and split.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from graphlearn import tracking
+from graphlearn import model_io, tracking
 from graphlearn.data.protocols import PROTOCOLS, apply_protocol
 from graphlearn.evaluation import make_results, run_protocol
 from graphlearn.evaluation.protocol import ProtocolResult
@@ -88,8 +90,9 @@ def resolve_config(args) -> dict:
     }
 
 
-def _save_seed(name: str, seed: int, res: ProtocolResult) -> None:
-    """Keep one finished (model, seed) in the parent run: ``seeds/<model>/seed<S>.npz`` (which nodes it got right)
+def _save_seed(name: str, seed: int, res: ProtocolResult, make, config: dict) -> None:
+    """Keep one finished (model, seed) in the parent run: ``seeds/<model>/seed<S>.npz`` (which nodes it got right),
+    ``seeds/<model>/seed<S>.pt`` (the model at its selected epoch; ``make()`` builds an empty one to load it into)
     and, last, ``seeds/<model>/seed<S>.json`` (its numbers and curve): the pair counts as done once the JSON is
     there, so a kill at any point loses at most the seed in progress."""
     record = {
@@ -103,6 +106,11 @@ def _save_seed(name: str, seed: int, res: ProtocolResult) -> None:
     with tempfile.TemporaryDirectory(prefix="graphlearn-seed-") as tmp:
         np.savez(Path(tmp) / f"seed{seed}.npz", correct=np.asarray(res.correct))
         tracking.log_file(Path(tmp) / f"seed{seed}.npz", f"seeds/{name}")
+        if res.models:
+            model = make()
+            model.load_state_dict(res.models[0])
+            model_io.save(model, Path(tmp) / f"seed{seed}.pt", config=config, meta={"model": name, "seed": seed})
+            tracking.log_file(Path(tmp) / f"seed{seed}.pt", f"seeds/{name}")
     tracking.log_json(record, f"seeds/{name}/seed{seed}.json")
 
 
@@ -159,6 +167,7 @@ def run(args) -> dict:
     with opened as parent:
         if not args.resume:
             tracking.log_dataset(data, dataset_name, args.dataset)
+            _common.log_split(data)  # before the first seed: a killed job keeps it too
         for name, hp in config["models"].items():
             model_kw, train_kw = split_hparams(hp)
             make = partial(build_model, name, data.num_features, out_channels=data.num_classes, **model_kw)
@@ -170,7 +179,14 @@ def run(args) -> dict:
                     continue
                 with tracking.child_run(f"{name}/seed={seed}", {"model": name, "seed": seed, **hp}):
                     res = run_protocol(
-                        make, data, runs=1, seed=seed, progress=not args.no_progress, label=name, **train_kw
+                        make,
+                        data,
+                        runs=1,
+                        seed=seed,
+                        progress=not args.no_progress,
+                        label=name,
+                        keep_models=True,
+                        **train_kw,
                     )
                     tracking.log_curve(res.curves[0])
                     tracking.log_metrics(
@@ -181,7 +197,7 @@ def run(args) -> dict:
                             "wall_time_s": res.wall_time[0],
                         }
                     )
-                _save_seed(name, seed, res)
+                _save_seed(name, seed, res, make, config)
                 parts.append(res)
                 log.debug("%s seed %d: %s", name, seed, res.per_run[0])
             merged = _common.merge_results(parts)

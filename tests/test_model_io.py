@@ -14,6 +14,7 @@ from graphlearn.methods import coldbrew
 from graphlearn.methods.coldbrew import ColdBrewStudent, ColdBrewTeacher, MLPClassifier
 from graphlearn.methods.giant import MLPEncoder
 from graphlearn.methods.grda import DANN, GRDA, AdaptConfig, SourceOnly
+from graphlearn.models import MODELS, build_model, default_hparams, split_hparams
 
 N, F = 12, 5
 GEN = torch.Generator().manual_seed(0)
@@ -51,6 +52,7 @@ CASES = {
     "GRDA": (lambda: _grda(GRDA), lambda m: m(X, DOMAIN)),
     "DANN": (lambda: _grda(DANN), lambda m: m(X, DOMAIN)),
     "AdaptationMethod": (lambda: _grda(SourceOnly), lambda m: m(X, DOMAIN)),
+    "Baseline": (lambda: build_model("sage", F, 8, 3, num_layers=3, dropout=0.2), lambda m: m(X, EDGES)),
 }
 
 
@@ -79,6 +81,19 @@ def test_round_trip_gives_identical_outputs(name, tmp_path):
     header = model_io.read_header(path)
     assert header["format"] == "graphlearn.model" and header["format_version"] == model_io.FORMAT_VERSION == 1
     assert header["graphlearn_version"] == __version__ and header["model_class"] == name
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_baseline_round_trips_with_its_settings(name, tmp_path):
+    """`graphlearn train` keeps each seed's model this way: built by name, saved, rebuilt by name."""
+    kwargs, _ = split_hparams(default_hparams(name))
+    torch.manual_seed(3)
+    model = build_model(name, F, out_channels=3, **kwargs).eval()
+    x = model.preprocess(X, EDGES) if hasattr(model, "preprocess") else X
+    loaded = model_io.load(model_io.save(model, tmp_path / f"{name}.pt"))
+    assert type(loaded) is type(model) and loaded.hparams == model.hparams and loaded.hparams["name"] == name
+    with torch.no_grad():
+        assert torch.equal(loaded(x, EDGES), model(x, EDGES))
 
 
 def test_teacher_and_student_keep_their_settings(tmp_path):

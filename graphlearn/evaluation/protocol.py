@@ -47,6 +47,7 @@ class ProtocolResult:
         correct: bool ``[runs, N]``: node predicted correctly at the best epoch.
         wall_time: seconds per run (training + per-epoch evaluation).
         config: the protocol settings.
+        models: with ``keep_models``, per run the model's ``state_dict`` (CPU tensors) at the best-validation epoch.
     """
 
     per_run: list[dict[str, float]] = field(default_factory=list)
@@ -56,6 +57,7 @@ class ProtocolResult:
     correct: np.ndarray | None = None
     wall_time: list[float] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    models: list[dict[str, Tensor]] = field(default_factory=list)
 
     @property
     def groups(self) -> list[str]:
@@ -103,6 +105,7 @@ def run_protocol(
     progress: bool = True,
     deterministic_algorithms: bool = True,
     label: str | None = None,
+    keep_models: bool = False,
 ) -> ProtocolResult:
     """Train and evaluate ``runs`` times under the OGB protocol.
 
@@ -130,6 +133,8 @@ def run_protocol(
         progress: show a tqdm bar per run (epoch, metrics), named by its stage.
         label: names the runs' stage (and bar) after the model, e.g. ``"gcn"`` -> ``"gcn seed=3"``.
         deterministic_algorithms: run under :func:`deterministic`.
+        keep_models: keep each run's model at its best-validation epoch in ``ProtocolResult.models`` (the model's
+            numbers are unchanged: selection already scores that epoch).
     """
     if runs < 1 or epochs < 1:
         raise ValueError(f"'runs' and 'epochs' must be >= 1 (got {runs}, {epochs})")
@@ -197,7 +202,7 @@ def run_protocol(
                 weight_decay=weight_decay,
                 score="val",
                 patience=patience,
-                restore_best=False,
+                restore_best=keep_models,
                 stage=f"{label} seed={seed + run}" if label else f"run{run}",
                 on_epoch=on_epoch,
                 on_best=on_best,
@@ -209,5 +214,7 @@ def run_protocol(
             result.best_val.append(fitted.best_score)
             result.wall_time.append(time.perf_counter() - t0)
             correct_runs.append(best["correct"])
+            if keep_models:
+                result.models.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     result.correct = np.stack(correct_runs)
     return result

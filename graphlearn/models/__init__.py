@@ -90,7 +90,28 @@ def build_model(
     ...); an unknown name raises :class:`ValueError` listing the choices.
     """
     cls = _resolve(name)
-    return cls(in_channels, hidden_channels, out_channels, num_layers=num_layers, dropout=dropout, **kwargs)
+    model = cls(in_channels, hidden_channels, out_channels, num_layers=num_layers, dropout=dropout, **kwargs)
+    # what graphlearn.model_io needs to save it and to build it again (Baseline.from_hparams)
+    model.saved_class = "Baseline"
+    model.hparams = dict(
+        name=name.lower(),
+        in_channels=in_channels,
+        hidden_channels=hidden_channels,
+        out_channels=out_channels,
+        num_layers=num_layers,
+        dropout=dropout,
+        **kwargs,
+    )
+    return model
+
+
+class Baseline:
+    """The model-file entry of :func:`build_model`'s models (``graphlearn.model_io``'s ``"Baseline"``):
+    ``from_hparams(hparams)`` builds the named model again."""
+
+    @staticmethod
+    def from_hparams(hparams: dict[str, Any]) -> torch.nn.Module:
+        return build_model(**hparams)
 
 
 def default_hparams(name: str) -> dict[str, Any]:
@@ -107,6 +128,7 @@ def split_hparams(hparams: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 
 
 __all__ = [
+    "Baseline",
     "MLP",
     "GCN",
     "GraphSAGE",

@@ -107,6 +107,23 @@ def test_learns_and_reports_groups(graph):
     assert res.config["runs"] == 2
 
 
+def test_kept_models_are_the_selected_epochs(graph):
+    """keep_models: each run's state at its best-validation epoch, which predicts exactly the nodes the run scored
+    right; the numbers are those of a run without it."""
+    data = ColdStartSplit(head=0.2, tail=0.2, isolated=0.2, seed=0)(graph)
+    make = lambda: build_model("gcn", 8, 16, 3)
+    kept = run_protocol(make, data, runs=2, epochs=30, lr=0.05, progress=False, keep_models=True)
+    plain = run_protocol(make, data, runs=2, epochs=30, lr=0.05, progress=False)
+    assert kept.per_run == plain.per_run and kept.best_epochs == plain.best_epochs and not plain.models
+    assert len(kept.models) == 2 and any(e < 30 for e in kept.best_epochs)  # a best epoch before the last one
+    for state, correct in zip(kept.models, kept.correct):
+        model = make().eval()
+        model.load_state_dict(state)
+        with torch.no_grad():
+            pred = model(data.x, data.edge_index).argmax(-1)
+        assert np.array_equal((pred == data.y).numpy(), correct)
+
+
 def test_preprocess_called_once_per_graph(graph):
     calls = []
 

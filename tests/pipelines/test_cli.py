@@ -62,6 +62,15 @@ def test_train_json_shape_runs_and_artifacts(workdir, capsys, json_out):
         "split/split.json",
     }
     assert json.loads((workdir / "out" / "results.json").read_text()) == results
+    # each finished (model, seed) keeps its model at the selected epoch, as a graphlearn model file
+    from graphlearn import model_io, tracking
+
+    for name in ("mlp", "gcn"):
+        arts = {a.path for a in client.list_artifacts(parent.info.run_id, f"seeds/{name}")}
+        assert {f"seeds/{name}/seed{s}.{ext}" for s in (0, 1) for ext in ("json", "npz", "pt")} == arts
+        model = model_io.load(tracking.download_artifact(parent.info.run_id, f"seeds/{name}/seed1.pt", str(workdir)))
+        assert model.hparams["name"] == name and model.saved_meta == {"model": name, "seed": 1}
+        assert model.saved_config["models"][name]["epochs"] == 15
 
 
 def test_train_same_seed_same_numbers(workdir, capsys, json_out):
@@ -160,6 +169,9 @@ def test_coldbrew_job_reports_groups_logs_runs_and_serves_student(workdir, capsy
     # one run per seed, and the kept student's own run (logged once the search has scored every seed)
     assert sorted(c.info.run_name for c in children) == ["ColdBrew student", "seed=0", "seed=1"]
     children = [c for c in children if c.info.run_name.startswith("seed=")]
+    for child in children:  # every seed keeps its models (graphlearn model files), not only the exported first one
+        arts = {a.path for a in client.list_artifacts(child.info.run_id, "model")}
+        assert {"model/coldbrew_student.pt", "model/glnn.pt", "model/mlp.pt"} <= arts, child.info.run_name
     assert client.get_metric_history(children[0].info.run_id, "coldstart.ColdBrew/mlp2.val_acc")
     # one metric name per protocol and model, named as in the report (GCN, GraphSAGE): no two curves share a name
     logged = set(children[0].data.metrics)
