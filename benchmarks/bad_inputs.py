@@ -25,6 +25,7 @@ under ``$GRAPHLEARN_CACHE/bad_inputs`` (``coldbrew --dataset synthetic:200 --run
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import pickle
@@ -191,6 +192,14 @@ def cases() -> list[Case]:
     add(C("train-dataset-typo", "train", ["--dataset", "Kora"], ["Kora"]))
     for spec in ["synthetic:many", "synthetic:0", "synthetic:-5", "synthetic:1", "synthetic:inf", "synthetic:"]:
         add(C(f"train-{spec}", "train", ["--dataset", spec, *tiny], [spec]))
+    # a folder in OGB's layout, broken
+    add(C("train-dataset-folder-empty", "train", ["--dataset", "{d}/g", *tiny], ["g", "raw/edge.csv.gz"],
+          files={"g/notes.txt": b"x"}))  # fmt: skip
+    gz = gzip.compress(b"0\n1\n")
+    two_splits = {f"g/{f}": gz for f in ("raw/edge.csv.gz", "raw/node-label.csv.gz", "RELEASE_v1.txt")}
+    two_splits |= {f"g/split/{s}/{p}.csv.gz": gz for s in ("a", "b") for p in ("train", "valid", "test")}
+    add(C("train-dataset-folder-two-splits", "train", ["--dataset", "{d}/g", *tiny], ["g", "['a', 'b']"],
+          files=two_splits))  # fmt: skip
     add(C("train-cora-split-99", "train", ["--dataset", "cora", "--split", "99", *tiny], ["99"]))
     add(C("train-data-root-missing", "train", ["--dataset", "cora", "--data-root", "{d}/nosuch", *tiny], ["nosuch"]))
     add(

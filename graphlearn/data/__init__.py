@@ -10,7 +10,7 @@ Every loader returns a ``torch_geometric.data.Data`` that follows the graph cont
 # Importing the loader modules registers the built-in datasets.
 from . import npz, ogb, planetoid  # noqa: E402,F401  (registration side effect)
 from ._utils import resolve_cache
-from .ogb import load_ogb_layout, write_ogb_layout
+from .ogb import load_ogb_folder, load_ogb_layout, write_ogb_layout
 from .registry import (
     DatasetInfo,
     DatasetNotFoundError,
@@ -39,6 +39,7 @@ __all__ = [
     "get_dataset_spec",
     "list_datasets",
     "load_dataset",
+    "load_ogb_folder",
     "load_ogb_layout",
     "load_user_graph",
     "register_dataset",

@@ -9,10 +9,12 @@ its half-made folders cannot happen. A read-only dataset folder is mirrored into
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -30,7 +32,7 @@ from ..io import atomic_dir
 from ._utils import build_graph, is_writable, mirror_dir, remove_created_on_error
 from .registry import DatasetNotFoundError, register_dataset
 
-__all__ = ["load_ogb", "load_ogb_layout", "ogb_meta", "write_ogb_layout"]
+__all__ = ["load_ogb", "load_ogb_folder", "load_ogb_layout", "ogb_meta", "write_ogb_layout"]
 
 OGB_NAMES = ("ogbn-arxiv", "ogbn-products", "ogbn-papers100M")
 
@@ -82,7 +84,9 @@ def _open_dataset(dataset_dir: Path, make: Callable[[Path], Any]):
     """
     if not is_writable(dataset_dir):
         dataset_dir = mirror_dir(dataset_dir)
-    with remove_created_on_error(dataset_dir / "processed"):
+    # ogb prints its processing steps ("Loading necessary files...") on stdout: the user's stdout is for results
+    # (`--json`), so they go to stderr
+    with remove_created_on_error(dataset_dir / "processed"), contextlib.redirect_stdout(sys.stderr):
         return make(dataset_dir)
 
 
@@ -301,3 +305,82 @@ def _register() -> None:
 
 
 _register()
+
+
+def load_ogb_folder(path: str | os.PathLike) -> Data:
+    """Load a user's graph stored in OGB's on-disk layout (``raw/``, ``split/<name>/``, ``RELEASE_v<version>.txt``),
+    the folder ``graphlearn train --dataset <folder>`` accepts.
+
+    The metadata ogb needs comes from the folder's ``meta_dict.json`` (as :func:`write_ogb_layout` writes it), else
+    from ogb's ``master.csv`` when the folder is named as an OGB dataset (``ogbn_arxiv``), else from the files
+    themselves: the one split under ``split/``, node features when ``raw/node-feat.csv.gz`` exists, the release
+    version of ``RELEASE_v<version>.txt`` and the number of classes from ``raw/node-label.csv.gz`` (one multiclass
+    task, accuracy). The graph is named after the folder.
+
+    Raises:
+        ValueError: not a folder, or one whose layout cannot be read (no ``raw/edge.csv.gz``, no or several splits,
+            no release file); the message names the folder and what is missing.
+        DatasetNotFoundError: a file the metadata names is missing.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(f"{path}: not a folder in OGB's layout (raw/, split/<name>/, RELEASE_v<version>.txt)")
+    folder = folder.absolute()
+    meta_file = folder / "meta_dict.json"
+    official = {_dir_name(n): n for n in OGB_NAMES}
+    if meta_file.is_file():
+        try:
+            meta = {k: str(v) for k, v in json.loads(meta_file.read_text()).items()}
+        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{meta_file}: not a readable OGB meta_dict.json ({e})") from None
+    elif folder.name in official:
+        meta = ogb_meta(official[folder.name])
+        meta["name"] = official[folder.name]
+    else:
+        meta = _infer_meta(folder)
+    meta.update(dir_path=str(folder), download_name=folder.name)
+    meta.setdefault("name", f"ogbn-{folder.name}")
+    data = load_ogb_layout(folder.parent, meta)
+    data.name = folder.name
+    return data
+
+
+def _infer_meta(folder: Path) -> dict[str, str]:
+    """ogb's ``meta_dict`` for a homogeneous, single-task multiclass graph in OGB's layout, read off its files."""
+    layout = "OGB's layout (raw/edge.csv.gz, raw/node-label.csv.gz, split/<name>/, RELEASE_v<version>.txt)"
+    for needed in ("raw/edge.csv.gz", "raw/node-label.csv.gz"):
+        if not (folder / needed).is_file():
+            raise ValueError(f"{folder}: no {needed}; a graph folder must be in {layout}")
+    splits = sorted(p.name for p in (folder / "split").iterdir() if p.is_dir()) if (folder / "split").is_dir() else []
+    if len(splits) != 1:
+        found = f"found {splits}" if splits else "found none"
+        raise ValueError(f"{folder}: expected exactly one split folder under split/ ({found}); a graph folder must be "
+                         f"in {layout}, or carry a meta_dict.json naming its split")  # fmt: skip
+    releases = sorted(folder.glob("RELEASE_v*.txt"))
+    if not releases:
+        raise ValueError(f"{folder}: no RELEASE_v<version>.txt (without it ogb asks whether to download an update); "
+                         f"a graph folder must be in {layout}")  # fmt: skip
+    try:
+        labels = pd.read_csv(folder / "raw" / "node-label.csv.gz", header=None).to_numpy()
+    except (OSError, ValueError, EOFError, pd.errors.ParserError) as e:
+        raise ValueError(f"{folder / 'raw' / 'node-label.csv.gz'}: not a readable label file ({e})") from None
+    finite = labels[np.isfinite(labels)] if labels.size else labels
+    if finite.size == 0:
+        raise ValueError(f"{folder / 'raw' / 'node-label.csv.gz'}: no labels")
+    return {
+        "name": f"ogbn-{folder.name}",
+        "version": releases[-1].stem.removeprefix("RELEASE_v"),
+        "url": "",
+        "num tasks": "1",
+        "num classes": str(int(finite.max()) + 1),
+        "eval metric": "acc",
+        "task type": "multiclass classification",
+        "add_inverse_edge": "False",  # the contract symmetrises edges itself
+        "has_node_attr": str((folder / "raw" / "node-feat.csv.gz").is_file()),
+        "has_edge_attr": "False",
+        "split": splits[0],
+        "additional node files": "None",
+        "additional edge files": "None",
+        "is hetero": "False",
+        "binary": "False",
+    }

@@ -201,8 +201,8 @@ def _check_split(spec: DatasetSpec, split: int) -> None:
 
 SPEC_FORMS = (
     "or user:<edges file>:<nodes file>[:<sparse features .npz>] (CSV/Parquet tables), or the path of a .npz "
-    "graph (GraphGallery's adj_matrix / node_attr / node_label, or the heterophilous-graphs layout), or "
-    "synthetic:<num nodes> (DC-SBM)"
+    "graph (GraphGallery's adj_matrix / node_attr / node_label, or the heterophilous-graphs layout), or the path "
+    "of a folder in OGB's layout (raw/, split/<name>/), or synthetic:<num nodes> (DC-SBM)"
 )
 
 
@@ -268,7 +268,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: int
             feature matrix, read by :func:`~graphlearn.data.load_user_graph` with its defaults and ``seed``);
             or ``synthetic:<num nodes>`` (:func:`~graphlearn.data.dc_sbm` with its defaults and ``seed``); or the
             path of a ``.npz`` graph (GraphGallery layout with a ``seed``-ed 60/20/20 split, or the
-            heterophilous-graphs layout with its stored ``split``; named after the file's stem). The
+            heterophilous-graphs layout with its stored ``split``; named after the file's stem); or the path of a
+            folder in OGB's layout (:func:`~graphlearn.data.load_ogb_folder`, named after the folder). The
             ``user``/``synthetic`` prefixes are lower-case; those two ignore ``root`` and ``split`` and keep the
             ``name`` their loader sets.
         root: data root (default: ``$GRAPHLEARN_DATA``, else ``./data``).
@@ -291,6 +292,10 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: int
     try:
         spec = _REGISTRY[name.lower()]
     except KeyError:
+        if Path(name).is_dir():  # a user's graph in OGB's layout (a registry name wins over a folder of that name)
+            from .ogb import load_ogb_folder  # noqa: PLC0415
+
+            return load_ogb_folder(name)
         raise UnknownDatasetError(name, dataset_names(), alternatives=SPEC_FORMS) from None
     _check_split(spec, split)
     root = resolve_root(root)

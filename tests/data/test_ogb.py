@@ -211,3 +211,40 @@ def test_ogb_nan_labels_become_minus_one(tiny_graph, tmp_path):
         f.write("".join(f"{v}\n" for v in labels))
     data = load_dataset("ogbn-arxiv", tmp_path)
     assert data.y.dtype == torch.int64 and torch.equal(data.y, tiny_graph.y)
+
+
+@pytest.mark.parametrize("meta_file", [True, False], ids=["meta_dict.json", "inferred"])
+def test_a_folder_in_ogb_layout_is_a_dataset(tiny_graph, tmp_path, assert_contract, meta_file):
+    """`--dataset <folder>`: a user's graph in OGB's layout, with or without graphlearn's meta_dict.json, and named
+    after its folder (moved folders load too)."""
+    write_ogb_layout(tiny_graph, tmp_path / "w", "ogbn-shop")
+    folder = tmp_path / "graphs" / "shop"
+    folder.parent.mkdir()
+    (tmp_path / "w" / "ogbn_shop").rename(folder)
+    if not meta_file:
+        (folder / "meta_dict.json").unlink()
+    data = load_dataset(str(folder))
+    assert_same_graph(data, tiny_graph)
+    assert data.name == "shop"
+    assert_contract(data)
+
+
+def test_ogb_folder_errors_name_the_folder_and_what_is_missing(tiny_graph, tmp_path):
+    write_ogb_layout(tiny_graph, tmp_path, "ogbn-shop")
+    folder = tmp_path / "ogbn_shop"
+    (folder / "meta_dict.json").unlink()
+    (folder / "split" / "other").mkdir()
+    with pytest.raises(
+        ValueError,
+        match=r"ogbn_shop: expected exactly one split folder under split/ \(found \['graphlearn', 'other'\]\)",
+    ):
+        load_dataset(str(folder))
+    (folder / "split" / "other").rmdir()
+    (folder / "RELEASE_v1.txt").unlink()
+    with pytest.raises(ValueError, match=r"ogbn_shop: no RELEASE_v<version>.txt"):
+        load_dataset(str(folder))
+    (folder / "raw" / "edge.csv.gz").unlink()
+    with pytest.raises(ValueError, match=r"ogbn_shop: no raw/edge.csv.gz"):
+        load_dataset(str(folder))
+    with pytest.raises(ValueError, match="OGB's layout"):  # an unknown name's error says how to load a folder
+        load_dataset(str(tmp_path / "nothing"))

@@ -272,6 +272,19 @@ def test_user_graph_gets_its_short_name_in_results_and_run_name(workdir, json_ou
     assert run.info.run_name == "train:toy" and run.data.params["dataset"] == spec  # the full spec stays a param
 
 
+def test_a_folder_in_ogb_layout_trains_under_its_folder_name(workdir, json_out):
+    from graphlearn.data import load_dataset, write_ogb_layout
+
+    write_ogb_layout(load_dataset("synthetic:200"), workdir / "graphs", "ogbn-shop")
+    folder = str(workdir / "graphs" / "ogbn_shop")
+    rc = main(
+        ["train", "--dataset", folder, "--model", "mlp", "--runs", "1", "--epochs", "3", "--json", "--no-progress"]
+    )
+    assert rc == 0
+    results = json_out()
+    assert results["dataset"] == "ogbn_shop" and mlflow.get_run(results["run_id"]).info.run_name == "train:ogbn_shop"
+
+
 def test_runs_read_as_mlflow_users_expect(workdir, json_out):
     # the Dataset column, the experiment's description, filterable tags and table-friendly aggregate metrics
     argv = ["train", "--dataset", "synthetic:300", "--model", "mlp", "--runs", "2", "--epochs", "3", "--json"]
