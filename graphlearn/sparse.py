@@ -240,6 +240,34 @@ def normalize_rows(x: Tensor) -> Tensor:
     return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
 
 
+def row_sum_normalize(x: Tensor) -> Tensor:
+    """PyG's ``NormalizeFeatures`` for dense or CSR ``x``: shifted by its smallest entry, then every row divided by
+    its sum (rows summing below 1, e.g. all-zero ones, by 1). CSR stays CSR, with the same stored entries; it must
+    then be non-negative (a shift would fill the unstored zeros)."""
+    if not is_sparse(x):
+        x = x - x.min()
+        return x.div_(x.sum(dim=-1, keepdim=True).clamp_(min=1.0))
+    x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
+    low = min_value(x)
+    if low < 0:
+        raise ValueError(f"row_sum_normalize: a sparse matrix with negative entries (min {low:.3g}) would densify")
+    values = x.values() - low if low > 0 else x.values()
+    rows = row_ids(x)
+    sums = torch.zeros(x.size(0), dtype=x.dtype, device=x.device).index_add_(0, rows, values)
+    values = values / sums.clamp_(min=1.0)[rows]
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
+
+
+def min_value(x: Tensor) -> float:
+    """The smallest entry of a dense or CSR ``x`` (a CSR matrix with an unstored entry has 0 among them)."""
+    if not is_sparse(x):
+        return float(x.min())
+    x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
+    values = x.values()
+    stored_min = float(values.min()) if values.numel() else 0.0
+    return min(stored_min, 0.0) if values.numel() < x.size(0) * x.size(1) else stored_min
+
+
 NORMS = ("gcn", "mean", "sum")
 
 

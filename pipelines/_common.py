@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch_geometric.transforms import NormalizeFeatures
 
-from graphlearn import tracking
+from graphlearn import sparse, tracking
 from graphlearn.data import load_dataset
 from graphlearn.data.splits import save_split
 from graphlearn.evaluation import format_table, to_markdown
@@ -267,11 +266,10 @@ def feature_norm(args) -> str:
 def can_row_normalise(x, name: str) -> bool:
     """Row sums of signed features are meaningless (PyG's transform would shift by the global minimum): warn and
     keep them as given."""
-    if bool((x < 0).any()):
+    low = sparse.min_value(x)
+    if low < 0:
         log.warning(
-            "--feature-norm row skipped: %s has negative feature values (min %.3g); features used as given",
-            name,
-            float(x.min()),
+            "--feature-norm row skipped: %s has negative feature values (min %.3g); features used as given", name, low
         )
         return False
     return True
@@ -281,7 +279,8 @@ def load_data(args):
     setup_threads(args)
     data = load_dataset(args.dataset, root=args.data_root, split=args.split, seed=args.seed)
     if feature_norm(args) == "row" and can_row_normalise(data.x, args.dataset):
-        data = NormalizeFeatures()(copy.copy(data))
+        data = copy.copy(data)
+        data.x = sparse.row_sum_normalize(data.x)  # PyG's NormalizeFeatures, CSR kept CSR
     if args.features:
         from pipelines.features import resolve_features  # noqa: PLC0415  (only when asked)
 

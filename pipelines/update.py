@@ -74,15 +74,16 @@ def _scores(old, new, result, split, data, old_index, node_sets, k, space):
     from graphlearn.data.splits import group_masks  # noqa: PLC0415
     from graphlearn.evaluation.compat import classification_compatibility, retrieval_compatibility  # noqa: PLC0415
     from graphlearn.export.spaces import query_vectors, student_vectors  # noqa: PLC0415
+    from graphlearn.sparse import take_rows  # noqa: PLC0415
 
     x = split.x
     query_space = "retrieval" if space == "retrieval" else "coldbrew"
     new_index = student_vectors(new, x, "retrieval" if space == "retrieval" else result.index_space)
     retrieval = [
         retrieval_compatibility(
-            query_vectors(old, x[nodes], query_space),
+            query_vectors(old, take_rows(x, nodes), query_space),
             old_index,
-            query_vectors(new, x[nodes], query_space),
+            query_vectors(new, take_rows(x, nodes), query_space),
             new_index,
             edge_index=data.edge_index,
             y=data.y,

@@ -383,3 +383,23 @@ def test_sign_mlp_input_dropout_fused_equals_unfused(monkeypatch):
     torch.manual_seed(1)
     want = model.mlp(mlp_module.feature_dropout(x, 0.6, True))
     assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_row_sum_normalize_is_pyg_normalize_features_for_dense_and_csr():
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import NormalizeFeatures
+
+    g = torch.Generator().manual_seed(0)
+    bow = torch.rand(50, 300, generator=g) * (torch.rand(50, 300, generator=g) < 0.05)
+    bow[7] = 0  # an empty row is divided by 1
+    positive = torch.rand(20, 5, generator=g) + 0.5  # PyG shifts by the minimum first
+    for x in (bow, positive):
+        ref = NormalizeFeatures()(Data(x=x.clone())).x
+        assert torch.equal(sparse.row_sum_normalize(x.clone()), ref)  # dense: PyG's arithmetic exactly
+        csr = sparse.row_sum_normalize(x.to_sparse_csr())
+        assert csr.layout == torch.sparse_csr
+        assert torch.allclose(csr.to_dense(), ref, atol=1e-7)  # CSR: the same up to summation order
+    assert torch.equal(sparse.row_sum_normalize(bow.to_sparse_csr()).col_indices(), bow.to_sparse_csr().col_indices())
+    assert sparse.min_value(bow.to_sparse_csr()) == 0.0 and sparse.min_value(positive.to_sparse_csr()) > 0.5
+    with pytest.raises(ValueError, match=r"negative entries \(min -1\)"):
+        sparse.row_sum_normalize(torch.tensor([[0.0, -1.0], [2.0, 0.0]]).to_sparse_csr())

@@ -99,6 +99,29 @@ def remove_created_on_error(*paths: Path) -> Iterator[None]:
         raise
 
 
+def feature_tensor(x) -> Tensor:
+    """Float32 node features as a tensor. A SciPy sparse matrix stays CSR when it is large enough to matter
+    (``graphlearn.sparse.STORE_SPARSE_MIN_ELEMENTS`` entries, :func:`graphlearn.sparse.compact`'s rule: a large bag
+    of words is never held densely), else it is made dense as every small graph is; arrays pass through."""
+    import scipy.sparse as sp  # noqa: PLC0415
+
+    from .. import sparse as gsparse  # noqa: PLC0415
+
+    if not sp.issparse(x):
+        return torch.as_tensor(x)
+    if x.shape[0] * x.shape[1] < gsparse.STORE_SPARSE_MIN_ELEMENTS:
+        return torch.from_numpy(x.toarray().astype(np.float32, copy=False))
+    x = sp.csr_matrix(x, dtype=np.float32)
+    x.sort_indices()
+    return torch.sparse_csr_tensor(
+        torch.from_numpy(x.indptr.astype(np.int64)),
+        torch.from_numpy(x.indices.astype(np.int64)),
+        torch.from_numpy(x.data),
+        x.shape,
+        check_invariants=True,
+    )
+
+
 def build_graph(
     x: Tensor | np.ndarray,
     edge_index: Tensor | np.ndarray,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from torch_geometric.data import Data
 
-from ._utils import build_graph
+from ._utils import build_graph, feature_tensor
 from .registry import register_dataset
 from .splits import stratified_split
 
@@ -119,11 +119,12 @@ def load_graphgallery_npz(path: str | Path, *, seed: int = 0, train: float = 0.6
         train, val: split fractions (default 60/20/20).
 
     Returns:
-        Contract ``Data`` with dense ``x`` ``[N, F]``.
+        Contract ``Data`` with ``x`` ``[N, F]``: dense, or CSR for a bag of words of at least
+        ``graphlearn.sparse.STORE_SPARSE_MIN_ELEMENTS`` entries (Coauthor-CS), as user graphs.
     """
     z = read_npz_restricted(path, ("adj_matrix", "node_attr", "node_label"))
     adj = z["adj_matrix"].item().tocoo()
-    x = z["node_attr"].item().toarray()
+    x = feature_tensor(z["node_attr"].item())  # a large bag of words (Coauthor-CS) stays CSR: no dense copy
     y = z["node_label"]
     edge_index = np.stack([adj.row, adj.col]).astype(np.int64)
     data = build_graph(x, edge_index, y)

@@ -26,8 +26,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from .. import sparse as gsparse
 from ..io import atomic_write_text
+from ._utils import feature_tensor
 from .splits import stratified_split
 from .validation import GraphValidationError, check_policy, first_duplicate, first_self_loop, validate_graph
 
@@ -371,24 +371,6 @@ def read_sparse_features(path: PathLike, num_nodes: int) -> sp.csr_matrix:
     return m.astype(np.float64)
 
 
-def _to_tensor(x: np.ndarray | sp.csr_matrix) -> Tensor:
-    """Float32 features as a tensor: a sparse matrix stays CSR when it is large enough to matter
-    (:func:`graphlearn.sparse.compact`'s rule), else it is made dense as every small graph is."""
-    if not sp.issparse(x):
-        return torch.from_numpy(x)
-    if x.shape[0] * x.shape[1] < gsparse.STORE_SPARSE_MIN_ELEMENTS:
-        return torch.from_numpy(x.toarray())
-    x = sp.csr_matrix(x, dtype=np.float32)
-    x.sort_indices()
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(x.indptr.astype(np.int64)),
-        torch.from_numpy(x.indices.astype(np.int64)),
-        torch.from_numpy(x.data),
-        x.shape,
-        check_invariants=True,
-    )
-
-
 def _features(
     df: pd.DataFrame, columns: list[str], path: Path, extra: sp.csr_matrix | None = None, extra_path: Path | None = None
 ) -> np.ndarray | sp.csr_matrix:
@@ -638,7 +620,7 @@ def load_user_graph(
             value=(a, b),
         )
 
-    data = Data(x=_to_tensor(x), y=torch.from_numpy(y), edge_index=edge_index)
+    data = Data(x=feature_tensor(x), y=torch.from_numpy(y), edge_index=edge_index)
     data.name = _name(edges_path, nodes_path)
     data.num_classes = len(label_names)
     data.label_names = label_names

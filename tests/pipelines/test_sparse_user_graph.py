@@ -58,3 +58,27 @@ def test_sparse_user_graph_runs_sparse_and_matches_dense(spec, workdir, json_out
     exported = read_export(folder, verify=True)
     assert exported.vectors.shape[0] == N and np.isfinite(exported.vectors).all()
     assert exported.ids[:2] == ["p0", "p1"]
+
+
+def test_update_of_a_sparse_graph_answers_as_the_dense_one(spec, workdir, json_out, monkeypatch):
+    """`graphlearn update` on CSR features (a large bag of words) reports what it reports on the same graph held
+    dense: coldbrew, export and update in a store of their own per layout."""
+
+    def chain(folder):
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        argv = ["coldbrew", "--dataset", spec, "--runs", "1", "--set", "epochs=10", "--no-progress", "--json"]
+        assert main([*argv, "--retrieval-dim", "0", "--protocols", "coldstart"]) == 0
+        json_out()
+        assert main(["export", "--run", "latest", "--json", "--no-progress"]) == 0
+        name = json_out()["registered_model"]
+        assert main(["update", "--from", f"models:/{name}@champion", "--json", "--no-progress", "--no-promote"]) == 0
+        return json_out()["modes"]
+
+    dense = chain(workdir / "dense")
+    monkeypatch.setattr(sparse, "STORE_SPARSE_MIN_ELEMENTS", 1)  # now the graph counts as large: CSR throughout
+    assert load_dataset(spec).x.layout == torch.sparse_csr
+    stored = chain(workdir / "csr")
+    for mode in ("independent", "compatible"):
+        assert stored[mode]["classification"] == dense[mode]["classification"], mode
+        assert stored[mode]["test"] == dense[mode]["test"], mode

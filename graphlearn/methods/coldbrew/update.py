@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphlearn import sparse
 from graphlearn.training import EpochCallback
 
 from .run import ColdBrewConfig, run_coldbrew
@@ -215,7 +216,9 @@ def train_update(
     in_old[:n_old] = True
     old_student.eval()
     with torch.no_grad():
-        old_logits = old_student.logits(x[:n_old], self_index=torch.arange(n_old, device=x.device))
+        old_logits = old_student.logits(
+            sparse.take_rows(x, torch.arange(n_old, device=x.device)), self_index=torch.arange(n_old, device=x.device)
+        )
     old_pred = old_logits.argmax(-1)
 
     student_fit: dict[str, Any] = {}
