@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 GRAPHLEARN_DATA ?= $(shell if [ -d ../shared/data ]; then cd ../shared/data && pwd; else echo $(CURDIR)/data; fi)
 export GRAPHLEARN_DATA
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean tracking-server tracking-server-stop tracking-server-status
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,21 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q tests
+
+# A team tracking server (PostgreSQL + mlflow server, state in $(TRACKING_ROOT)); see README "Team tracking server".
+TRACKING_ROOT ?= tracking-server
+TRACKING_PORT ?= 5000
+TRACKING_PG_PORT ?= 5433
+TRACKING := $(BIN)/python -m graphlearn.tracking.server
+
+tracking-server: setup
+	$(TRACKING) start --root $(TRACKING_ROOT) --port $(TRACKING_PORT) --pg-port $(TRACKING_PG_PORT)
+
+tracking-server-stop:
+	$(TRACKING) stop --root $(TRACKING_ROOT)
+
+tracking-server-status:
+	$(TRACKING) status --root $(TRACKING_ROOT)
 
 clean:
 	rm -rf $(VENV) *.egg-info

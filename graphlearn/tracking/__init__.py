@@ -27,6 +27,9 @@ import mlflow
 
 # MLflow draws a progress bar for every artifact download (one per model file, config ...): graphlearn shows its own.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# Against a tracking server MLflow writes "View run ... at: <url>" to stdout at every run's end, which would break
+# `--json` (stdout is the results JSON alone); jobs print the run id themselves.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 log = logging.getLogger(__name__)
 
