@@ -83,11 +83,16 @@ def configure(uri: str | None = None, experiment: str = DEFAULT_EXPERIMENT) -> s
         # starting at once on a fresh folder ("table _alembic_tmp_* already exists", ...): one at a time here.
         mlflow.set_tracking_uri(uri)
         if mlflow.get_experiment_by_name(experiment) is None:
-            mlflow.create_experiment(
-                experiment,
-                artifact_location=f"{artifact_location}/{experiment}" if artifact_location else None,
-                tags={"mlflow.note.content": EXPERIMENT_NOTE},
-            )
+            try:
+                mlflow.create_experiment(
+                    experiment,
+                    artifact_location=f"{artifact_location}/{experiment}" if artifact_location else None,
+                    tags={"mlflow.note.content": EXPERIMENT_NOTE},
+                )
+            except mlflow.exceptions.MlflowException as e:
+                # another job created it between the lookup and here (a shared server takes no file lock)
+                if e.error_code != "RESOURCE_ALREADY_EXISTS" or mlflow.get_experiment_by_name(experiment) is None:
+                    raise
     mlflow.set_experiment(experiment)
     return uri
 

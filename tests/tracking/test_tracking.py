@@ -59,6 +59,33 @@ def test_env_uri_overrides_default(tmp_path, monkeypatch):
         mlflow.set_tracking_uri(None)
 
 
+def test_an_experiment_another_job_just_created_is_used(store, monkeypatch):
+    """Two jobs starting at once against a server both see no experiment; the second one's create fails with
+    RESOURCE_ALREADY_EXISTS (a shared server takes no file lock), and it must use the first one's."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS
+
+    create = mlflow.create_experiment
+
+    def racing(name, **kwargs):
+        create(name, **kwargs)  # the other job wins the race
+        raise MlflowException(f"Experiment(name={name}) already exists", error_code=RESOURCE_ALREADY_EXISTS)
+
+    monkeypatch.setattr(mlflow, "create_experiment", racing)
+    tracking.configure(experiment="raced")
+    assert mlflow.get_experiment_by_name("raced") is not None
+    with tracking.parent_run("job", {"a": 1}) as run:
+        pass
+    assert run.info.experiment_id == mlflow.get_experiment_by_name("raced").experiment_id
+
+    def refused(name, **kwargs):
+        raise MlflowException("permission denied", error_code="PERMISSION_DENIED")
+
+    monkeypatch.setattr(mlflow, "create_experiment", refused)
+    with pytest.raises(MlflowException, match="permission denied"):  # other failures are not swallowed
+        tracking.configure(experiment="refused")
+
+
 def test_log_curve_batches_every_epoch_with_its_step(store):
     with tracking.parent_run("job", {}) as run:
         tracking.log_curve([{"val": 1.0, "loss": 3.0}, {"val": 2.0, "loss": 2.0}, {"val": 4.0, "loss": 1.0}])
