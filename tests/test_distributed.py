@@ -10,7 +10,9 @@ With dropout the ranks draw other masks than one process does, so only the ranks
 
 from __future__ import annotations
 
+import os
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,3 +86,112 @@ def test_bad_launch_environment_is_a_clear_error(monkeypatch, env, message):
     with pytest.raises(ValueError, match=message):
         distributed.init()
     assert distributed.current() == Context()
+
+
+# --- two processes: the OGB protocol, data-parallel --------------------------------------------------------------
+
+# (case, model, dropout, split): a dense MLP, SIGN (propagated features), SGC under GLNN's inductive split (held-out
+# nodes predicted from the full graph's propagation), an MLP on CSR bag-of-words input, and SIGN with dropout.
+CASES = [
+    ("mlp", "mlp", 0.0, "coldstart"),
+    ("sign", "sign", 0.0, "coldstart"),
+    ("sgc-inductive", "sgc", 0.0, "inductive"),
+    ("mlp-csr", "mlp", 0.0, "csr"),
+    ("sign-dropout", "sign", 0.5, "coldstart"),
+]
+
+
+def _graph(split: str):
+    from graphlearn.data import dc_sbm
+    from graphlearn.data.splits import ColdStartSplit, InductiveSplit, degree_groups
+
+    graph = dc_sbm(400, num_features=32, seed=1)
+    if split == "inductive":
+        return InductiveSplit(seed=1)(degree_groups(graph, seed=1))
+    if split == "csr":  # 160 columns, ~5 % non-zero: graphlearn.sparse.model_input makes it CSR
+        g = torch.Generator().manual_seed(0)
+        keep = torch.rand(400, 160, generator=g) < 0.05
+        graph.x = (torch.rand(400, 160, generator=g) * keep) + torch.nn.functional.one_hot(graph.y, 160) * 0.5
+    return ColdStartSplit(seed=0)(graph)
+
+
+def train_cases(ctx: Context) -> dict:
+    """Every case of :data:`CASES` under the OGB protocol (patience 8: early stopping is part of what must agree)."""
+    from graphlearn.evaluation import run_protocol
+    from graphlearn.models import build_model
+
+    out = {}
+    for case, name, p, split in CASES:
+        data = _graph(split)
+        kw = {"dropout": p} if name == "mlp" else {"dropout": p, "input_dropout": p}
+        res = run_protocol(
+            lambda data=data, name=name, kw=kw: build_model(name, data.num_features, 16, data.num_classes, **kw),
+            data,
+            runs=1,
+            epochs=30,
+            seed=3,
+            patience=8,
+            progress=False,
+            keep_models=True,
+            parallel=ctx,
+        )
+        out[case] = {
+            "curve": res.curves[0],
+            "per_run": res.per_run[0],
+            "best": res.best_epochs[0],
+            "model": res.models[0],
+        }
+    return out
+
+
+def _worker(rank: int, world: int, port: int, folder: str) -> None:
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    torch.set_num_threads(1)
+    with distributed.session() as ctx:
+        assert ctx.parallel and ctx.backend == "gloo"
+        torch.save(train_cases(ctx), Path(folder) / f"rank{rank}.pt")
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ddp")
+    torch.multiprocessing.spawn(_worker, args=(2, free_port(), str(folder)), nprocs=2, join=True)
+    return [torch.load(folder / f"rank{r}.pt") for r in range(2)]
+
+
+@pytest.fixture(scope="module")
+def one_process_run():
+    return train_cases(Context())
+
+
+def test_every_rank_takes_the_same_decisions_and_ends_with_the_same_model(two_process_runs):
+    rank0, rank1 = two_process_runs
+    for case, *_ in CASES:
+        assert rank0[case]["curve"] == rank1[case]["curve"], case  # the same metrics, so the same early stop
+        assert rank0[case]["best"] == rank1[case]["best"], case
+        for key, value in rank0[case]["model"].items():
+            assert torch.equal(value, rank1[case]["model"][key]), (case, key)
+
+
+@pytest.mark.parametrize("case", [c[0] for c in CASES if c[2] == 0.0])
+def test_two_processes_train_what_one_process_trains(two_process_runs, one_process_run, case):
+    two, one = two_process_runs[0][case], one_process_run[case]
+    assert len(two["curve"]) == len(one["curve"]), "early stopping at another epoch"
+    loss2 = torch.tensor([m["loss"] for m in two["curve"]], dtype=torch.float64)
+    loss1 = torch.tensor([m["loss"] for m in one["curve"]], dtype=torch.float64)
+    torch.testing.assert_close(loss2, loss1, rtol=LOSS_RTOL, atol=0.0)
+    assert two["best"] == one["best"] and two["per_run"] == one["per_run"]
+    for key, value in one["model"].items():
+        torch.testing.assert_close(two["model"][key], value, rtol=0.0, atol=WEIGHT_ATOL)
+
+
+def test_graph_models_are_refused_under_data_parallelism():
+    from graphlearn.evaluation.protocol import _data_parallel
+    from graphlearn.models import build_model
+
+    data = _graph("coldstart")
+    two = Context(rank=0, world_size=2, backend="gloo")  # refused before any collective
+    with pytest.raises(ValueError, match="is not data-parallel"):
+        _data_parallel(build_model("gcn", 32, 16, 3), {"obs": data.x}, data.y, data.train_mask, two)
