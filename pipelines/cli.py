@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pickle
 import signal
 import sys
@@ -26,6 +27,10 @@ COMMANDS = {
     "serve": ("pipelines.serve", "serve a cold-start endpoint over HTTP (mlflow models serve)"),
     "neighbors": ("pipelines.neighbors", "nearest exported nodes and class of brand-new nodes, from a CSV"),
 }
+
+
+# commands that run under torchrun with several processes (graphlearn.distributed); the others refuse to
+DATA_PARALLEL = ("train",)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -67,8 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # named by the subcommand (`graphlearn train: error: ...`), as its own argument errors are
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    rank, world_size = _launch()
+    if world_size > 1 and args.command not in DATA_PARALLEL:
+        print(
+            f"graphlearn {args.command}: error: does not run data-parallel; launch it without torchrun (under "
+            f"torchrun: {', '.join(DATA_PARALLEL)})",
+            file=sys.stderr,
+        )
+        return 2
+    level = logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=level if rank == 0 else logging.ERROR,  # under torchrun, rank 0 speaks for the job
+        format="%(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
         # FAISS reports at INFO which CPU build it loads, after two failed imports of the faster builds
@@ -88,18 +103,33 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input: one clear line, no traceback (use -v for the traceback).
         if args.verbose:
             raise
-        print(f"graphlearn {args.command}: error: {one_line(e)}", file=sys.stderr)
+        print(f"graphlearn {args.command}: error: {one_line(e)}{_rank_note(rank, world_size)}", file=sys.stderr)
         return 2
     except Exception as e:
         # MLflow's refusals (a reserved alias, an invalid registry name, ...) are the user's input too
         if type(e).__name__ != "MlflowException" or args.verbose:
             raise
-        print(f"graphlearn {args.command}: error: {one_line(getattr(e, 'message', e))}", file=sys.stderr)
+        message = one_line(getattr(e, "message", e))
+        print(f"graphlearn {args.command}: error: {message}{_rank_note(rank, world_size)}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:
             _restore_interrupts(previous)
     return 0
+
+
+def _launch() -> tuple[int, int]:
+    """``(rank, world size)`` from torchrun's environment; ``(0, 1)`` outside it or when it does not parse
+    (``graphlearn.distributed.init`` then says what is wrong)."""
+    try:
+        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    except ValueError:
+        return 0, 1
+
+
+def _rank_note(rank: int, world_size: int) -> str:
+    """`` (rank R of W)`` after an error line under torchrun with several processes (each rank prints its own)."""
+    return f" (rank {rank} of {world_size})" if world_size > 1 else ""
 
 
 def one_line(error) -> str:
