@@ -33,7 +33,7 @@ from torch import Tensor
 
 from .training import stage_seed
 
-__all__ = ["Context", "current", "init", "is_main", "launched", "session", "shard_rows"]
+__all__ = ["Context", "PeerLost", "current", "init", "is_main", "launched", "session", "shard_rows"]
 
 T = TypeVar("T")
 
@@ -41,6 +41,19 @@ T = TypeVar("T")
 # close). Rank 0 alone writes to MLflow between collectives, which takes seconds.
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=10)
 BACKENDS = ("gloo", "nccl")
+
+
+class PeerLost(KeyboardInterrupt):
+    """Another rank of the job is gone (it failed or was killed, and torchrun stops the others). For this rank it is
+    an interruption, not an error of its own: pipelines mark their MLflow runs KILLED, as after Ctrl-C, so that
+    rerunning the command continues them."""
+
+
+def _peer_lost(error: BaseException) -> bool:
+    """A collective that failed because a peer's connection went away: torch's ``DistError`` family, or gloo's
+    transport errors ("Connection closed by peer", "Read error ... Connection reset by peer"), which torch raises
+    as plain ``RuntimeError``."""
+    return isinstance(error, dist.DistError) or (isinstance(error, RuntimeError) and "gloo/transport" in str(error))
 
 
 def shard_rows(index: Tensor, rank: int, world_size: int) -> Tensor:
@@ -85,6 +98,18 @@ class Context:
         """Where this rank's model and collectives live: its GPU under ``nccl``, else the CPU."""
         return torch.device("cuda", self.local_rank) if self.backend == "nccl" else torch.device("cpu")
 
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Inside, a collective that fails because another rank is gone raises :class:`PeerLost` (a
+        ``KeyboardInterrupt``) naming this rank, instead of torch's ``RuntimeError``."""
+        try:
+            yield
+        except RuntimeError as e:
+            if not (self.parallel and _peer_lost(e)):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise PeerLost(f"rank {self.rank} of {self.world_size}: another rank of the job is gone ({first})") from e
+
     def shard(self, index: Tensor) -> Tensor:
         """This rank's share of ``index`` (:func:`shard_rows`); all of it in one process."""
         return shard_rows(index, self.rank, self.world_size) if self.parallel else index
@@ -92,14 +117,16 @@ class Context:
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` (its gradients averaged over ranks in
         ``backward``; rank 0's parameters broadcast at construction); ``model`` itself in one process. Forward
-        passes that should not synchronise (evaluation) call ``model``, not the wrapper."""
+        passes that should not synchronise (evaluation) call ``model``, not the wrapper; ``backward`` through it
+        belongs inside :meth:`guard`."""
         if not self.parallel:
             return model
         from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
 
         model.to(self.device)
         ids = [self.local_rank] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        with self.guard():  # broadcasts rank 0's parameters
+            return DistributedDataParallel(model, device_ids=ids)
 
     def seed_rank(self, seed: int) -> None:
         """Give every rank but 0 its own random stream (dropout masks), derived from ``seed``: rank 0 keeps the stream
@@ -112,7 +139,8 @@ class Context:
         if not self.parallel:
             return float(loss.detach())
         total = loss.detach().clone().reshape(1).to(self.device)
-        dist.all_reduce(total)
+        with self.guard():
+            dist.all_reduce(total)
         return float(total) / self.world_size
 
     def broadcast(self, obj: T) -> T:
@@ -120,7 +148,8 @@ class Context:
         if not self.parallel:
             return obj
         box = [obj]
-        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        with self.guard():
+            dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
         return box[0]
 
     def agree(self, metrics: dict[str, float]) -> dict[str, float]:
@@ -162,7 +191,8 @@ class Context:
         padded = local.new_zeros((size, *local.shape[1:]))
         padded[: local.size(0)] = local
         parts = [torch.empty_like(padded) for _ in range(self.world_size)]
-        dist.all_gather(parts, padded)
+        with self.guard():
+            dist.all_gather(parts, padded)
         counts = [len(s) for s in torch.tensor_split(torch.arange(n), self.world_size)]
         return torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)]).to(home)
 

@@ -95,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     previous = _catch_interrupts() if threading.current_thread() is threading.main_thread() else None
     try:
         args._run(args)
-    except KeyboardInterrupt:
-        # the job's MLflow runs are already marked KILLED (graphlearn.tracking); finished seeds are kept
-        print(f"graphlearn {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        # the job's MLflow runs are already marked KILLED (graphlearn.tracking); finished seeds are kept. Under
+        # torchrun, a rank that is gone interrupts the others (graphlearn.distributed.PeerLost says which and why)
+        why = f": {e}" if type(e).__name__ == "PeerLost" else ""
+        print(f"graphlearn {args.command}: interrupted{why}", file=sys.stderr)
         return 130
     except (ValueError, OSError, KeyError, pickle.UnpicklingError) as e:
         # Bad input: one clear line, no traceback (use -v for the traceback).

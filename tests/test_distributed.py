@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +67,19 @@ def test_torchrun_with_one_process_is_the_single_process_context(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "1")
     with distributed.session() as ctx:
         assert ctx == Context() and not torch.distributed.is_initialized()
+
+
+def test_a_lost_peer_is_an_interruption_and_other_errors_pass_through():
+    two = Context(rank=1, world_size=2, backend="gloo")
+    gloo = "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:5"
+    with pytest.raises(distributed.PeerLost, match=r"rank 1 of 2: another rank of the job is gone \(\[/__w"):
+        with two.guard():
+            raise RuntimeError(gloo)
+    assert issubclass(distributed.PeerLost, KeyboardInterrupt)  # pipelines mark their runs KILLED, not FAILED
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"), two.guard():
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+    with pytest.raises(RuntimeError, match="gloo/transport"), Context().guard():  # one process: no peer to lose
+        raise RuntimeError(gloo)
 
 
 @pytest.mark.parametrize(
@@ -195,3 +211,48 @@ def test_graph_models_are_refused_under_data_parallelism():
     two = Context(rank=0, world_size=2, backend="gloo")  # refused before any collective
     with pytest.raises(ValueError, match="is not data-parallel"):
         _data_parallel(build_model("gcn", 32, 16, 3), {"obs": data.x}, data.y, data.train_mask, two)
+
+
+# --- a rank that fails ------------------------------------------------------------------------------------------
+
+FAILING = """
+import os, signal, sys, time
+from pathlib import Path
+import torch
+from graphlearn import distributed
+
+with distributed.session() as ctx:
+    Path(sys.argv[1], f"pid{ctx.rank}").write_text(str(os.getpid()))
+    ctx.loss_value(torch.ones(()))  # both ranks are up
+    if ctx.rank == 1:
+        if sys.argv[2] == "raises":
+            raise ValueError("rank 1 fails on purpose")
+        os.kill(os.getpid(), signal.SIGKILL)
+    if sys.argv[2] == "raises":
+        ctx.loss_value(torch.ones(()))  # waits for rank 1 in a collective
+    else:
+        time.sleep(600)  # busy elsewhere: torchrun has to stop it
+"""
+
+
+@pytest.mark.parametrize("how", ["raises", "killed"])
+def test_a_failing_rank_fails_the_job_promptly_and_leaves_no_process(tmp_path, how):
+    script = tmp_path / "job.py"
+    script.write_text(FAILING)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--rdzv-backend", "c10d",
+                "--rdzv-endpoint", f"127.0.0.1:{free_port()}"]  # fmt: skip
+    start = time.monotonic()
+    job = subprocess.run(
+        [*launcher, str(script), str(tmp_path), how], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert job.returncode != 0 and time.monotonic() - start < 60
+    output = job.stdout + job.stderr
+    pids = [int((tmp_path / f"pid{rank}").read_text()) for rank in (0, 1)]
+    if how == "raises":
+        assert "[rank1]: ValueError: rank 1 fails on purpose" in output
+    else:
+        assert f"Signal 9 (SIGKILL) received by PID {pids[1]}" in output
+    for pid in pids:  # torchrun stopped the other rank: nothing is left running
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
