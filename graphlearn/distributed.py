@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -107,7 +108,9 @@ class Context:
         except RuntimeError as e:
             if not (self.parallel and _peer_lost(e)):
                 raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            # gloo's "[.../pair.cc:553] Connection closed by peer [10.0.0.2]:5264. This is typically caused by ..."
+            first = re.sub(r"^\[[^\]]*\]\s*", "", str(e).strip().splitlines()[0] if str(e).strip() else "")
+            first = first.split(". ")[0] or type(e).__name__
             raise PeerLost(f"rank {self.rank} of {self.world_size}: another rank of the job is gone ({first})") from e
 
     def shard(self, index: Tensor) -> Tensor:

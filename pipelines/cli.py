@@ -141,7 +141,11 @@ def one_line(error) -> str:
 
 
 def _interrupt(signum, frame):
-    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C."""
+    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C. One that arrives while an interruption is being
+    handled is ignored, so that the job's runs are still marked KILLED: under torchrun, a rank that has just lost its
+    peer (graphlearn.distributed.PeerLost) is sent SIGTERM by torchrun a moment later."""
+    if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+        return
     raise KeyboardInterrupt(f"signal {signum}")
 
 

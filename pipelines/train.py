@@ -39,7 +39,16 @@ from pipelines import _common
 log = logging.getLogger(__name__)
 
 ALL_MODELS = ("mlp", "gcn", "sage", "gat", "sign")
-OVERRIDABLE = ("hidden_channels", "num_layers", "dropout", "lr", "weight_decay", "epochs", "patience")
+OVERRIDABLE = (
+    "hidden_channels",
+    "num_layers",
+    "dropout",
+    "input_dropout",
+    "lr",
+    "weight_decay",
+    "epochs",
+    "patience",
+)
 
 
 def add_arguments(parser) -> None:
@@ -59,7 +68,13 @@ def add_arguments(parser) -> None:
     pos = _common.positive_int
     parser.add_argument("--hidden", dest="hidden_channels", type=pos, default=None, help="override hidden size")
     parser.add_argument("--layers", dest="num_layers", type=pos, default=None, help="override layer count")
-    parser.add_argument("--dropout", type=_common.probability, default=None)
+    parser.add_argument("--dropout", type=_common.probability, default=None, help="override hidden-layer dropout")
+    parser.add_argument(
+        "--input-dropout",
+        type=_common.probability,
+        default=None,
+        help="override dropout on the input features (for sign and sgc: on the propagated ones)",
+    )
     parser.add_argument("--lr", type=_common.positive_float, default=None)
     parser.add_argument("--weight-decay", type=_common.nonnegative_float, default=None)
     parser.add_argument("--epochs", type=pos, default=None)

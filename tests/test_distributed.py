@@ -71,8 +71,10 @@ def test_torchrun_with_one_process_is_the_single_process_context(monkeypatch):
 
 def test_a_lost_peer_is_an_interruption_and_other_errors_pass_through():
     two = Context(rank=1, world_size=2, backend="gloo")
-    gloo = "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:5"
-    with pytest.raises(distributed.PeerLost, match=r"rank 1 of 2: another rank of the job is gone \(\[/__w"):
+    gloo = "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:5. "
+    gloo += "This is typically caused by a remote worker crashing. Check the logs of the remote worker"
+    gone = r"^rank 1 of 2: another rank of the job is gone \(Connection closed by peer \[::1\]:5\)$"
+    with pytest.raises(distributed.PeerLost, match=gone):
         with two.guard():
             raise RuntimeError(gloo)
     assert issubclass(distributed.PeerLost, KeyboardInterrupt)  # pipelines mark their runs KILLED, not FAILED
