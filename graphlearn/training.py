@@ -202,7 +202,8 @@ def fit(
         parallel (distributed.Context, optional): data-parallel training (:mod:`graphlearn.distributed`): ``loss_fn``
             is this rank's share of the loss, through the ``DistributedDataParallel`` wrapper; the epoch's
             ``loss`` is the mean over ranks and every rank uses rank 0's ``score_fn()`` metrics, so all take the
-            same selection and early-stopping decisions. (default: ``None``, one process)
+            same selection and early-stopping decisions; a rank that is gone raises ``distributed.PeerLost``.
+            (default: ``None``, one process)
 
     Other arguments as in :func:`fit_epochs`.
     """
@@ -221,18 +222,20 @@ def fit(
         with torch.no_grad():
             return score_fn() if parallel is None else parallel.agree(score_fn())
 
-    result = fit_epochs(
-        train_epoch,
-        epochs=epochs,
-        evaluate=evaluate,
-        score=score,
-        patience=patience,
-        model=model,
-        restore_best=restore_best,
-        stage=stage,
-        on_epoch=on_epoch,
-        on_best=on_best,
-        progress=progress,
-    )
+    # under data parallelism, a rank that is gone (in DDP's backward, a collective) is distributed.PeerLost
+    with contextlib.nullcontext() if parallel is None else parallel.guard():
+        result = fit_epochs(
+            train_epoch,
+            epochs=epochs,
+            evaluate=evaluate,
+            score=score,
+            patience=patience,
+            model=model,
+            restore_best=restore_best,
+            stage=stage,
+            on_epoch=on_epoch,
+            on_best=on_best,
+            progress=progress,
+        )
     model.eval()
     return result

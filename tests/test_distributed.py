@@ -162,6 +162,44 @@ def train_cases(ctx: Context) -> dict:
     return out
 
 
+# GLNN (label loss on the training nodes + distillation on every node with an edge) and the MLP baseline (no
+# teacher), Cold Brew's feature-only baselines, dropout 0
+GLNN_CASES = [("glnn", 0.5), ("mlp-baseline", 1.0)]
+
+
+def train_glnn_cases(ctx: Context) -> dict:
+    from graphlearn.methods.coldbrew import train_glnn
+
+    data = _graph("coldstart")
+    teacher = torch.randn(data.num_nodes, data.num_classes, generator=torch.Generator().manual_seed(5))
+    out = {}
+    for case, lam in GLNN_CASES:
+        torch.manual_seed(7)
+        model, fitted = train_glnn(
+            data.x,
+            data.y,
+            teacher if lam < 1 else None,
+            train_mask=data.train_mask,
+            val_mask=data.val_mask,
+            kd_mask=data.degree > 0 if lam < 1 else None,
+            lam=lam,
+            temperature=2.0,
+            hidden_channels=32,
+            dropout=0.0,
+            epochs=30,
+            patience=8,
+            parallel=ctx,
+        )
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        accuracies = {k: v for k, v in fitted.best_metrics.items() if k != "loss"}  # the loss: within LOSS_RTOL
+        out[case] = {"curve": fitted.curve, "per_run": accuracies, "best": fitted.best_epoch, "model": state}
+    return out
+
+
+def train_all(ctx: Context) -> dict:
+    return train_cases(ctx) | train_glnn_cases(ctx)
+
+
 def _worker(rank: int, world: int, port: int, folder: str) -> None:
     os.environ.update(
         RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
@@ -169,7 +207,7 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
     torch.set_num_threads(1)
     with distributed.session() as ctx:
         assert ctx.parallel and ctx.backend == "gloo"
-        torch.save(train_cases(ctx), Path(folder) / f"rank{rank}.pt")
+        torch.save(train_all(ctx), Path(folder) / f"rank{rank}.pt")
 
 
 @pytest.fixture(scope="module")
@@ -181,19 +219,19 @@ def two_process_runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def one_process_run():
-    return train_cases(Context())
+    return train_all(Context())
 
 
 def test_every_rank_takes_the_same_decisions_and_ends_with_the_same_model(two_process_runs):
     rank0, rank1 = two_process_runs
-    for case, *_ in CASES:
+    for case in [c[0] for c in CASES] + [c[0] for c in GLNN_CASES]:
         assert rank0[case]["curve"] == rank1[case]["curve"], case  # the same metrics, so the same early stop
         assert rank0[case]["best"] == rank1[case]["best"], case
         for key, value in rank0[case]["model"].items():
             assert torch.equal(value, rank1[case]["model"][key]), (case, key)
 
 
-@pytest.mark.parametrize("case", [c[0] for c in CASES if c[2] == 0.0])
+@pytest.mark.parametrize("case", [c[0] for c in CASES if c[2] == 0.0] + [c[0] for c in GLNN_CASES])
 def test_two_processes_train_what_one_process_trains(two_process_runs, one_process_run, case):
     two, one = two_process_runs[0][case], one_process_run[case]
     assert len(two["curve"]) == len(one["curve"]), "early stopping at another epoch"

@@ -7,7 +7,6 @@ Logging is a callback (``on_epoch``) so the library never imports MLflow.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -214,24 +213,22 @@ def run_protocol(
             def on_best(epoch: int, metrics: dict[str, float]) -> None:
                 best["correct"] = (best["pred"] == y).cpu().numpy()
 
-            # under data parallelism a rank that is gone (in a collective, DDP's backward) is distributed.PeerLost
-            with parallel.guard() if parallel is not None else contextlib.nullcontext():
-                fitted = fit(
-                    model,
-                    loss_fn,
-                    score_fn,
-                    epochs=epochs,
-                    lr=lr,
-                    weight_decay=weight_decay,
-                    score="val",
-                    patience=patience,
-                    restore_best=keep_models,
-                    stage=f"{label} seed={seed + run}" if label else f"run{run}",
-                    on_epoch=on_epoch,
-                    on_best=on_best,
-                    progress=progress,
-                    parallel=parallel,
-                )
+            fitted = fit(
+                model,
+                loss_fn,
+                score_fn,
+                epochs=epochs,
+                lr=lr,
+                weight_decay=weight_decay,
+                score="val",
+                patience=patience,
+                restore_best=keep_models,
+                stage=f"{label} seed={seed + run}" if label else f"run{run}",
+                on_epoch=on_epoch,
+                on_best=on_best,
+                progress=progress,
+                parallel=parallel,
+            )
             result.per_run.append({g: fitted.best_metrics[g] for g in groups})
             result.curves.append(fitted.curve)
             result.best_epochs.append(fitted.best_epoch)
