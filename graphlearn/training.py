@@ -22,11 +22,15 @@ import random
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from .distributed import Context
 
 __all__ = [
     "EpochCallback",
@@ -186,6 +190,7 @@ def fit(
     on_epoch: EpochCallback | None = None,
     on_best: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = False,
+    parallel: Context | None = None,
 ) -> FitResult:
     """Full-batch training with Adam: one step on ``loss_fn()`` per epoch (model in train mode), then
     ``score_fn()`` (eval mode, under ``no_grad``) whose ``score`` entry selects the epoch.
@@ -194,6 +199,11 @@ def fit(
         params: parameters or parameter groups for :class:`torch.optim.Adam` (groups carry their own
             ``weight_decay``). (default: ``model.parameters()`` with ``weight_decay``)
         restore_best (bool): load the best epoch's state at the end (the model is left in eval mode).
+        parallel (distributed.Context, optional): data-parallel training (:mod:`graphlearn.distributed`): ``loss_fn``
+            is this rank's share of the loss, through the ``DistributedDataParallel`` wrapper; the epoch's
+            ``loss`` is the mean over ranks and every rank uses rank 0's ``score_fn()`` metrics, so all take the
+            same selection and early-stopping decisions; a rank that is gone raises ``distributed.PeerLost``.
+            (default: ``None``, one process)
 
     Other arguments as in :func:`fit_epochs`.
     """
@@ -205,25 +215,27 @@ def fit(
         loss = loss_fn()
         loss.backward()
         optimizer.step()
-        return {"loss": float(loss.detach())}
+        return {"loss": float(loss.detach()) if parallel is None else parallel.loss_value(loss)}
 
     def evaluate(epoch: int) -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            return score_fn()
+            return score_fn() if parallel is None else parallel.agree(score_fn())
 
-    result = fit_epochs(
-        train_epoch,
-        epochs=epochs,
-        evaluate=evaluate,
-        score=score,
-        patience=patience,
-        model=model,
-        restore_best=restore_best,
-        stage=stage,
-        on_epoch=on_epoch,
-        on_best=on_best,
-        progress=progress,
-    )
+    # under data parallelism, a rank that is gone (in DDP's backward, a collective) is distributed.PeerLost
+    with contextlib.nullcontext() if parallel is None else parallel.guard():
+        result = fit_epochs(
+            train_epoch,
+            epochs=epochs,
+            evaluate=evaluate,
+            score=score,
+            patience=patience,
+            model=model,
+            restore_best=restore_best,
+            stage=stage,
+            on_epoch=on_epoch,
+            on_best=on_best,
+            progress=progress,
+        )
     model.eval()
     return result

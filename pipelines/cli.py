@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pickle
 import signal
 import sys
@@ -26,6 +27,10 @@ COMMANDS = {
     "serve": ("pipelines.serve", "serve a cold-start endpoint over HTTP (mlflow models serve)"),
     "neighbors": ("pipelines.neighbors", "nearest exported nodes and class of brand-new nodes, from a CSV"),
 }
+
+
+# commands that run under torchrun with several processes (graphlearn.distributed); the others refuse to
+DATA_PARALLEL = ("train",)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -67,8 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # named by the subcommand (`graphlearn train: error: ...`), as its own argument errors are
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    rank, world_size = _launch()
+    if world_size > 1 and args.command not in DATA_PARALLEL:
+        print(
+            f"graphlearn {args.command}: error: does not run data-parallel; launch it without torchrun (under "
+            f"torchrun: {', '.join(DATA_PARALLEL)})",
+            file=sys.stderr,
+        )
+        return 2
+    level = logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        level=level if rank == 0 else logging.ERROR,  # under torchrun, rank 0 speaks for the job
+        format="%(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
         # FAISS reports at INFO which CPU build it loads, after two failed imports of the faster builds
@@ -80,26 +95,43 @@ def main(argv: list[str] | None = None) -> int:
     previous = _catch_interrupts() if threading.current_thread() is threading.main_thread() else None
     try:
         args._run(args)
-    except KeyboardInterrupt:
-        # the job's MLflow runs are already marked KILLED (graphlearn.tracking); finished seeds are kept
-        print(f"graphlearn {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        # the job's MLflow runs are already marked KILLED (graphlearn.tracking); finished seeds are kept. Under
+        # torchrun, a rank that is gone interrupts the others (graphlearn.distributed.PeerLost says which and why)
+        why = f": {e}" if type(e).__name__ == "PeerLost" else ""
+        print(f"graphlearn {args.command}: interrupted{why}", file=sys.stderr)
         return 130
     except (ValueError, OSError, KeyError, pickle.UnpicklingError) as e:
         # Bad input: one clear line, no traceback (use -v for the traceback).
         if args.verbose:
             raise
-        print(f"graphlearn {args.command}: error: {one_line(e)}", file=sys.stderr)
+        print(f"graphlearn {args.command}: error: {one_line(e)}{_rank_note(rank, world_size)}", file=sys.stderr)
         return 2
     except Exception as e:
         # MLflow's refusals (a reserved alias, an invalid registry name, ...) are the user's input too
         if type(e).__name__ != "MlflowException" or args.verbose:
             raise
-        print(f"graphlearn {args.command}: error: {one_line(getattr(e, 'message', e))}", file=sys.stderr)
+        message = one_line(getattr(e, "message", e))
+        print(f"graphlearn {args.command}: error: {message}{_rank_note(rank, world_size)}", file=sys.stderr)
         return 2
     finally:
         if previous is not None:
             _restore_interrupts(previous)
     return 0
+
+
+def _launch() -> tuple[int, int]:
+    """``(rank, world size)`` from torchrun's environment; ``(0, 1)`` outside it or when it does not parse
+    (``graphlearn.distributed.init`` then says what is wrong)."""
+    try:
+        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    except ValueError:
+        return 0, 1
+
+
+def _rank_note(rank: int, world_size: int) -> str:
+    """`` (rank R of W)`` after an error line under torchrun with several processes (each rank prints its own)."""
+    return f" (rank {rank} of {world_size})" if world_size > 1 else ""
 
 
 def one_line(error) -> str:
@@ -109,7 +141,11 @@ def one_line(error) -> str:
 
 
 def _interrupt(signum, frame):
-    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C."""
+    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C. One that arrives while an interruption is being
+    handled is ignored, so that the job's runs are still marked KILLED: under torchrun, a rank that has just lost its
+    peer (graphlearn.distributed.PeerLost) is sent SIGTERM by torchrun a moment later."""
+    if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+        return
     raise KeyboardInterrupt(f"signal {signum}")
 
 

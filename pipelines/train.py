@@ -8,10 +8,17 @@ run per model and seed (per-epoch metrics with ``step=epoch``). Each finished (m
 parent run (``seeds/<model>/seed<S>.{json,npz}``, with the model at its selected epoch as a graphlearn model file,
 ``seeds/<model>/seed<S>.pt``, loaded with ``graphlearn.model_io.load``), and the split is logged before the first
 seed, so ``--resume <parent run id>`` continues a killed job and a finished seed keeps its results, model and split.
+
+Under ``torchrun`` (``graphlearn.distributed``) the row-independent models (mlp, sign, sgc) train data-parallel:
+every rank loads the data and trains on its share of the training nodes; rank 0 alone opens the MLflow runs, decides
+``--resume`` (its decision broadcast), logs, prints and writes ``--out``.
+
+    torchrun --nproc-per-node 2 --no-python graphlearn train --dataset synthetic:2000 --model mlp,sign
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -22,7 +29,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from graphlearn import model_io, tracking
+from graphlearn import distributed, model_io, tracking
 from graphlearn.data.protocols import PROTOCOLS, apply_protocol
 from graphlearn.evaluation import make_results, run_protocol
 from graphlearn.evaluation.protocol import ProtocolResult
@@ -32,7 +39,16 @@ from pipelines import _common
 log = logging.getLogger(__name__)
 
 ALL_MODELS = ("mlp", "gcn", "sage", "gat", "sign")
-OVERRIDABLE = ("hidden_channels", "num_layers", "dropout", "lr", "weight_decay", "epochs", "patience")
+OVERRIDABLE = (
+    "hidden_channels",
+    "num_layers",
+    "dropout",
+    "input_dropout",
+    "lr",
+    "weight_decay",
+    "epochs",
+    "patience",
+)
 
 
 def add_arguments(parser) -> None:
@@ -52,7 +68,13 @@ def add_arguments(parser) -> None:
     pos = _common.positive_int
     parser.add_argument("--hidden", dest="hidden_channels", type=pos, default=None, help="override hidden size")
     parser.add_argument("--layers", dest="num_layers", type=pos, default=None, help="override layer count")
-    parser.add_argument("--dropout", type=_common.probability, default=None)
+    parser.add_argument("--dropout", type=_common.probability, default=None, help="override hidden-layer dropout")
+    parser.add_argument(
+        "--input-dropout",
+        type=_common.probability,
+        default=None,
+        help="override dropout on the input features (for sign and sgc: on the propagated ones)",
+    )
     parser.add_argument("--lr", type=_common.positive_float, default=None)
     parser.add_argument("--weight-decay", type=_common.nonnegative_float, default=None)
     parser.add_argument("--epochs", type=pos, default=None)
@@ -147,25 +169,58 @@ def _resume(args, config: dict) -> dict[tuple[str, int], ProtocolResult]:
     return done
 
 
+def check_data_parallel(args, config: dict, data, ctx: distributed.Context) -> None:
+    """Under torchrun with several processes: only row-independent models, and a training node for every rank (a
+    clear error on every rank before any run is opened)."""
+    serial = [m for m in config["models"] if not getattr(MODELS[m], "row_independent", False)]
+    if serial:
+        raise ValueError(
+            f"--model {','.join(serial)}: graph models do not train data-parallel (a node's output needs its "
+            f"neighbours' rows); under torchrun choose from mlp, sign, sgc, or run them in one process"
+        )
+    n_train = int(data.train_mask.sum())
+    if n_train < ctx.world_size:
+        raise ValueError(
+            f"--dataset {args.dataset}: {n_train} training node(s) cannot be shared among {ctx.world_size} "
+            f"processes; launch at most {n_train}"
+        )
+
+
+def _open_store(args, config: dict) -> tuple[str | None, dict]:
+    """Rank 0's set-up of the tracking store: configure it, continue an interrupted run, read back its seeds."""
+    tracking.configure(args.tracking_uri, args.experiment)
+    _common.auto_resume(args, "train", config)
+    return args.resume, (_resume(args, config) if args.resume else {})
+
+
 def run(args) -> dict:
+    with distributed.session() as ctx:
+        return _run(args, ctx)
+
+
+def _run(args, ctx: distributed.Context) -> dict:
     config = resolve_config(args)
-    _common.check_out(args.out)
+    if ctx.parallel:  # the results depend on it (float rounding, dropout streams): --resume must not mix them
+        config["world_size"] = ctx.world_size
+    ctx.on_main(lambda: _common.check_out(args.out))
     data = _common.load_data(args)
     _common.check_trainable(args, data, needs_edges=args.protocol == "coldstart")
     data = apply_protocol(data, args.protocol, seed=args.seed)
+    if ctx.parallel:
+        check_data_parallel(args, config, data, ctx)
     dataset_name = _common.display_name(args, data)
-    tracking.configure(args.tracking_uri, args.experiment)
-    _common.auto_resume(args, "train", config)
-    done = _resume(args, config) if args.resume else {}
+    args.resume, done = ctx.on_main(lambda: _open_store(args, config))
     summaries, correct = {}, {}
+    main = ctx.is_main  # the only rank that tracks, prints and writes
     tags = {"job": "train", "dataset": dataset_name, "protocol": args.protocol}
-    opened = (
-        tracking.resume_run(args.resume)
-        if args.resume
-        else tracking.parent_run(f"train:{dataset_name}", config, tags=tags)
-    )
+    if not main:
+        opened = contextlib.nullcontext()
+    elif args.resume:
+        opened = tracking.resume_run(args.resume)
+    else:
+        opened = tracking.parent_run(f"train:{dataset_name}", config, tags=tags)
     with opened as parent:
-        if not args.resume:
+        if main and not args.resume:
             tracking.log_dataset(data, dataset_name, args.dataset)
             _common.log_split(data)  # before the first seed: a killed job keeps it too
         for name, hp in config["models"].items():
@@ -177,50 +232,62 @@ def run(args) -> dict:
                 if (name, seed) in done:  # finished before the job was interrupted (--resume)
                     parts.append(done[(name, seed)])
                     continue
-                with tracking.child_run(f"{name}/seed={seed}", {"model": name, "seed": seed, **hp}):
+                child = (
+                    tracking.child_run(f"{name}/seed={seed}", {"model": name, "seed": seed, **hp})
+                    if main
+                    else contextlib.nullcontext()
+                )
+                with child:
                     res = run_protocol(
                         make,
                         data,
                         runs=1,
                         seed=seed,
-                        progress=not args.no_progress,
+                        progress=main and not args.no_progress,
                         label=name,
                         keep_models=True,
+                        parallel=ctx,
                         **train_kw,
                     )
-                    tracking.log_curve(res.curves[0])
-                    tracking.log_metrics(
-                        {f"test_{g}": v for g, v in res.per_run[0].items()}
-                        | {
-                            "best_val": res.best_val[0],
-                            "best_epoch": res.best_epochs[0],
-                            "wall_time_s": res.wall_time[0],
-                        }
-                    )
-                _save_seed(name, seed, res, make, config)
+                    if main:
+                        tracking.log_curve(res.curves[0])
+                        tracking.log_metrics(
+                            {f"test_{g}": v for g, v in res.per_run[0].items()}
+                            | {
+                                "best_val": res.best_val[0],
+                                "best_epoch": res.best_epochs[0],
+                                "wall_time_s": res.wall_time[0],
+                            }
+                        )
+                if main:
+                    _save_seed(name, seed, res, make, config)
                 parts.append(res)
                 log.debug("%s seed %d: %s", name, seed, res.per_run[0])
             merged = _common.merge_results(parts)
             summaries[name], correct[name] = merged, merged.correct
-            tracking.log_metrics(
-                {
-                    f"{name}.{g}.{stat}": round(cell[stat], 2)
-                    for g, cell in merged.summary(include_val=True).items()
-                    for stat in ("mean", "std")
-                }
+            if main:
+                tracking.log_metrics(
+                    {
+                        f"{name}.{g}.{stat}": round(cell[stat], 2)
+                        for g, cell in merged.summary(include_val=True).items()
+                        for stat in ("mean", "std")
+                    }
+                )
+        results = None
+        if main:
+            results = make_results(
+                dataset_name,
+                args.protocol,
+                parent.info.run_id,
+                summaries,
+                extra={"split": getattr(data, "split_info", None)},
             )
-        results = make_results(
-            dataset_name,
-            args.protocol,
-            parent.info.run_id,
-            summaries,
-            extra={"split": getattr(data, "split_info", None)},
-        )
-        _common.write_artifacts(results, data, correct, args.out)
-    _common.report(results, args.json)
-    if not args.json:
-        print(f"MLflow run {parent.info.run_id} ({mlflow.get_tracking_uri()})")
-    return results
+            _common.write_artifacts(results, data, correct, args.out)
+    if main:
+        _common.report(results, args.json)
+        if not args.json:
+            print(f"MLflow run {parent.info.run_id} ({mlflow.get_tracking_uri()})")
+    return ctx.broadcast(results)
 
 
 if __name__ == "__main__":

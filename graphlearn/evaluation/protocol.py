@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from .. import sparse
 from ..data.splits import group_masks
 from ..training import EpochCallback, deterministic, fit, seed_everything
 from .metrics import accuracy
+
+if TYPE_CHECKING:
+    from ..distributed import Context
 
 ModelFn = torch.nn.Module | Callable[[], torch.nn.Module]
 
@@ -106,6 +109,7 @@ def run_protocol(
     deterministic_algorithms: bool = True,
     label: str | None = None,
     keep_models: bool = False,
+    parallel: Context | None = None,
 ) -> ProtocolResult:
     """Train and evaluate ``runs`` times under the OGB protocol.
 
@@ -135,12 +139,20 @@ def run_protocol(
         deterministic_algorithms: run under :func:`deterministic`.
         keep_models: keep each run's model at its best-validation epoch in ``ProtocolResult.models`` (the model's
             numbers are unchanged: selection already scores that epoch).
+        parallel: train data-parallel over the ranks of a ``torch.distributed`` job (:mod:`graphlearn.distributed`),
+            for models whose rows are independent once preprocessed (``row_independent``: MLP, SIGN, SGC; others are
+            a ``ValueError``). Each rank trains on its share of the training nodes (:func:`_data_parallel`) and
+            predicts its share of all nodes for the evaluation, which every rank then scores alike. Ranks other
+            than 0 draw their own dropout masks. With one process (``None``, or a world size of 1) this is the
+            single-process protocol, bit for bit.
     """
     if runs < 1 or epochs < 1:
         raise ValueError(f"'runs' and 'epochs' must be >= 1 (got {runs}, {epochs})")
     if patience is not None and patience < 1:
         raise ValueError(f"'patience' must be None or >= 1 (got {patience})")
     _check_masks(data)
+    if parallel is not None and not parallel.parallel:
+        parallel = None
     y = data.y.view(-1)
     train_mask, val_mask = data.train_mask, data.val_mask
     groups = group_masks(data)
@@ -176,15 +188,23 @@ def run_protocol(
                     features = {k: sparse.model_input(v) for k, v in features.items()}
             x = features["obs"]
             best: dict = {}
+            if parallel is None:
 
-            def loss_fn(model=model, x=x) -> Tensor:
-                out = model(x, data.edge_index)
-                return F.cross_entropy(out[train_mask], y[train_mask])
+                def loss_fn(model=model, x=x) -> Tensor:
+                    out = model(x, data.edge_index)
+                    return F.cross_entropy(out[train_mask], y[train_mask])
 
-            def score_fn(model=model, x=x) -> dict[str, float]:
-                pred = model(x, data.edge_index).argmax(dim=-1)
+                def predict(which: str, edge_index: Tensor, model=model) -> Tensor:
+                    return model(features[which], edge_index).argmax(dim=-1)
+
+            else:
+                loss_fn, predict = _data_parallel(model, features, y, train_mask, parallel)
+                parallel.seed_rank(seed + run)
+
+            def score_fn() -> dict[str, float]:
+                pred = predict("obs", data.edge_index)
                 if inductive:
-                    pred = torch.where(ind_mask, model(features["full"], full_ei).argmax(dim=-1), pred)
+                    pred = torch.where(ind_mask, predict("full", full_ei), pred)
                 best["pred"] = pred
                 metrics = {"train": accuracy(y, pred, train_mask), "val": accuracy(y, pred, val_mask)}
                 metrics.update({g: accuracy(y, pred, m) for g, m in groups.items()})
@@ -207,6 +227,7 @@ def run_protocol(
                 on_epoch=on_epoch,
                 on_best=on_best,
                 progress=progress,
+                parallel=parallel,
             )
             result.per_run.append({g: fitted.best_metrics[g] for g in groups})
             result.curves.append(fitted.curve)
@@ -218,3 +239,36 @@ def run_protocol(
                 result.models.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     result.correct = np.stack(correct_runs)
     return result
+
+
+def _data_parallel(
+    model: torch.nn.Module, features: dict[str, Tensor], y: Tensor, train_mask: Tensor, parallel: Context
+) -> tuple[Callable[[], Tensor], Callable[[Tensor, Tensor], Tensor]]:
+    """``(loss_fn, predict)`` of one data-parallel run.
+
+    ``loss_fn``: the cross-entropy summed over this rank's share of the training nodes, divided by the number of
+    training nodes in all and multiplied by the world size, through the ``DistributedDataParallel`` wrapper, whose
+    gradient averaging over ranks then yields the gradient of the single-process loss (the mean over all training
+    nodes), whatever the share sizes. ``predict(which, edge_index)``: the predicted class of every node from
+    ``features[which]``, each rank predicting its share of the nodes, gathered in node order on every rank.
+    """
+    if not getattr(model, "row_independent", False):
+        raise ValueError(
+            f"{model!r} is not data-parallel: its nodes' outputs depend on other rows (graph convolution or batch "
+            "norm); only row-independent models (mlp, sign, sgc) train over several processes"
+        )
+    net = parallel.wrap(model)
+    device = parallel.device
+    index = parallel.shard(train_mask.nonzero().view(-1))
+    x_train, y_train = sparse.take_rows(features["obs"], index).to(device), y[index].to(device)
+    scale = parallel.world_size / int(train_mask.sum())
+    n = features["obs"].size(0)
+    shares = {k: sparse.take_rows(v, parallel.rows(n)).to(device) for k, v in features.items()}  # cut once
+
+    def loss_fn() -> Tensor:
+        return F.cross_entropy(net(x_train), y_train, reduction="sum") * scale
+
+    def predict(which: str, edge_index: Tensor) -> Tensor:
+        return parallel.gather_rows(model(shares[which]).argmax(dim=-1), n).cpu()
+
+    return loss_fn, predict

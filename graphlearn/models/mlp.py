@@ -91,6 +91,9 @@ class MLP(torch.nn.Module):
     """
 
     supports_sparse_input = True  # a CSR x goes straight into the first Linear (graphlearn.sparse)
+    # each node's output depends on its own row only (no normalisation across the batch): training can be split by
+    # rows over processes (graphlearn.distributed)
+    row_independent = True
 
     def __init__(
         self,
@@ -112,6 +115,7 @@ class MLP(torch.nn.Module):
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
         self.out_channels, self.num_layers = out_channels, num_layers
         self.input_dropout = float(input_dropout)
+        self.row_independent = norm is None  # batch norm mixes rows; any norm layer is refused, to be safe
         self.mlp = PyGMLP(
             in_channels=in_channels,
             hidden_channels=hidden_channels,

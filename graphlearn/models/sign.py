@@ -62,6 +62,8 @@ class SIGN(torch.nn.Module):
         input_dropout (float): dropout on the propagated features. (default: ``0.0``)
     """
 
+    row_independent = True  # see MLP; the instance follows its MLP's
+
     def __init__(
         self,
         in_channels: int,
@@ -91,6 +93,8 @@ class SIGN(torch.nn.Module):
             input_dropout=input_dropout,
             **kwargs,
         )
+        # after preprocess(), an MLP on each node's own row: data-parallel by rows (graphlearn.distributed)
+        self.row_independent = self.mlp.row_independent
 
     def reset_parameters(self) -> None:
         self.mlp.reset_parameters()

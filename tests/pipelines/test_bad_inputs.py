@@ -39,6 +39,7 @@ def error_line(capsys) -> str:
         (["train", *SYN, "--lr", "0"], ["argument --lr: must be > 0, got 0"]),
         (["train", *SYN, "--lr", "nan"], ["argument --lr", "'nan'"]),
         (["train", *SYN, "--dropout", "1.5"], ["argument --dropout", "1.5"]),
+        (["train", *SYN, "--input-dropout", "1"], ["argument --input-dropout: must be in [0, 1), got 1"]),
         (["train", *SYN, "--weight-decay", "-1"], ["argument --weight-decay", "-1"]),
         (["train", *SYN, "--epochs", "0"], ["argument --epochs: must be >= 1, got 0"]),
         (["adapt", "--lr", "-1"], ["adapt: error: argument --lr", "-1"]),

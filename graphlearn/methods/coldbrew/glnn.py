@@ -3,6 +3,8 @@ ICLR 2022 <https://arxiv.org/abs/2110.08727>`_; PyG ``examples/glnn.py``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,6 +12,9 @@ from torch import Tensor, nn
 from graphlearn import sparse
 from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's one dropout
 from graphlearn.training import EpochCallback, FitResult, fit
+
+if TYPE_CHECKING:
+    from graphlearn.distributed import Context
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -93,6 +98,7 @@ def train_glnn(
     patience: int | None = 100,
     stage: str = "GLNN",
     on_epoch: EpochCallback | None = None,
+    parallel: Context | None = None,
 ) -> tuple[MLPClassifier, FitResult]:
     r"""Train an :class:`MLPClassifier` with
     :math:`\lambda\,\mathrm{CE}(\text{train labels}) + (1-\lambda)\,
@@ -113,6 +119,9 @@ def train_glnn(
         temperature (float): distillation temperature. (default: ``1.0``)
         hidden_channels, num_layers, dropout: the MLP.
         epochs, lr, weight_decay, patience: Adam training.
+        parallel (distributed.Context, optional): train data-parallel over the ranks of a ``torch.distributed`` job
+            (:func:`_sharded_loss`); every rank scores the selection itself and takes rank 0's decision. (default:
+            ``None``: one process, bit for bit as without it)
 
     Returns:
         ``(model, FitResult)``; the model is in eval mode.
@@ -125,6 +134,8 @@ def train_glnn(
         raise ValueError(f"teacher_logits has {teacher_logits.size(0)} rows, x has {x.size(0)}")
     if int(train_mask.sum()) == 0:
         raise ValueError("train_mask selects no node")
+    if parallel is not None and not parallel.parallel:
+        parallel = None
     kd_mask = torch.ones_like(train_mask) if kd_mask is None else kd_mask
     if num_classes is None:
         num_classes = teacher_logits.size(1) if teacher_logits is not None else int(y.max()) + 1
@@ -142,12 +153,18 @@ def train_glnn(
     t_kd = teacher_logits[kd_idx] if lam < 1.0 else None
     x_eval = sparse.take_rows(xm, torch.cat([train_idx, val_idx]))
 
-    def loss_fn() -> Tensor:
-        out = model(x_rows)
-        loss = lam * F.cross_entropy(out[pos[train_idx]], y_train)
-        if lam < 1.0:
-            loss = loss + (1 - lam) * kd_loss(out[pos[kd_idx]], t_kd, temperature)
-        return loss
+    if parallel is None:
+
+        def loss_fn() -> Tensor:
+            out = model(x_rows)
+            loss = lam * F.cross_entropy(out[pos[train_idx]], y_train)
+            if lam < 1.0:
+                loss = loss + (1 - lam) * kd_loss(out[pos[kd_idx]], t_kd, temperature)
+            return loss
+
+    else:
+        loss_fn = _sharded_loss(model, xm, y, teacher_logits, train_idx, kd_idx, lam, temperature, parallel)
+        parallel.seed_rank(torch.initial_seed())  # other dropout masks on every rank but 0
 
     def score_fn() -> dict[str, float]:
         out = model(x_eval)
@@ -166,8 +183,43 @@ def train_glnn(
         patience=patience,
         stage=stage,
         on_epoch=on_epoch,
+        parallel=parallel,
     )
     return model, history
+
+
+def _sharded_loss(
+    model: MLPClassifier,
+    xm: Tensor,
+    y: Tensor,
+    teacher_logits: Tensor | None,
+    train_idx: Tensor,
+    kd_idx: Tensor,
+    lam: float,
+    temperature: float,
+    parallel: Context,
+):
+    """GLNN's loss split by rows over ranks, through the ``DistributedDataParallel`` wrapper: each rank sums the label
+    loss over its share of the training nodes and the distillation loss over its share of the distilled nodes, each
+    divided by that set's total size and multiplied by the world size (DDP averages gradients), so the averaged
+    gradient is the one-process gradient of :func:`train_glnn`'s loss."""
+    net = parallel.wrap(model)
+    train, kd = parallel.shard(train_idx), parallel.shard(kd_idx) if lam < 1.0 else kd_idx[:0]
+    x_rows, y_train = sparse.take_rows(xm, torch.cat([train, kd])), y[train]
+    t_kd = teacher_logits[kd] if lam < 1.0 else None
+    ce_scale = lam * parallel.world_size / train_idx.numel()
+    kd_scale = (1 - lam) * temperature**2 * parallel.world_size / max(kd_idx.numel(), 1)
+
+    def loss_fn() -> Tensor:
+        out = net(x_rows)
+        loss = F.cross_entropy(out[: train.numel()], y_train, reduction="sum") * ce_scale
+        if lam < 1.0:
+            student = F.log_softmax(out[train.numel() :] / temperature, dim=-1)
+            target = F.log_softmax(t_kd / temperature, dim=-1)
+            loss = loss + F.kl_div(student, target, reduction="sum", log_target=True) * kd_scale
+        return loss
+
+    return loss_fn
 
 
 def train_mlp(x: Tensor, y: Tensor, **kwargs) -> tuple[MLPClassifier, FitResult]:
