@@ -70,6 +70,7 @@ class Case:
     store: bool = False
     cwd: str | None = None  # run in this folder instead of the case's own
     note: str = ""
+    env: dict = field(default_factory=dict)  # extra environment (e.g. a torchrun rank's RANK / WORLD_SIZE)
 
 
 # ---------------------------------------------------------------------------------------------------------- files
@@ -192,6 +193,12 @@ def cases() -> list[Case]:
     add(C("train-dataset-typo", "train", ["--dataset", "Kora"], ["Kora"]))
     for spec in ["synthetic:many", "synthetic:0", "synthetic:-5", "synthetic:1", "synthetic:inf", "synthetic:"]:
         add(C(f"train-{spec}", "train", ["--dataset", spec, *tiny], [spec]))
+    # ---------------------------------------------------------------------------- under torchrun (distributed)
+    rank0 = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29599"}
+    add(C("coldbrew-torchrun", "coldbrew", [*syn, *cb_tiny], ["torchrun"], env=rank0))
+    add(C("train-torchrun-no-master", "train", [*syn, "--model", "mlp", *tiny], ["MASTER_ADDR"],
+          env={"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}))  # fmt: skip
+    # (a graph model or more ranks than training nodes: refused once the ranks meet; tests/test_distributed.py)
     # a folder in OGB's layout, broken
     add(C("train-dataset-folder-empty", "train", ["--dataset", "{d}/g", *tiny], ["g", "raw/edge.csv.gz"],
           files={"g/notes.txt": b"x"}))  # fmt: skip
@@ -1000,6 +1007,7 @@ def _env(case: Case) -> dict:
     env.pop("MLFLOW_TRACKING_URI", None)
     if case.store:
         env["MLFLOW_TRACKING_URI"] = _fixture["store"]
+    env.update(case.env)
     return env
 
 
