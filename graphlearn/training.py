@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
+import functools
 import random
 import zlib
 from collections.abc import Callable, Iterable
@@ -109,6 +111,25 @@ def _check_epochs(epochs: int, patience: int | None) -> None:
         raise ValueError(f"patience must be None or >= 1 (got {patience!r})")
 
 
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to hand back this way
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the pages the C heap holds free back to the OS (glibc's ``malloc_trim(0)``; a no-op elsewhere).
+
+    Freed tensors below glibc's mmap threshold stay in the heap, and the heap's free pages stay resident: after a
+    few models each one's transients add up (measured on Coauthor-CS: ~100 MB per model, 1.67 GB peak for one Cold
+    Brew seed). Called after every fit and between the blocks of block-wise searches; a call costs milliseconds."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def fit_epochs(
     train_epoch: Callable[[int], dict[str, float]],
     *,
@@ -169,6 +190,7 @@ def fit_epochs(
                 break
     finally:
         bar.close()
+        release_freed_memory()  # a model's transients stay resident otherwise, and the next model adds its own
     if best_state is not None:
         model.load_state_dict(best_state)
     return result

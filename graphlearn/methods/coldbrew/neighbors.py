@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from graphlearn import sparse
+from graphlearn.training import release_freed_memory
 
 METRICS = ("ip", "cos", "l2")
 BACKENDS = ("auto", "torch", "faiss", "ann")
@@ -67,6 +68,8 @@ def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
         s, i = s.topk(k, dim=-1)
         scores.append(s)
         index.append(i)
+        del q, s
+        release_freed_memory()  # the blocks' dense queries and scores would otherwise stay resident, block by block
     return torch.cat(scores), torch.cat(index)
 
 
@@ -100,6 +103,8 @@ def _search_sparse_keys(queries: Tensor, keys: Tensor, k: int, metric: str):
         s, i = s.topk(k, dim=-1)
         scores.append(s)
         index.append(i)
+        del q, s
+        release_freed_memory()  # the blocks' dense queries and scores would otherwise stay resident, block by block
     return torch.cat(scores), torch.cat(index)
 
 

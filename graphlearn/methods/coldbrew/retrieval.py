@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn import sparse
+from graphlearn.training import release_freed_memory
 
 __all__ = ["RetrievalHead", "fit_retrieval", "MIXES"]
 
@@ -98,6 +99,8 @@ def _feature_knn(xn: Tensor, k: int, anchors: Tensor, chunk: int = 1024) -> Tens
             s = F.linear(sparse.take_rows(xm, a), xn)  # [chunk, n] cosines (CSR rows times dense features)
         s[torch.arange(a.numel()), a] = -math.inf
         out.append(s.topk(k, dim=-1).indices)
+        del s
+        release_freed_memory()  # each block's scores would otherwise stay resident next to the last one's
     nb = torch.cat(out)
     return torch.stack([anchors.repeat_interleave(k), nb.reshape(-1)])
 
