@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -198,7 +199,19 @@ def log_dataset(data, name: str, source: str, context: str = "training") -> None
     # a loader spec, not a file URI ("cora", "synthetic:1000", "user:a.csv:b.csv"): MLflow has no resolver for it
     src = CodeDatasetSource({"graphlearn.dataset": source})
     ds = mlflow.data.from_numpy(features, targets=targets, source=src, name=name)
-    mlflow.log_input(ds, context=context)
+    for attempt in range(3):
+        try:
+            mlflow.log_input(ds, context=context)
+            return
+        except mlflow.exceptions.MlflowException as e:
+            # a tracking server creates a dataset on first use without a lock: two jobs logging the same graph at
+            # once collide on its unique key, and the loser's retry finds the winner's
+            if "duplicate key" not in str(e) and "UNIQUE constraint" not in str(e):
+                raise
+            if attempt == 2:
+                log.warning("dataset input not logged (the store kept refusing it: %s)", str(e).splitlines()[0])
+                return
+            time.sleep(0.2 * (attempt + 1))
 
 
 @contextlib.contextmanager

@@ -86,6 +86,36 @@ def test_an_experiment_another_job_just_created_is_used(store, monkeypatch):
         tracking.configure(experiment="refused")
 
 
+def test_a_dataset_input_two_jobs_log_at_once_is_logged_once_each(store, monkeypatch):
+    """A tracking server creates a dataset on first use without a lock: the job that loses the race gets a unique-key
+    error (seen with two concurrent jobs against PostgreSQL), retries, and finds the winner's dataset."""
+    import torch
+    from mlflow.exceptions import MlflowException
+    from torch_geometric.data import Data
+
+    log_input, calls = mlflow.log_input, []
+
+    def racing(ds, **kwargs):
+        calls.append(ds.name)
+        if len(calls) == 1:
+            raise MlflowException('(psycopg2.errors.UniqueViolation) duplicate key value violates "dataset_pk"')
+        return log_input(ds, **kwargs)
+
+    monkeypatch.setattr(mlflow, "log_input", racing)
+    graph = Data(x=torch.ones(4, 3), y=torch.tensor([0, 1, 0, 1]))
+    with tracking.parent_run("job", {"a": 1}) as run:
+        tracking.log_dataset(graph, "toy", "synthetic:4")
+    assert calls == ["toy", "toy"]
+    assert [d.dataset.name for d in mlflow.get_run(run.info.run_id).inputs.dataset_inputs] == ["toy"]
+
+    def refused(ds, **kwargs):
+        raise MlflowException("permission denied")
+
+    monkeypatch.setattr(mlflow, "log_input", refused)
+    with tracking.parent_run("job", {"a": 1}), pytest.raises(MlflowException, match="permission denied"):
+        tracking.log_dataset(graph, "toy", "synthetic:4")
+
+
 def test_log_curve_batches_every_epoch_with_its_step(store):
     with tracking.parent_run("job", {}) as run:
         tracking.log_curve([{"val": 1.0, "loss": 3.0}, {"val": 2.0, "loss": 2.0}, {"val": 4.0, "loss": 1.0}])
