@@ -141,16 +141,22 @@ def group_pids(pgid: int) -> list[int]:
     return out
 
 
-def kill_group(pgid: int, grace: float = 15.0) -> None:
-    """SIGTERM the process group ``pgid``, SIGKILL what is left after ``grace`` seconds, wait until it is gone."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        if not group_pids(pgid):
+def _signal_until_gone(alive, send, steps) -> None:
+    """For each ``(signal, seconds)`` of ``steps`` while ``alive()``: ``send(signal)``, then wait up to that long."""
+    for sig, wait in steps:
+        if not alive():
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
+            send(sig)
         deadline = time.monotonic() + wait
-        while group_pids(pgid) and time.monotonic() < deadline:
+        while alive() and time.monotonic() < deadline:
             time.sleep(0.1)
+
+
+def kill_group(pgid: int, grace: float = 15.0) -> None:
+    """SIGTERM the process group ``pgid``, SIGKILL what is left after ``grace`` seconds, wait until it is gone."""
+    steps = ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0))
+    _signal_until_gone(lambda: bool(group_pids(pgid)), lambda sig: os.killpg(pgid, sig), steps)
     if group_pids(pgid):
         raise ServerError(f"processes {group_pids(pgid)} of the MLflow server (process group {pgid}) survived SIGKILL")
 
@@ -377,14 +383,8 @@ def _stop_postgres(layout: Layout, bindir: Path | None) -> bool:
                 [str(bindir / "pg_ctl"), "stop", "-m", "fast", "-w", "-t", "60", "-D", str(layout.pgdata)],
                 "pg_ctl stop",
             )
-    for sig, wait in ((signal.SIGINT, 30.0), (signal.SIGQUIT, 10.0)):  # SIGINT is PostgreSQL's fast shutdown
-        if not pid_alive(pid):
-            break
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
+    steps = ((signal.SIGINT, 30.0), (signal.SIGQUIT, 10.0))  # SIGINT is PostgreSQL's fast shutdown
+    _signal_until_gone(lambda: pid_alive(pid), lambda sig: os.kill(pid, sig), steps)
     if pid_alive(pid):
         raise ServerError(f"PostgreSQL (pid {pid}, data {layout.pgdata}) did not stop")
     return True
