@@ -18,6 +18,7 @@ import numpy as np
 
 from graphlearn import sparse, tracking
 from graphlearn.data import load_dataset
+from graphlearn.data.registry import is_graph_folder
 from graphlearn.data.splits import save_split
 from graphlearn.evaluation import format_table, to_markdown
 from graphlearn.evaluation.protocol import ProtocolResult
@@ -288,18 +289,12 @@ def load_data(args):
     return data
 
 
-def _is_folder_graph(spec: str) -> bool:
-    from graphlearn.data import dataset_names  # noqa: PLC0415
-
-    return os.path.isdir(spec) and spec.lower() not in dataset_names()
-
-
 def display_name(args, data) -> str:
     """The dataset's name in run names, tables and the results JSON: a registry or ``synthetic:`` name as given; for
     a ``user:`` graph, a ``.npz`` path or an OGB-layout folder the short name its loader gave it (the file's stem or
     the folder's name), not the spec with its paths (the full spec stays in the run's ``dataset`` param)."""
     spec = str(args.dataset)
-    if spec.lower().startswith("user:") or spec.lower().endswith(".npz") or _is_folder_graph(spec):
+    if spec.lower().startswith("user:") or spec.lower().endswith(".npz") or is_graph_folder(spec):
         return str(getattr(data, "name", None) or spec)
     return spec
 

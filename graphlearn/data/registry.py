@@ -258,6 +258,12 @@ def _load_spec(name: str, seed: int, split: int = 0) -> Data | None:
     return None
 
 
+def is_graph_folder(name: str) -> bool:
+    """Whether ``name`` is read as a user's graph in OGB's layout: an existing folder that is not a registry name
+    (a registry name wins over a folder of that name)."""
+    return name.lower() not in _REGISTRY and Path(name).is_dir()
+
+
 def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: int = 0, seed: int = 0) -> Data:
     """Load a registered dataset, a user graph or a synthetic graph as a ``Data`` following the graph contract
     (``docs/design.md``).
@@ -292,7 +298,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: int
     try:
         spec = _REGISTRY[name.lower()]
     except KeyError:
-        if Path(name).is_dir():  # a user's graph in OGB's layout (a registry name wins over a folder of that name)
+        if is_graph_folder(name):
             from .ogb import load_ogb_folder  # noqa: PLC0415
 
             return load_ogb_folder(name)
