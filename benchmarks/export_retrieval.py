@@ -8,7 +8,8 @@ Spaces (graphlearn.export.spaces): the student's ``retrieval`` space (its opt-in
 ``retrieval_dim=256``: graphlearn.methods.coldbrew.retrieval), its ``coldbrew`` space (teacher embedding for nodes
 with edges, MLP1's estimate for the rest: what ``graphlearn export`` writes by default), its ``mlp1`` space (MLP1
 for every node), the teacher's embeddings as the student stored them (isolated nodes: the teacher with no edge), the
-raw features, GIANT features (``graphlearn pretrain`` with the cold-start isolated nodes' edges held out), and the
+raw features, the raw features as the retrieval head reads them (``view``: its validation-chosen feature view,
+e.g. word presence weighted by idf, with no learning), GIANT features (``graphlearn pretrain`` with the cold-start isolated nodes' edges held out), and the
 last hidden layer of the MLP and GLNN baselines. All trained in the same job on the same split
 (``ColdStartSplit(seed=0)``, shared by every seed so that GIANT's held-out edges are the evaluated ones); seeds vary
 the models.
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from _common import hardware, now, run_cli, write_results
 
-SPACES = ("retrieval", "coldbrew", "mlp1", "teacher", "raw", "giant", "mlp", "glnn")
+SPACES = ("retrieval", "coldbrew", "mlp1", "teacher", "raw", "view", "giant", "mlp", "glnn")
 REFERENCE = "retrieval"  # the student's best space
 
 
@@ -39,8 +40,12 @@ def vectors(space: str, trained: dict, x: torch.Tensor, giant_x: torch.Tensor | 
     if space == "teacher":
         with torch.no_grad():
             return as_numpy(normalize(student._standardise(student.teacher_embeddings)))
-    if space == "raw":
-        return as_numpy(normalize(x))
+    if space in ("raw", "view"):  # raw: the features as given; view: as the retrieval head reads them (no learning)
+        from graphlearn import sparse
+
+        rows = student.retrieval.features(sparse.model_input(x)) if space == "view" else x
+        rows = sparse.normalize_rows_as_dense(rows)
+        return as_numpy(rows.to_dense() if sparse.is_sparse(rows) else rows)
     if space == "giant":
         return as_numpy(normalize(giant_x))
     return as_numpy(hidden_vectors(trained["MLP" if space == "mlp" else "GLNN"], x))

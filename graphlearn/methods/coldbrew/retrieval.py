@@ -38,29 +38,96 @@ from torch import Tensor, nn
 from graphlearn import sparse
 from graphlearn.training import release_freed_memory
 
-__all__ = ["RetrievalHead", "fit_retrieval", "MIXES"]
+__all__ = ["RetrievalHead", "fit_retrieval", "MIXES", "FEATURE_VIEWS", "presence", "idf_weights"]
 
 #: Candidate weights of the class block, chosen on validation.
 MIXES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
+#: How the head reads a node's features (``x̂`` in the module docstring), chosen on validation by
+#: :func:`fit_retrieval` (``features="auto"``): the values as given, which entries are non-zero (``presence``: a
+#: bag of words as a set of words), or presence weighted by inverse document frequency (``presence-idf``: rare
+#: words count more, ``log((1 + n) / (1 + df)) + 1`` as scikit-learn's smoothed idf), each L2-normalised.
+FEATURE_VIEWS = ("values", "presence", "presence-idf")
+
+
+def presence(x: Tensor) -> Tensor:
+    """``1`` where ``x`` (dense or CSR) has a non-zero entry, ``0`` elsewhere; CSR stays CSR."""
+    if not sparse.is_sparse(x):
+        return (x != 0).to(x.dtype)
+    x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
+    ones = (x.values() != 0).to(x.dtype)
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), ones, x.shape, check_invariants=False)
+
+
+def idf_weights(x: Tensor) -> Tensor:
+    """Smoothed inverse document frequency ``log((1 + n) / (1 + df_j)) + 1`` of every column of ``x`` (dense or
+    CSR), ``df_j`` the number of rows with a non-zero entry in column ``j``."""
+    n = x.size(0)
+    if sparse.is_sparse(x):
+        x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
+        cols = x.col_indices()[x.values() != 0]
+        df = torch.bincount(cols, minlength=x.size(1)).to(torch.float32)
+    else:
+        df = (x != 0).sum(0).to(torch.float32)
+    return torch.log((1 + n) / (1 + df)) + 1
+
+
+def _scale_columns(x: Tensor, w: Tensor) -> Tensor:
+    if not sparse.is_sparse(x):
+        return x * w
+    x = x if x.layout == torch.sparse_csr else x.to_sparse_csr()
+    values = x.values() * w[x.col_indices()]
+    return torch.sparse_csr_tensor(x.crow_indices(), x.col_indices(), values, x.shape, check_invariants=False)
+
+
 class RetrievalHead(nn.Module):
-    """``W`` (``[dim, in_channels]``, no bias) and the class-block weight ``mix`` (a buffer; ``-1`` until
-    trained). Parameters are created without drawing random numbers, so that adding the head to a student does not
-    move the random stream of MLP1 / MLP2's initialisation."""
+    """``W`` (``[dim, in_channels]``, no bias), the class-block weight ``mix`` (a buffer; ``-1`` until trained) and
+    the feature view (buffers ``view``, an index into :data:`FEATURE_VIEWS`, and ``column_weight``, the idf
+    weights of ``presence-idf``). Parameters are created without drawing random numbers, so that adding the head to
+    a student does not move the random stream of MLP1 / MLP2's initialisation."""
 
     def __init__(self, in_channels: int, dim: int):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(dim, in_channels))
         self.register_buffer("mix", torch.tensor(-1.0))
+        self.register_buffer("view", torch.tensor(0))
+        self.register_buffer("column_weight", torch.ones(in_channels))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # heads saved before the feature view existed read their features as given (``values``)
+        state_dict.setdefault(prefix + "view", torch.tensor(0))
+        state_dict.setdefault(prefix + "column_weight", torch.ones(self.weight.size(1)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def trained(self) -> bool:
         return float(self.mix) >= 0
 
+    @property
+    def feature_view(self) -> str:
+        return FEATURE_VIEWS[int(self.view)]
+
+    def set_view(self, view: str, x: Tensor | None = None) -> None:
+        """Read features as ``view`` (:data:`FEATURE_VIEWS`); ``presence-idf`` takes its weights from ``x``."""
+        if view not in FEATURE_VIEWS:
+            raise ValueError(f"unknown retrieval feature view {view!r}; choose from {list(FEATURE_VIEWS)}")
+        self.view.fill_(FEATURE_VIEWS.index(view))
+        weight = idf_weights(x) if view == "presence-idf" else torch.ones(self.weight.size(1))
+        self.column_weight.copy_(weight.to(self.column_weight))
+
+    def features(self, xm: Tensor) -> Tensor:
+        """``x̂``: the feature view of a model input (dense or CSR), rows L2-normalised (CSR stays CSR)."""
+        view = int(self.view)
+        if view:
+            xm = presence(xm)
+            if view == 2:
+                xm = _scale_columns(xm, self.column_weight.to(xm.dtype))
+        return sparse.normalize_rows(xm)
+
     def project(self, xm: Tensor) -> Tensor:
         """``normalize(W x̂)`` of a model input (dense or CSR, see :func:`graphlearn.sparse.model_input`)."""
-        return F.normalize(F.linear(sparse.normalize_rows(xm), self.weight), dim=-1)
+        return F.normalize(F.linear(self.features(xm), self.weight), dim=-1)
 
     def combine(self, z: Tensor, logits: Tensor, mix: float | Tensor | None = None) -> Tensor:
         mix = self.mix if mix is None else torch.as_tensor(mix, dtype=z.dtype)
@@ -152,9 +219,12 @@ def _scores(
     keys, counts = truth
     n = index.size(0)
     rec, same = [], []
+    if sparse.is_sparse(index):  # CSR rows (a feature view): dense score blocks of at most 2^24 elements
+        chunk = max(1, min(chunk, (1 << 24) // max(n, 1)))
     for start in range(0, queries.numel(), chunk):
         nodes = queries[start : start + chunk]
-        s = q[start : start + chunk] @ index.t()
+        block = sparse.dense_rows(q, start, start + chunk)
+        s = torch.sparse.mm(index, block.t()).t() if sparse.is_sparse(index) else block @ index.t()
         s[torch.arange(nodes.numel()), nodes] = -math.inf
         top = s.topk(k, dim=-1).indices
         pair = nodes.unsqueeze(-1) * n + top
@@ -188,6 +258,7 @@ def fit_retrieval(
     svd_rows: int = 4096,
     k: int = 10,
     seed: int = 0,
+    features: str = "auto",
 ) -> dict:
     """Train ``student.retrieval`` (see the module docstring) on the training graph (``x``, ``edge_index``);
     returns ``{"best_step", "val_recall", "val_precision", "mix", "history"}``."""
@@ -205,27 +276,48 @@ def fit_retrieval(
     ):
         if not ok:
             raise ValueError(f"retrieval {name} out of range (got {value})")
+    if features not in ("auto", *FEATURE_VIEWS):
+        raise ValueError(f"unknown retrieval feature view {features!r}; choose from {['auto', *FEATURE_VIEWS]}")
     n, dev = x.size(0), x.device
     gen = torch.Generator().manual_seed(seed)
     xn = sparse.normalize_rows_as_dense(x.float())
-    xm = sparse.model_input(xn)
+    xm = sparse.model_input(xn)  # the head's input; its feature view is applied in head.project
     src, dst = edge_index
     keep = (src != dst) & ~val_mask[src] & ~val_mask[dst]
     edges = edge_index[:, keep]
     pairs = []
     if edges.size(1):
         pairs.append((edges, 1.0))
+    # validation queries: validation nodes with an edge (kept out of the loss)
+    queries, truth_keys, truth_counts = _truth(edge_index, val_mask.nonzero().view(-1), n)
+    known = train_mask | val_mask
+    kk = min(k, n - 1)
+
+    # the feature view: the one whose own cosine retrieves the validation queries' neighbours best (recall +
+    # precision, ties: the earlier in FEATURE_VIEWS); its rows give the kNN positives and the SVD start
+    candidates = FEATURE_VIEWS if features == "auto" else (features,)
+    views, best_view = {}, None
+    for view in candidates:
+        head.set_view(view, x.float())
+        xv = xn if view == "values" else sparse.normalize_rows_as_dense(head.features(sparse.model_input(x.float())))
+        if len(candidates) > 1 and queries.numel():
+            r, pr = _scores(sparse.take_rows(xv, queries), xv, queries, (truth_keys, truth_counts), y, known, kk)
+        else:
+            r, pr = math.nan, math.nan
+        views[view] = {"val_recall": r, "val_precision": pr}
+        if best_view is None or r + pr > views[best_view]["val_recall"] + views[best_view]["val_precision"]:
+            best_view, xv_best = view, xv
+        del xv
+    head.set_view(best_view, x.float())
+    xn = xv_best
+    del xv_best
     if knn > 0 and knn_weight > 0 and n > knn:
         anchors = torch.randperm(n, generator=gen)[:max_anchors].sort().values if n > max_anchors else torch.arange(n)
         pairs.append((_feature_knn(xn, knn, anchors.to(dev)), knn_weight))
     if not pairs:
         raise ValueError("the retrieval head has nothing to learn from: no training edge and knn=0")
 
-    # validation queries: validation nodes with an edge (kept out of the loss)
-    queries, truth_keys, truth_counts = _truth(edge_index, val_mask.nonzero().view(-1), n)
-    known = train_mask | val_mask
     labelled = (train_mask & ~val_mask).nonzero().view(-1)
-    kk = min(k, n - 1)
 
     with torch.no_grad():
         head.weight.copy_(_svd_init(xn.cpu(), head.weight.size(0), svd_rows, gen).to(dev))
@@ -299,5 +391,7 @@ def fit_retrieval(
         "val_precision": prec,
         "mix": mix,
         "mixes": {str(m): {"val_recall": r, "val_precision": p} for (r, p), m in scored},
+        "features": best_view,
+        "views": views,
         "history": history,
     }

@@ -23,6 +23,7 @@ from graphlearn.training import EpochCallback, seed_everything, stage_seed
 from .fcr import feature_contribution_ratio, label_propagation
 from .glnn import train_glnn, train_mlp
 from .neighbors import METRICS
+from .retrieval import FEATURE_VIEWS
 from .student import QUERIES, ColdBrewStudent
 from .teacher import CONVS, ColdBrewTeacher, train_teacher
 from .tune import CANDIDATE
@@ -80,6 +81,9 @@ class ColdBrewConfig(Config):
     retrieval_label_weight: float = param(0.0, min=0.0)  # supervised-contrastive term on labelled training nodes
     retrieval_batch: int = param(2048, min=2)  # positive pairs of each kind per step (in-batch negatives)
     retrieval_steps: int = param(300, min=1)  # maximum optimiser steps (best step kept on validation)
+    # how the head reads features: "values", "presence", "presence-idf", or "auto" (the view whose own cosine
+    # retrieves the validation nodes' neighbours best)
+    retrieval_features: str = param("auto", choices=("auto", *FEATURE_VIEWS))
     # Opt-in feature head (ColdBrewStudent's feature_head): weight of a GLNN-style MLP on the features alone in the
     # student's class probabilities (0: off, the student exactly as without it; 1: the head alone). A choice for the
     # cold-start validation set (coldbrew --tune), where the virtual-neighbour branch does not help isolated nodes.
@@ -313,6 +317,7 @@ def run_coldbrew(
                 label_weight=config.retrieval_label_weight,
                 max_steps=config.retrieval_steps,
                 seed=stage_seed(seed, "ColdBrew/retrieval"),
+                features=config.retrieval_features,
             )
 
     for i, over in enumerate(candidates or ()):
