@@ -8,7 +8,10 @@ nodes and brand-new ones alike, from features only) the unit vector
 
 so that cosine(v_a, v_b) = (1 - mix) * cos(W x̂_a, W x̂_b) + mix * cos(p_a, p_b): a learnt linear projection of
 the L2-normalised features ``x̂`` (fine identity) plus the student's class distribution (class-level agreement,
-for precision). Its width is ``retrieval_dim``: ``retrieval_dim - num_classes`` for ``W``, ``num_classes`` for
+for precision). ``x̂`` is the node's features in the **feature view** chosen on validation (:data:`FEATURE_VIEWS`):
+the values as given, or which words a bag of words holds (``presence``), optionally weighted by idf
+(``presence-idf``). On Coauthor-CS (keyword counts) presence-idf is chosen and lifts the isolated nodes' recall@10
+from 50 to 59 (raw features: 55; ``benchmarks/results/export_retrieval_coauthor-cs.md``). Its width is ``retrieval_dim``: ``retrieval_dim - num_classes`` for ``W``, ``num_classes`` for
 the class block.
 
 Training (:func:`fit_retrieval`, after MLP1 / MLP2, which it leaves untouched):
@@ -21,6 +24,9 @@ Training (:func:`fit_retrieval`, after MLP1 / MLP2, which it leaves untouched):
 * every ``eval_every`` steps the head is scored on the **validation nodes** as cold-start queries (their edges were
   kept out of the loss): recall@10 of their edges' endpoints plus same-class precision@10 over results with a
   known training / validation label; the best step is kept (early stopping with ``patience`` evaluations);
+* the feature view (``features="auto"``) is chosen first, before training: the view whose own cosine (no
+  learning) retrieves the validation queries' neighbours best (recall + precision; ties: the earlier in
+  :data:`FEATURE_VIEWS`); the kNN positives and the SVD start are taken in that view;
 * ``mix`` is then the value of ``MIXES`` with the best validation recall + precision (ties: the smaller).
 
 The validation queries' class block comes from MLP2 with the node kept out of its own virtual neighbours (as for
@@ -261,7 +267,9 @@ def fit_retrieval(
     features: str = "auto",
 ) -> dict:
     """Train ``student.retrieval`` (see the module docstring) on the training graph (``x``, ``edge_index``);
-    returns ``{"best_step", "val_recall", "val_precision", "mix", "history"}``."""
+    returns ``{"best_step", "val_recall", "val_precision", "mix", "mixes", "features", "views", "history"}``
+    (``features``: the feature view kept; ``views``: each candidate view's own validation recall / precision, NaN
+    when only one was given)."""
     head: RetrievalHead = student.retrieval
     for name, value, ok in (
         ("tau", tau, tau > 0),
