@@ -21,6 +21,11 @@ FAISS_MIN_CANDIDATES = 20_000
 # From this many candidates on, the student searches an approximate FAISS HNSW index built once (AnnIndex): the
 # cost per query then grows like log(candidates) instead of linearly (exact search is kept below: same numbers).
 ANN_MIN_CANDIDATES = 50_000
+# ... but only for batches of fewer than this many queries (served requests). A larger batch is searched exactly:
+# one blocked product over every candidate costs less per query than HNSW's graph walk on this CPU (80k candidates
+# of width 64, 10k queries, 1 thread: FAISS flat 2.6 s, HNSW 6.8 s plus 29 s to build; benchmarks/results/speed.md),
+# and its neighbours are exact. Training and whole-graph inference are such batches.
+ANN_MAX_QUERIES = 64
 _CHUNK = 4096
 
 

@@ -15,7 +15,7 @@ from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's o
 from graphlearn.training import EpochCallback, FitResult, fit
 
 from .glnn import kd_loss
-from .neighbors import ANN_MIN_CANDIDATES, METRICS, AnnIndex, virtual_neighbors
+from .neighbors import ANN_MAX_QUERIES, ANN_MIN_CANDIDATES, METRICS, AnnIndex, virtual_neighbors
 from .onerow import OneRow
 from .retrieval import RetrievalHead, fit_retrieval
 
@@ -168,10 +168,12 @@ class ColdBrewStudent(nn.Module):
             output against teacher embeddings, the paper) or ``"features"``
             (node features against the candidates' features).
             (default: ``"embedding"``)
-        ann_min_candidates (int, optional): from this many candidates on the
-            search uses an approximate FAISS HNSW index built once
+        ann_min_candidates (int, optional): from this many candidates on, batches of fewer than
+            :data:`~graphlearn.methods.coldbrew.neighbors.ANN_MAX_QUERIES` nodes (a served request) search an
+            approximate FAISS HNSW index built once
             (:class:`~graphlearn.methods.coldbrew.neighbors.AnnIndex`), so a
-            query's cost stops growing linearly with the graph; below it the
+            query's cost stops growing linearly with the graph; below it, and for larger batches (training,
+            whole-graph inference: one blocked product costs less per query than HNSW's walk), the
             search is exact. ``None``: always exact.
             (default: :data:`~graphlearn.methods.coldbrew.neighbors.ANN_MIN_CANDIDATES`, 50,000)
         retrieval_dim (int): width of the opt-in retrieval head (:mod:`~graphlearn.methods.coldbrew.retrieval`,
@@ -349,11 +351,13 @@ class ColdBrewStudent(nn.Module):
         if self.candidate_index.numel() == 0:
             raise RuntimeError("the student has no teacher embeddings: call fit() or set_teacher() first")
 
-    def _search_space(self):
-        """``(standardised candidate embeddings, search keys, search metric)``,
-        cached until the teacher side changes (``set_teacher``, loading, ``.to``):
+    def _search_space(self, queries: int = 1):
+        """``(standardised candidate embeddings, search keys, search metric, ANN index or None)`` for a batch of
+        ``queries`` nodes, cached until the teacher side changes (``set_teacher``, loading, ``.to``):
         recomputing them per call dominated one-node inference. For ``cos`` the
-        keys are stored L2-normalised and searched by inner product."""
+        keys are stored L2-normalised and searched by inner product. The approximate index answers only batches
+        of fewer than :data:`~.neighbors.ANN_MAX_QUERIES` nodes over at least ``ann_min_candidates`` dense keys
+        (built on the first such batch); larger batches are searched exactly."""
         if self._cache is None:
             cand = self._standardise(self.teacher_embeddings[self.candidate_index])
             keys = self.candidate_features if self.query == "features" else cand
@@ -370,9 +374,13 @@ class ColdBrewStudent(nn.Module):
             # decision by width, benchmarks/results/speed.md), and dense batch products give the same numbers
             # with either layout.
             keys = keys.t().contiguous().t()
-            large = self.ann_min_candidates is not None and keys.size(0) >= self.ann_min_candidates
-            ann = AnnIndex(keys, metric) if large else None
-            self._cache = (cand, keys, metric, ann)
+            self._cache = (cand, keys, metric, None)
+        cand, keys, metric, ann = self._cache
+        large = self.ann_min_candidates is not None and keys.size(0) >= self.ann_min_candidates
+        if not large or sparse.is_sparse(keys) or queries >= ANN_MAX_QUERIES:
+            return (cand, keys, metric, None) if ann is not None else self._cache
+        if ann is None:  # built on the first small batch: a job that only searches in large batches never pays for it
+            self._cache = (cand, keys, metric, AnnIndex(keys, metric))
         return self._cache
 
     def _apply(self, fn, *args, **kwargs):
@@ -382,7 +390,7 @@ class ColdBrewStudent(nn.Module):
 
     def _aggregate(self, x: Tensor, z: Tensor, self_index: Tensor | None = None) -> Tensor:
         """Virtual-neighbour aggregate; ``x`` is the model input (:func:`graphlearn.sparse.model_input`)."""
-        cand, keys, metric, ann = self._search_space()
+        cand, keys, metric, ann = self._search_space(x.size(0))
         exclude = None
         if self_index is not None:
             n_graph = self.teacher_embeddings.size(0)

@@ -57,3 +57,30 @@ def test_bad_ann_settings_are_named():
     ann = AnnIndex(torch.randn(10, 4), "ip")
     with pytest.raises(ValueError, match="the ANN index holds 10 candidates but 12 were given"):
         virtual_neighbors(torch.randn(2, 4), torch.randn(12, 4), k=2, ann=ann)
+
+
+def test_large_batches_are_searched_exactly_and_the_index_is_built_for_small_ones():
+    from graphlearn.methods.coldbrew.neighbors import ANN_MAX_QUERIES
+
+    n, f = 600, 12
+    x = _clustered(n, f)
+    y = torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(0))
+    masks = {k: torch.zeros(n, dtype=torch.bool) for k in ("train", "val")}
+    masks["train"][:300], masks["val"][300:400] = True, True
+    torch.manual_seed(0)
+    s = ColdBrewStudent(f, 8, 3, hidden_channels=16, k=5, metric="cos", query="features", ann_min_candidates=100)
+    s.fit(
+        x, y, torch.randn(n, 8), train_mask=masks["train"], val_mask=masks["val"],
+        candidate_mask=torch.ones(n, dtype=torch.bool), epochs=5, patience=None,
+    )  # fmt: skip
+    assert s._cache[3] is None  # training searched whole batches: no index was built
+    batch = _clustered(ANN_MAX_QUERIES, f, seed=3)
+    approx_batch = s.logits(batch)
+    assert s._cache[3] is None
+    few = batch[: ANN_MAX_QUERIES - 1]
+    approx_few = s.logits(few)
+    assert s._cache[3] is not None  # built for the small batch, kept
+    s.ann_min_candidates, s._cache = None, None  # the same student, always exact
+    torch.testing.assert_close(s.logits(batch), approx_batch, rtol=0, atol=0)
+    exact_few = s.logits(few)
+    assert (exact_few.argmax(-1) == approx_few.argmax(-1)).float().mean() > 0.9
