@@ -26,6 +26,10 @@ ANN_MIN_CANDIDATES = 50_000
 # of width 64, 10k queries, 1 thread: FAISS flat 2.6 s, HNSW 6.8 s plus 29 s to build; benchmarks/results/speed.md),
 # and its neighbours are exact. Training and whole-graph inference are such batches.
 ANN_MAX_QUERIES = 64
+# From this many candidates on, every batch uses the index again: the exact product's cost per query grows with the
+# candidates, HNSW's like their log (200k candidates, 2k queries: flat 0.47 ms, HNSW 0.60 ms per query, about the
+# crossover), and a 2M-node graph searched exactly would cost ~10^14 flop.
+ANN_BATCH_MIN_CANDIDATES = 200_000
 _CHUNK = 4096
 
 

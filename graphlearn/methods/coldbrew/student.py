@@ -15,7 +15,7 @@ from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's o
 from graphlearn.training import EpochCallback, FitResult, fit
 
 from .glnn import kd_loss
-from .neighbors import ANN_MAX_QUERIES, ANN_MIN_CANDIDATES, METRICS, AnnIndex, virtual_neighbors
+from .neighbors import ANN_BATCH_MIN_CANDIDATES, ANN_MAX_QUERIES, ANN_MIN_CANDIDATES, METRICS, AnnIndex, virtual_neighbors
 from .onerow import OneRow
 from .retrieval import RetrievalHead, fit_retrieval
 
@@ -173,7 +173,8 @@ class ColdBrewStudent(nn.Module):
             approximate FAISS HNSW index built once
             (:class:`~graphlearn.methods.coldbrew.neighbors.AnnIndex`), so a
             query's cost stops growing linearly with the graph; below it, and for larger batches (training,
-            whole-graph inference: one blocked product costs less per query than HNSW's walk), the
+            whole-graph inference: one blocked product costs less per query than HNSW's walk) below
+            :data:`~graphlearn.methods.coldbrew.neighbors.ANN_BATCH_MIN_CANDIDATES` (200,000) candidates, the
             search is exact. ``None``: always exact.
             (default: :data:`~graphlearn.methods.coldbrew.neighbors.ANN_MIN_CANDIDATES`, 50,000)
         retrieval_dim (int): width of the opt-in retrieval head (:mod:`~graphlearn.methods.coldbrew.retrieval`,
@@ -357,7 +358,8 @@ class ColdBrewStudent(nn.Module):
         recomputing them per call dominated one-node inference. For ``cos`` the
         keys are stored L2-normalised and searched by inner product. The approximate index answers only batches
         of fewer than :data:`~.neighbors.ANN_MAX_QUERIES` nodes over at least ``ann_min_candidates`` dense keys
-        (built on the first such batch); larger batches are searched exactly."""
+        (built on the first such batch), and every batch from :data:`~.neighbors.ANN_BATCH_MIN_CANDIDATES` keys on;
+        other batches are searched exactly."""
         if self._cache is None:
             cand = self._standardise(self.teacher_embeddings[self.candidate_index])
             keys = self.candidate_features if self.query == "features" else cand
@@ -377,7 +379,8 @@ class ColdBrewStudent(nn.Module):
             self._cache = (cand, keys, metric, None)
         cand, keys, metric, ann = self._cache
         large = self.ann_min_candidates is not None and keys.size(0) >= self.ann_min_candidates
-        if not large or sparse.is_sparse(keys) or queries >= ANN_MAX_QUERIES:
+        small = queries < ANN_MAX_QUERIES or keys.size(0) >= ANN_BATCH_MIN_CANDIDATES
+        if not large or sparse.is_sparse(keys) or not small:
             return (cand, keys, metric, None) if ann is not None else self._cache
         if ann is None:  # built on the first small batch: a job that only searches in large batches never pays for it
             self._cache = (cand, keys, metric, AnnIndex(keys, metric))

@@ -84,3 +84,16 @@ def test_large_batches_are_searched_exactly_and_the_index_is_built_for_small_one
     torch.testing.assert_close(s.logits(batch), approx_batch, rtol=0, atol=0)
     exact_few = s.logits(few)
     assert (exact_few.argmax(-1) == approx_few.argmax(-1)).float().mean() > 0.9
+
+
+def test_from_the_batch_threshold_every_batch_uses_the_index(monkeypatch):
+    from graphlearn.methods.coldbrew import student as student_module
+
+    n, f = 300, 6
+    x = _clustered(n, f)
+    s = ColdBrewStudent(f, 4, 2, hidden_channels=8, k=3, metric="cos", query="features", ann_min_candidates=50)
+    s.set_teacher(torch.randn(n, 4), torch.ones(n, dtype=torch.bool), features=x)
+    assert s._search_space(1000)[3] is None  # a large batch, 300 candidates: exact
+    monkeypatch.setattr(student_module, "ANN_BATCH_MIN_CANDIDATES", 200)
+    s._cache = None
+    assert s._search_space(1000)[3] is not None  # 300 >= 200 candidates: the index for every batch
