@@ -9,10 +9,10 @@ Spaces (graphlearn.export.spaces): the student's ``retrieval`` space (its opt-in
 with edges, MLP1's estimate for the rest: what ``graphlearn export`` writes by default), its ``mlp1`` space (MLP1
 for every node), the teacher's embeddings as the student stored them (isolated nodes: the teacher with no edge), the
 raw features, the raw features as the retrieval head reads them (``view``: its validation-chosen feature view,
-e.g. word presence weighted by idf, with no learning), GIANT features (``graphlearn pretrain`` with the cold-start isolated nodes' edges held out), and the
-last hidden layer of the MLP and GLNN baselines. All trained in the same job on the same split
-(``ColdStartSplit(seed=0)``, shared by every seed so that GIANT's held-out edges are the evaluated ones); seeds vary
-the models.
+e.g. word presence weighted by idf, with no learning), GIANT features (``graphlearn pretrain`` with the cold-start
+isolated nodes' edges held out), and the last hidden layer of the MLP and GLNN baselines. All trained in the same
+job on the same split (``ColdStartSplit(seed=0)``, shared by every seed so that GIANT's held-out edges
+are the evaluated ones); seeds vary the models.
 
     python benchmarks/export_retrieval.py --datasets cora,citeseer,amazon-photo,coauthor-cs --runs 5
 """

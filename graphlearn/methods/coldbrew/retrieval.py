@@ -11,8 +11,8 @@ the L2-normalised features ``x̂`` (fine identity) plus the student's class dist
 for precision). ``x̂`` is the node's features in the **feature view** chosen on validation (:data:`FEATURE_VIEWS`):
 the values as given, or which words a bag of words holds (``presence``), optionally weighted by idf
 (``presence-idf``). On Coauthor-CS (keyword counts) presence-idf is chosen and lifts the isolated nodes' recall@10
-from 50 to 59 (raw features: 55; ``benchmarks/results/export_retrieval_coauthor-cs.md``). Its width is ``retrieval_dim``: ``retrieval_dim - num_classes`` for ``W``, ``num_classes`` for
-the class block.
+from 50 to 59 (raw features: 55; ``benchmarks/results/export_retrieval_coauthor-cs.md``).
+Its width is ``retrieval_dim``: ``retrieval_dim - num_classes`` for ``W``, ``num_classes`` for the class block.
 
 Training (:func:`fit_retrieval`, after MLP1 / MLP2, which it leaves untouched):
 

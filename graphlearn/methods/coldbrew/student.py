@@ -15,7 +15,14 @@ from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's o
 from graphlearn.training import EpochCallback, FitResult, fit
 
 from .glnn import kd_loss
-from .neighbors import ANN_BATCH_MIN_CANDIDATES, ANN_MAX_QUERIES, ANN_MIN_CANDIDATES, METRICS, AnnIndex, virtual_neighbors
+from .neighbors import (
+    ANN_BATCH_MIN_CANDIDATES,
+    ANN_MAX_QUERIES,
+    ANN_MIN_CANDIDATES,
+    METRICS,
+    AnnIndex,
+    virtual_neighbors,
+)
 from .onerow import OneRow
 from .retrieval import RetrievalHead, fit_retrieval
 
