@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 GRAPHLEARN_DATA ?= $(shell if [ -d ../shared/data ]; then cd ../shared/data && pwd; else echo $(CURDIR)/data; fi)
 export GRAPHLEARN_DATA
 
-.PHONY: setup demo test clean tracking-server tracking-server-stop tracking-server-status
+.PHONY: setup demo test bench clean tracking-server tracking-server-stop tracking-server-status
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q tests
+
+# The large-graph pipeline's quick tier (minutes): time and peak memory per stage at 10k, 30k and 100k synthetic
+# nodes, written to benchmarks/results/scale_pipeline.{md,json}. The full tier: see benchmarks/scale_pipeline.py.
+BENCH_SIZES ?= 10000,30000,100000
+bench: setup
+	$(BIN)/python benchmarks/scale_pipeline.py --sizes $(BENCH_SIZES)
 
 # A team tracking server (PostgreSQL + mlflow server, state in $(TRACKING_ROOT)); see README "Team tracking server".
 TRACKING_ROOT ?= tracking-server
