@@ -167,7 +167,7 @@ def one_size(n: int, args) -> dict:
         "nodes": n,
         "edges": int(split.edge_index.size(1)),
         "stages": st.out,
-        "peak_mb": _status_kb("VmHWM") / 1024,
+        "peak_mb": max(v["peak_mb"] for v in st.out.values()),  # the process's peak: the largest stage's
     }
 
 
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--chunk", type=int, default=65536, help="export chunk, nodes")
     p.add_argument("--output", default="benchmarks/results/scale_pipeline")
+    p.add_argument("--note", default="", help="a line for the results file (e.g. what else ran on the machine)")
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # child process: one size, JSON out
     args = p.parse_args(argv)
     if args.one is not None:
@@ -187,7 +188,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
     command = "python benchmarks/scale_pipeline.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    record = {"command": command, "hardware": hardware(), "date": now(), "threads": args.threads, "sizes": []}
+    record = {
+        "command": command, "hardware": hardware(), "date": now(), "threads": args.threads, "note": args.note,
+        "sizes": [],
+    }  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     for n in sizes:
         print(f"synthetic:{n}", flush=True)
@@ -229,6 +233,25 @@ def _markdown(record: dict) -> str:
             f"{r['stages']['student']['isolated_test_acc']:.1f} |"
         )
     done = [r for r in record["sizes"] if "failed" not in r]
+    if done:
+        lines += [
+            "",
+            "Epochs run (early stopping on validation, at most `--epochs`) and seconds per epoch of the trained stages "
+            "(the student's time includes its virtual-neighbour search):",
+            "",
+            "| nodes | teacher epochs | s / epoch | student MLP1 + MLP2 epochs | s / epoch | GLNN epochs | s / epoch |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in done:
+            st = r["stages"]
+            te, ge = st["teacher"].get("epochs") or 0, st["glnn"].get("epochs") or 0
+            se = sum((st["student"].get("epochs") or {}).values())
+            per = [
+                st[k]["seconds"] / e if e else float("nan") for k, e in (("teacher", te), ("student", se), ("glnn", ge))
+            ]
+            lines.append(f"| {r['nodes']:,} | {te} | {per[0]:.3f} | {se} | {per[1]:.3f} | {ge} | {per[2]:.3f} |")
+    if record.get("note"):
+        lines += ["", record["note"]]
     if len(done) >= 2:
         a, b = done[0], done[-1]
         ta = sum(a["stages"][s]["seconds"] for s in STAGES)
