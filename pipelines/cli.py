@@ -101,23 +101,45 @@ def main(argv: list[str] | None = None) -> int:
         why = f": {e}" if type(e).__name__ == "PeerLost" else ""
         print(f"graphlearn {args.command}: interrupted{why}", file=sys.stderr)
         return 130
-    except (ValueError, OSError, KeyError, pickle.UnpicklingError) as e:
-        # Bad input: one clear line, no traceback (use -v for the traceback).
-        if args.verbose:
-            raise
-        print(f"graphlearn {args.command}: error: {one_line(e)}{_rank_note(rank, world_size)}", file=sys.stderr)
-        return 2
     except Exception as e:
-        # MLflow's refusals (a reserved alias, an invalid registry name, ...) are the user's input too
-        if type(e).__name__ != "MlflowException" or args.verbose:
-            raise
-        message = one_line(getattr(e, "message", e))
-        print(f"graphlearn {args.command}: error: {message}{_rank_note(rank, world_size)}", file=sys.stderr)
-        return 2
+        return _failed(args, e, rank, world_size)
     finally:
         if previous is not None:
             _restore_interrupts(previous)
     return 0
+
+
+def _during_interrupt(e: BaseException) -> bool:
+    """Whether ``e`` was raised while a KeyboardInterrupt was being handled (its chain of causes holds one)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__context__ or e.__cause__
+    return False
+
+
+def _failed(args, e: Exception, rank: int, world_size: int) -> int:
+    """The exit status and one line for an error ``e`` out of a job; re-raised where a traceback is wanted."""
+    if _during_interrupt(e) and not args.verbose:
+        # stopping went wrong (a store that refused the KILLED mark): still an interruption, its finished seeds kept
+        print(
+            f"graphlearn {args.command}: interrupted; then, while stopping: {one_line(e)} (runs left RUNNING are "
+            f"marked KILLED by --resume){_rank_note(rank, world_size)}",
+            file=sys.stderr,
+        )
+        return 130
+    if isinstance(e, (ValueError, OSError, KeyError, pickle.UnpicklingError)) and not args.verbose:
+        # Bad input: one clear line, no traceback (use -v for the traceback).
+        print(f"graphlearn {args.command}: error: {one_line(e)}{_rank_note(rank, world_size)}", file=sys.stderr)
+        return 2
+    # MLflow's refusals (a reserved alias, an invalid registry name, ...) are the user's input too
+    if type(e).__name__ != "MlflowException" or args.verbose:
+        raise e
+    message = one_line(getattr(e, "message", e))
+    print(f"graphlearn {args.command}: error: {message}{_rank_note(rank, world_size)}", file=sys.stderr)
+    return 2
 
 
 def _launch() -> tuple[int, int]:
@@ -140,12 +162,39 @@ def one_line(error) -> str:
     return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
+# code an interrupt must not land in: SQLAlchemy (MLflow's database stores) between a statement and its cursor's end.
+# A KeyboardInterrupt raised while a SELECT's rows are read leaves that cursor open, referenced by the traceback, and
+# its SQLite read lock held, so the KILLED mark that follows waits 20 s and fails "database is locked" (seen in CI on
+# tests/pipelines/test_resume.py): the job then ended as an error (exit 2) instead of an interruption (130)
+_STORE_CODE = (f"{os.sep}sqlalchemy{os.sep}", f"{os.sep}mlflow{os.sep}store{os.sep}db{os.sep}", "sqlalchemy_store.py")
+_pending: list[int] = []  # the signal a store call deferred, delivered by SIGALRM once the call is over
+_DEFER_S = 0.01
+
+
+def _in_store_call(frame) -> bool:
+    """Whether ``frame`` (where a signal's handler interrupted the program) is inside a database store call."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if any(part in name for part in _STORE_CODE):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _interrupt(signum, frame):
-    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C. One that arrives while an interruption is being
-    handled is ignored, so that the job's runs are still marked KILLED: under torchrun, a rank that has just lost its
-    peer (graphlearn.distributed.PeerLost) is sent SIGTERM by torchrun a moment later."""
+    """SIGTERM (a scheduler stopping the job) and Ctrl-C are turned into KeyboardInterrupt, raised outside database
+    store calls: one that arrives inside one is delivered 10 ms later (SIGALRM), and again until the call is over,
+    so an interrupted job can still mark its runs KILLED. One that arrives while an interruption is being handled is
+    ignored, so that the job's runs are still marked KILLED: under torchrun, a rank that has just lost its peer
+    (graphlearn.distributed.PeerLost) is sent SIGTERM by torchrun a moment later."""
     if isinstance(sys.exc_info()[1], KeyboardInterrupt):
         return
+    if signum != signal.SIGALRM and not _pending:
+        _pending.append(signum)
+    if _in_store_call(frame):
+        signal.setitimer(signal.ITIMER_REAL, _DEFER_S)
+        return
+    signum = _pending.pop() if _pending else signum
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -160,19 +209,23 @@ def _redeliver(unraisable):
 
 
 def _catch_interrupts() -> tuple:
-    """Install the job's interrupt handling (SIGTERM as Ctrl-C, dropped interrupts delivered again); returns what
+    """Install the job's interrupt handling (SIGTERM as Ctrl-C, neither inside a store call, dropped interrupts
+    delivered again); returns what
     :func:`_restore_interrupts` puts back."""
     term, alarm = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGALRM, _interrupt)
-    previous = (term, alarm, sys.unraisablehook)
+    previous = (term, alarm, signal.signal(signal.SIGINT, _interrupt), sys.unraisablehook)
+    _pending.clear()
     sys.unraisablehook = _redeliver
     return previous
 
 
 def _restore_interrupts(previous: tuple) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
-    term, alarm, hook = previous
+    term, alarm, ctrl_c, hook = previous
+    _pending.clear()
     signal.signal(signal.SIGTERM, term)
     signal.signal(signal.SIGALRM, alarm)
+    signal.signal(signal.SIGINT, ctrl_c)
     sys.unraisablehook = hook
 
 
