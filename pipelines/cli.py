@@ -210,8 +210,7 @@ def _redeliver(unraisable):
 
 def _catch_interrupts() -> tuple:
     """Install the job's interrupt handling (SIGTERM as Ctrl-C, neither inside a store call, dropped interrupts
-    delivered again); returns what
-    :func:`_restore_interrupts` puts back."""
+    delivered again); returns what :func:`_restore_interrupts` puts back."""
     term, alarm = signal.signal(signal.SIGTERM, _interrupt), signal.signal(signal.SIGALRM, _interrupt)
     previous = (term, alarm, signal.signal(signal.SIGINT, _interrupt), sys.unraisablehook)
     _pending.clear()
