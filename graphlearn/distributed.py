@@ -32,9 +32,22 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from . import sparse
 from .training import stage_seed
 
-__all__ = ["Context", "PeerLost", "current", "init", "is_main", "launched", "session", "shard_rows"]
+__all__ = [
+    "Context",
+    "PeerLost",
+    "RowPartition",
+    "current",
+    "init",
+    "is_main",
+    "launched",
+    "propagate_rows",
+    "row_bounds",
+    "session",
+    "shard_rows",
+]
 
 T = TypeVar("T")
 
@@ -278,3 +291,117 @@ def current() -> Context:
 def is_main() -> bool:
     """Whether this process is rank 0 (always, in one process)."""
     return _current.is_main
+
+
+# --- partitioned propagation ------------------------------------------------------------------------------------
+
+
+def row_bounds(n: int, world_size: int) -> list[int]:
+    """``[0, b_1, ..., n]``: rank ``r`` owns the rows ``b_r .. b_{r+1}-1``, the same contiguous shares as
+    :meth:`Context.rows` (``torch.tensor_split``: they differ by at most one row)."""
+    sizes = [len(s) for s in torch.tensor_split(torch.arange(n), world_size)]
+    bounds = [0]
+    for size in sizes:
+        bounds.append(bounds[-1] + size)
+    return bounds
+
+
+class RowPartition:
+    """A propagation operator split by rows over the ranks of a job: rank ``r`` holds only its row block of the
+    operator (the messages into its nodes, :func:`graphlearn.sparse.propagation_rows`) and only its nodes' rows of
+    the features, and a product ``P @ h`` exchanges, over ``all_to_all``, just the rows of ``h`` that its block's
+    columns name (its *halo*), once per hop.
+
+    Built once per graph (two ``all_to_all`` calls agree on who sends which rows to whom); then every
+    :meth:`matmul` is one exchange and one local CSR product. Memory per rank: its block of the operator, its rows of
+    ``h`` and the halo (at most every node its rows have an edge from), instead of the whole of both.
+
+    Args:
+        edge_index: the whole graph (every rank of a torchrun job loads it); only the rank's block is kept.
+        num_nodes: ``N``.
+        ctx: this rank's :class:`Context` (one process: the whole operator, no exchange).
+        norm, add_self_loops, dtype: as :func:`graphlearn.sparse.propagation_matrix`.
+    """
+
+    def __init__(
+        self,
+        edge_index: Tensor,
+        num_nodes: int,
+        ctx: Context,
+        norm: str = "gcn",
+        *,
+        add_self_loops: bool | None = None,
+        dtype: torch.dtype | None = None,
+    ):
+        if ctx.world_size > num_nodes:
+            raise ValueError(
+                f"world size {ctx.world_size} exceeds the {num_nodes} node(s) to share out; every rank needs at "
+                f"least one (run at most {num_nodes} process(es))"
+            )
+        self.ctx, self.num_nodes = ctx, num_nodes
+        self.bounds = row_bounds(num_nodes, ctx.world_size)
+        self.start, self.end = self.bounds[ctx.rank], self.bounds[ctx.rank + 1]
+        block = sparse.propagation_rows(
+            edge_index, num_nodes, self.start, self.end, norm, dtype, add_self_loops=add_self_loops
+        )
+        if not ctx.parallel:
+            self.operator, self.send_index, self.send_counts, self.recv_counts = block, None, [], []
+            return
+        cols = block.col_indices()
+        needed = torch.unique(cols)  # sorted: contiguous per owner, in rank order (all_to_all's receive order)
+        owner = torch.searchsorted(torch.tensor(self.bounds[1:]), needed, right=True)
+        self.recv_counts = torch.bincount(owner, minlength=ctx.world_size).tolist()
+        wanted = torch.tensor(self.recv_counts, dtype=torch.long)
+        asked = torch.empty_like(wanted)
+        with ctx.guard():
+            dist.all_to_all_single(asked, wanted)  # asked[r]: how many of my rows rank r needs
+            self.send_counts = asked.tolist()
+            requests = torch.empty(sum(self.send_counts), dtype=torch.long)
+            dist.all_to_all_single(requests, needed, self.send_counts, self.recv_counts)
+        self.send_index = requests - self.start  # my local rows, grouped by the rank that asked for them
+        # columns renumbered into the halo (positions in `needed`, which is sorted: each row's order is kept)
+        self.operator = torch.sparse_csr_tensor(
+            block.crow_indices(),
+            torch.searchsorted(needed, cols),
+            block.values(),
+            (self.end - self.start, needed.numel()),
+            check_invariants=False,
+        )
+
+    @property
+    def rows(self) -> slice:
+        """This rank's rows of the graph."""
+        return slice(self.start, self.end)
+
+    def matmul(self, h: Tensor) -> Tensor:
+        """``(P @ H)[rows]`` from this rank's ``h = H[rows]`` (every rank calls it together)."""
+        if h.size(0) != self.end - self.start:
+            raise ValueError(
+                f"rank {self.ctx.rank} owns rows [{self.start}, {self.end}) ({self.end - self.start}) but got "
+                f"{h.size(0)} row(s)"
+            )
+        if not self.ctx.parallel:
+            return self.operator @ h
+        send = h[self.send_index]
+        halo = h.new_empty((sum(self.recv_counts), *h.shape[1:]))
+        with self.ctx.guard():
+            dist.all_to_all_single(halo, send, self.recv_counts, self.send_counts)
+        return self.operator @ halo
+
+
+def propagate_rows(
+    x: Tensor, edge_index: Tensor, K: int, ctx: Context, *, add_self_loops: bool = True
+) -> tuple[list[Tensor], slice]:
+    """SIGN's ``[X, ÂX, ..., Â^K X]`` (:func:`graphlearn.models.sign.propagate`), row-partitioned over the job's
+    ranks: ``(this rank's rows of every hop, which rows)``. ``x`` is the whole ``[N, F]`` feature matrix (dense);
+    only the rank's rows are kept after the first hop. One process: the single-process hops themselves, bit for bit.
+    """
+    if not ctx.parallel:
+        from .models.sign import propagate  # noqa: PLC0415
+
+        return propagate(x, edge_index, K, add_self_loops), slice(0, x.size(0))
+    part = RowPartition(edge_index, x.size(0), ctx, "gcn", add_self_loops=add_self_loops, dtype=x.dtype)
+    out = [x[part.rows].contiguous()]
+    for _ in range(K):
+        out.append(part.matmul(out[-1]))
+    return out, part.rows

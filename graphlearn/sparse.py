@@ -294,6 +294,38 @@ def propagation_matrix(
     ``torch.sparse.mm`` with the CSR operator, built once per graph, does the same sum. Amazon-Photo (245k edges,
     width 64, forward + backward, one core): 283 ms with ``SimpleConv``, 18 ms with this.
     """
+    src, dst, weight = _weighted_edges(edge_index, num_nodes, norm, dtype, add_self_loops)
+    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (num_nodes, num_nodes), check_invariants=False)
+    return coo.coalesce().to_sparse_csr()
+
+
+def propagation_rows(
+    edge_index: Tensor,
+    num_nodes: int,
+    start: int,
+    end: int,
+    norm: str = "gcn",
+    dtype: torch.dtype | None = None,
+    *,
+    add_self_loops: bool | None = None,
+) -> Tensor:
+    """Rows ``start:end`` of :func:`propagation_matrix` (the messages into nodes ``start..end-1``) as a CSR matrix
+    ``[end - start, N]``, built without the whole operator: a row block for a rank of a partitioned propagation
+    (:class:`graphlearn.distributed.RowPartition`). Same weights as the whole operator's rows (the normalisation uses
+    every edge's degrees)."""
+    if not 0 <= start <= end <= num_nodes:
+        raise ValueError(f"row block [{start}, {end}) is not inside [0, {num_nodes}]")
+    src, dst, weight = _weighted_edges(edge_index, num_nodes, norm, dtype, add_self_loops)
+    keep = (dst >= start) & (dst < end)
+    src, dst, weight = src[keep], dst[keep] - start, weight[keep]
+    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (end - start, num_nodes), check_invariants=False)
+    return coo.coalesce().to_sparse_csr()
+
+
+def _weighted_edges(
+    edge_index: Tensor, num_nodes: int, norm: str, dtype: torch.dtype | None, add_self_loops: bool | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(src, dst, weight)`` of the operator's non-zeros (the checks of :func:`propagation_matrix`)."""
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {list(NORMS)}")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
@@ -318,8 +350,7 @@ def propagation_matrix(
             deg.index_add_(0, edge_index[1], weight)
             weight = weight / deg[edge_index[1]]
     src, dst = edge_index
-    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (num_nodes, num_nodes), check_invariants=False)
-    return coo.coalesce().to_sparse_csr()
+    return src, dst, weight
 
 
 class _FixedSpMM(torch.autograd.Function):

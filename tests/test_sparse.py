@@ -403,3 +403,17 @@ def test_row_sum_normalize_is_pyg_normalize_features_for_dense_and_csr():
     assert sparse.min_value(bow.to_sparse_csr()) == 0.0 and sparse.min_value(positive.to_sparse_csr()) > 0.5
     with pytest.raises(ValueError, match=r"negative entries \(min -1\)"):
         sparse.row_sum_normalize(torch.tensor([[0.0, -1.0], [2.0, 0.0]]).to_sparse_csr())
+
+
+@pytest.mark.parametrize("norm", ["gcn", "mean", "sum"])
+def test_propagation_rows_are_the_operator_s_rows(norm):
+    from graphlearn.data import dc_sbm
+
+    graph = dc_sbm(120, num_features=4, seed=3)
+    whole = sparse.propagation_matrix(graph.edge_index, 120, norm).to_dense()
+    for start, end in [(0, 120), (0, 37), (37, 120), (50, 50)]:
+        block = sparse.propagation_rows(graph.edge_index, 120, start, end, norm)
+        assert block.layout == torch.sparse_csr and tuple(block.shape) == (end - start, 120)
+        assert torch.equal(block.to_dense(), whole[start:end])
+    with pytest.raises(ValueError, match=r"row block \[100, 130\) is not inside \[0, 120\]"):
+        sparse.propagation_rows(graph.edge_index, 120, 100, 130)

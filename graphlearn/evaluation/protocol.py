@@ -7,6 +7,7 @@ Logging is a callback (``on_epoch``) so the library never imports MLflow.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,9 +181,12 @@ def run_protocol(
             model = _new_model(model_fn)
             if not features:  # preprocess depends only on the graph: once.
                 pre = getattr(model, "preprocess", None)
-                features["obs"] = pre(data.x, data.edge_index) if pre else data.x
+                # data-parallel SIGN / SGC: the propagation is row-partitioned, each rank keeps its rows only
+                local = parallel is not None and pre is not None and "parallel" in inspect.signature(pre).parameters
+                kw = {"parallel": parallel} if local else {}
+                features["obs"] = pre(data.x, data.edge_index, **kw) if pre else data.x
                 if inductive:
-                    features["full"] = pre(data.x, full_ei) if pre else data.x
+                    features["full"] = pre(data.x, full_ei, **kw) if pre else data.x
                 if getattr(model, "supports_sparse_input", False):
                     # bag-of-words features as CSR: same values, a much cheaper first layer
                     features = {k: sparse.model_input(v) for k, v in features.items()}
@@ -198,7 +202,7 @@ def run_protocol(
                     return model(features[which], edge_index).argmax(dim=-1)
 
             else:
-                loss_fn, predict = _data_parallel(model, features, y, train_mask, parallel)
+                loss_fn, predict = _data_parallel(model, features, y, train_mask, parallel, local=local)
                 parallel.seed_rank(seed + run)
 
             def score_fn() -> dict[str, float]:
@@ -242,7 +246,12 @@ def run_protocol(
 
 
 def _data_parallel(
-    model: torch.nn.Module, features: dict[str, Tensor], y: Tensor, train_mask: Tensor, parallel: Context
+    model: torch.nn.Module,
+    features: dict[str, Tensor],
+    y: Tensor,
+    train_mask: Tensor,
+    parallel: Context,
+    local: bool = False,
 ) -> tuple[Callable[[], Tensor], Callable[[Tensor, Tensor], Tensor]]:
     """``(loss_fn, predict)`` of one data-parallel run.
 
@@ -251,6 +260,8 @@ def _data_parallel(
     gradient averaging over ranks then yields the gradient of the single-process loss (the mean over all training
     nodes), whatever the share sizes. ``predict(which, edge_index)``: the predicted class of every node from
     ``features[which]``, each rank predicting its share of the nodes, gathered in node order on every rank.
+    ``local``: ``features`` already hold only this rank's share of the rows (:meth:`Context.rows`, a row-partitioned
+    propagation); the rank then trains on the training nodes among them.
     """
     if not getattr(model, "row_independent", False):
         raise ValueError(
@@ -259,11 +270,17 @@ def _data_parallel(
         )
     net = parallel.wrap(model)
     device = parallel.device
-    index = parallel.shard(train_mask.nonzero().view(-1))
-    x_train, y_train = sparse.take_rows(features["obs"], index).to(device), y[index].to(device)
+    n = y.size(0)
+    if local:
+        rows = parallel.rows(n)
+        shares = {k: v.to(device) for k, v in features.items()}
+        index = train_mask[rows].nonzero().view(-1)  # positions in this rank's rows
+        x_train, y_train = sparse.take_rows(shares["obs"], index), y[rows][index].to(device)
+    else:
+        index = parallel.shard(train_mask.nonzero().view(-1))
+        x_train, y_train = sparse.take_rows(features["obs"], index).to(device), y[index].to(device)
+        shares = {k: sparse.take_rows(v, parallel.rows(n)).to(device) for k, v in features.items()}  # cut once
     scale = parallel.world_size / int(train_mask.sum())
-    n = features["obs"].size(0)
-    shares = {k: sparse.take_rows(v, parallel.rows(n)).to(device) for k, v in features.items()}  # cut once
 
     def loss_fn() -> Tensor:
         return F.cross_entropy(net(x_train), y_train, reduction="sum") * scale

@@ -100,13 +100,22 @@ class SIGN(torch.nn.Module):
         self.mlp.reset_parameters()
 
     @torch.no_grad()
-    def preprocess(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        """Raw ``x`` ``[N, in_channels]`` -> ``[N, feature_channels]``."""
+    def preprocess(self, x: Tensor, edge_index: Tensor, parallel=None) -> Tensor:
+        """Raw ``x`` ``[N, in_channels]`` -> ``[N, feature_channels]``.
+
+        With ``parallel`` (a :class:`graphlearn.distributed.Context` of several ranks) the propagation is
+        row-partitioned (:func:`graphlearn.distributed.propagate_rows`): each rank computes and returns only its own
+        rows, ``[len(parallel.rows(N)), feature_channels]``, holding only its block of the operator."""
         if x.size(-1) != self.in_channels:
             raise ValueError(f"preprocess expects raw features with {self.in_channels} columns (got {x.size(-1)})")
         if sparse.is_sparse(x):  # the propagated hops are dense whatever x is, and their concatenation holds x itself
             x = x.to_dense()
-        hops = propagate(x, edge_index, self.K, self.add_self_loops)
+        if parallel is not None and parallel.parallel:
+            from graphlearn.distributed import propagate_rows  # noqa: PLC0415
+
+            hops, _ = propagate_rows(x, edge_index, self.K, parallel, add_self_loops=self.add_self_loops)
+        else:
+            hops = propagate(x, edge_index, self.K, self.add_self_loops)
         return torch.cat(hops, dim=-1) if self.concat else hops[-1]
 
     def _check(self, x: Tensor) -> Tensor:
