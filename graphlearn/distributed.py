@@ -373,28 +373,44 @@ class RowPartition:
         """This rank's rows of the graph."""
         return slice(self.start, self.end)
 
-    def matmul(self, h: Tensor) -> Tensor:
-        """``(P @ H)[rows]`` from this rank's ``h = H[rows]`` (every rank calls it together)."""
-        if h.size(0) != self.end - self.start:
+    def matmul(self, h: Tensor, chunk: int | None = None) -> Tensor:
+        """``(P @ H)[rows]`` from this rank's ``h = H[rows]`` ``[rows, F]`` (every rank calls it together, with the
+        same ``chunk``). ``chunk``: exchange and multiply that many feature columns at a time, so the halo buffer is
+        ``[halo, chunk]`` instead of ``[halo, F]`` (the same result; ``None``: all columns at once)."""
+        if h.dim() != 2 or h.size(0) != self.end - self.start:
             raise ValueError(
                 f"rank {self.ctx.rank} owns rows [{self.start}, {self.end}) ({self.end - self.start}) but got "
-                f"{h.size(0)} row(s)"
+                f"shape {list(h.shape)}"
             )
+        if chunk is not None and chunk < 1:
+            raise ValueError(f"chunk must be >= 1 feature column or None (got {chunk})")
         if not self.ctx.parallel:
             return self.operator @ h
-        send = h[self.send_index]
-        halo = h.new_empty((sum(self.recv_counts), *h.shape[1:]))
-        with self.ctx.guard():
-            dist.all_to_all_single(halo, send, self.recv_counts, self.send_counts)
-        return self.operator @ halo
+        width = h.size(1)
+        chunk = width if chunk is None else min(chunk, width)
+        out = None
+        for lo in range(0, width, chunk):
+            part = h[:, lo : lo + chunk]
+            send = part[self.send_index].contiguous()
+            halo = h.new_empty((sum(self.recv_counts), part.size(1)))
+            with self.ctx.guard():
+                dist.all_to_all_single(halo, send, self.recv_counts, self.send_counts)
+            if chunk == width:
+                return self.operator @ halo
+            if out is None:
+                out = h.new_empty(h.shape)
+            out[:, lo : lo + chunk] = self.operator @ halo
+            del send, halo
+        return out
 
 
 def propagate_rows(
-    x: Tensor, edge_index: Tensor, K: int, ctx: Context, *, add_self_loops: bool = True
+    x: Tensor, edge_index: Tensor, K: int, ctx: Context, *, add_self_loops: bool = True, chunk: int | None = None
 ) -> tuple[list[Tensor], slice]:
     """SIGN's ``[X, ÂX, ..., Â^K X]`` (:func:`graphlearn.models.sign.propagate`), row-partitioned over the job's
     ranks: ``(this rank's rows of every hop, which rows)``. ``x`` is the whole ``[N, F]`` feature matrix (dense);
-    only the rank's rows are kept after the first hop. One process: the single-process hops themselves, bit for bit.
+    only the rank's rows are kept after the first hop; ``chunk``: see :meth:`RowPartition.matmul`. One process: the
+    single-process hops themselves, bit for bit.
     """
     if not ctx.parallel:
         from .models.sign import propagate  # noqa: PLC0415
@@ -403,5 +419,5 @@ def propagate_rows(
     part = RowPartition(edge_index, x.size(0), ctx, "gcn", add_self_loops=add_self_loops, dtype=x.dtype)
     out = [x[part.rows].contiguous()]
     for _ in range(K):
-        out.append(part.matmul(out[-1]))
+        out.append(part.matmul(out[-1], chunk))
     return out, part.rows

@@ -310,22 +310,39 @@ def propagation_rows(
     add_self_loops: bool | None = None,
 ) -> Tensor:
     """Rows ``start:end`` of :func:`propagation_matrix` (the messages into nodes ``start..end-1``) as a CSR matrix
-    ``[end - start, N]``, built without the whole operator: a row block for a rank of a partitioned propagation
-    (:class:`graphlearn.distributed.RowPartition`). Same weights as the whole operator's rows (the normalisation uses
-    every edge's degrees)."""
+    ``[end - start, N]``: a row block for a rank of a partitioned propagation
+    (:class:`graphlearn.distributed.RowPartition`). The same weights as the whole operator's rows, but only the block's
+    edges are weighted: besides them, building it takes ``N`` degrees and a byte per edge, not the whole operator."""
     if not 0 <= start <= end <= num_nodes:
         raise ValueError(f"row block [{start}, {end}) is not inside [0, {num_nodes}]")
-    src, dst, weight = _weighted_edges(edge_index, num_nodes, norm, dtype, add_self_loops)
-    keep = (dst >= start) & (dst < end)
-    src, dst, weight = src[keep], dst[keep] - start, weight[keep]
-    coo = torch.sparse_coo_tensor(torch.stack([dst, src]), weight, (end - start, num_nodes), check_invariants=False)
+    _check_operator(edge_index, num_nodes, norm, add_self_loops)
+    dtype = dtype or torch.get_default_dtype()
+    src, dst = edge_index
+    rows = torch.arange(start, end, device=edge_index.device)
+    loops = norm == "gcn" and add_self_loops is not False
+    not_loop = src != dst if loops else None  # gcn_norm's add_remaining_self_loops: one loop of weight 1 per node
+    in_block = (dst >= start) & (dst < end)
+    if loops:
+        in_block &= not_loop
+    s, t = src[in_block], dst[in_block]
+    if loops:
+        s, t = torch.cat([s, rows]), torch.cat([t, rows])
+    if norm == "sum":
+        weight = torch.ones(t.numel(), dtype=dtype, device=t.device)
+    else:
+        deg = torch.bincount(dst[not_loop] if loops else dst, minlength=num_nodes).to(dtype)
+        if norm == "gcn":
+            deg = deg + 1 if loops else deg
+            inv = deg.pow(-0.5)
+            inv.masked_fill_(inv == float("inf"), 0)
+            weight = inv[s] * inv[t]  # gcn_norm's deg^-1/2[src] * 1 * deg^-1/2[dst]
+        else:  # mean
+            weight = torch.ones(t.numel(), dtype=dtype, device=t.device) / deg[t]
+    coo = torch.sparse_coo_tensor(torch.stack([t - start, s]), weight, (end - start, num_nodes), check_invariants=False)
     return coo.coalesce().to_sparse_csr()
 
 
-def _weighted_edges(
-    edge_index: Tensor, num_nodes: int, norm: str, dtype: torch.dtype | None, add_self_loops: bool | None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(src, dst, weight)`` of the operator's non-zeros (the checks of :func:`propagation_matrix`)."""
+def _check_operator(edge_index: Tensor, num_nodes: int, norm: str, add_self_loops: bool | None) -> None:
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {list(NORMS)}")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
@@ -337,6 +354,13 @@ def _weighted_edges(
         )
     if add_self_loops and norm != "gcn":
         raise ValueError(f"add_self_loops=True is supported for norm='gcn' only (got norm={norm!r})")
+
+
+def _weighted_edges(
+    edge_index: Tensor, num_nodes: int, norm: str, dtype: torch.dtype | None, add_self_loops: bool | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(src, dst, weight)`` of the operator's non-zeros (the checks of :func:`propagation_matrix`)."""
+    _check_operator(edge_index, num_nodes, norm, add_self_loops)
     dtype = dtype or torch.get_default_dtype()
     if norm == "gcn":
         from torch_geometric.nn.conv.gcn_conv import gcn_norm  # noqa: PLC0415

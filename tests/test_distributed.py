@@ -268,6 +268,7 @@ def _propagation_worker(rank: int, world: int, port: int, folder: str) -> None:
     graph = dc_sbm(600, num_features=8, seed=2)
     with distributed.session() as ctx:
         hops, rows = distributed.propagate_rows(graph.x, graph.edge_index, 3, ctx)
+        chunked, _ = distributed.propagate_rows(graph.x, graph.edge_index, 3, ctx, chunk=3)  # 8 columns: 3 + 3 + 2
         part = distributed.RowPartition(graph.edge_index, graph.num_nodes, ctx)
         block = part.operator
         path = torch.stack([torch.arange(599), torch.arange(1, 600)])  # a path: each block needs 1-2 more rows
@@ -277,6 +278,7 @@ def _propagation_worker(rank: int, world: int, port: int, folder: str) -> None:
         torch.save(
             {
                 "hops": hops,
+                "chunked": chunked,
                 "rows": (rows.start, rows.stop),
                 "operator_shape": tuple(block.shape),
                 "halo": sum(part.recv_counts),
@@ -310,6 +312,9 @@ def test_row_partitioned_propagation_is_the_single_process_propagation(three_pro
     for hop in range(4):
         joined = torch.cat([p["hops"][hop] for p in parts])
         torch.testing.assert_close(joined, whole[hop], rtol=0.0, atol=PROPAGATION_ATOL)
+    for p in parts:  # exchanging 3 feature columns at a time: the same sums (the product's rounding may differ)
+        for a, b in zip(p["chunked"], p["hops"], strict=True):
+            torch.testing.assert_close(a, b, rtol=0.0, atol=PROPAGATION_ATOL)
     for p in parts:  # each rank holds its row block over the halo its columns name (its edges' sources, self-loops)
         start, stop = p["rows"]
         assert p["operator_shape"] == (stop - start, p["halo"])
@@ -340,8 +345,10 @@ def test_partition_bad_input_is_named():
     with pytest.raises(ValueError, match="world size 64 exceeds the 50 node"):
         distributed.RowPartition(graph.edge_index, 50, Context(rank=0, world_size=64, backend="gloo"))
     part = distributed.RowPartition(graph.edge_index, 50, Context())
-    with pytest.raises(ValueError, match=r"owns rows \[0, 50\) \(50\) but got 49 row"):
+    with pytest.raises(ValueError, match=r"owns rows \[0, 50\) \(50\) but got shape \[49, 4\]"):
         part.matmul(graph.x[:49])
+    with pytest.raises(ValueError, match="chunk must be >= 1 feature column or None"):
+        part.matmul(graph.x, chunk=0)
     assert distributed.row_bounds(7, 3) == [0, 3, 5, 7]
 
 

@@ -417,3 +417,17 @@ def test_propagation_rows_are_the_operator_s_rows(norm):
         assert torch.equal(block.to_dense(), whole[start:end])
     with pytest.raises(ValueError, match=r"row block \[100, 130\) is not inside \[0, 120\]"):
         sparse.propagation_rows(graph.edge_index, 120, 100, 130)
+
+
+def test_propagation_rows_with_self_loops_and_duplicates_in_the_graph():
+    # an existing self-loop (gcn_norm replaces it by one of weight 1), a duplicated edge (counted twice), a node
+    # without edges (its own loop only, or a zero row)
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3, 3], [1, 0, 0, 2, 3, 2, 2]])
+    for kw in [{}, {"add_self_loops": False}]:
+        whole = sparse.propagation_matrix(edge_index, 5, "gcn", **kw).to_dense()
+        for start, end in [(0, 5), (0, 2), (2, 5)]:
+            block = sparse.propagation_rows(edge_index, 5, start, end, "gcn", **kw)
+            assert torch.equal(block.to_dense(), whole[start:end]), (kw, start, end)
+    for norm in ("mean", "sum"):
+        whole = sparse.propagation_matrix(edge_index, 5, norm).to_dense()
+        assert torch.equal(sparse.propagation_rows(edge_index, 5, 1, 4, norm).to_dense(), whole[1:4])
