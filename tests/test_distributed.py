@@ -196,8 +196,36 @@ def train_glnn_cases(ctx: Context) -> dict:
     return out
 
 
+def train_student_case(ctx: Context) -> dict:
+    """The Cold Brew student (MLP1, the virtual-neighbour search, MLP2 with distillation, the feature head), dropout
+    0, on a fixed random teacher."""
+    from graphlearn.methods.coldbrew import ColdBrewStudent
+
+    data = _graph("coldstart")
+    g = torch.Generator().manual_seed(11)
+    emb = torch.randn(data.num_nodes, 8, generator=g)
+    logits = torch.randn(data.num_nodes, data.num_classes, generator=g)
+    torch.manual_seed(13)
+    student = ColdBrewStudent(data.num_features, 8, data.num_classes, hidden_channels=16, dropout=0.0, k=5,
+                              query="features", metric="cos", feature_head=0.5)  # fmt: skip
+    fitted = student.fit(
+        data.x, data.y, emb, train_mask=data.train_mask, val_mask=data.val_mask, candidate_mask=data.degree > 0,
+        teacher_logits=logits, kd_weight=2.0, kd_temperature=2.0, epochs=25, patience=8, parallel=ctx,
+    )  # fmt: skip
+    parts = [fitted["mlp1"], fitted["mlp2"], fitted["mlp3"]]
+    accuracies = {k: v for k, v in fitted["mlp2"].best_metrics.items() if k != "loss"}
+    return {
+        "student": {
+            "curve": [m for f in parts for m in f.curve],
+            "per_run": accuracies,
+            "best": tuple(f.best_epoch for f in parts),
+            "model": {k: v.detach().clone() for k, v in student.state_dict().items()},
+        }
+    }
+
+
 def train_all(ctx: Context) -> dict:
-    return train_cases(ctx) | train_glnn_cases(ctx)
+    return train_cases(ctx) | train_glnn_cases(ctx) | train_student_case(ctx)
 
 
 def _worker(rank: int, world: int, port: int, folder: str) -> None:
@@ -224,14 +252,14 @@ def one_process_run():
 
 def test_every_rank_takes_the_same_decisions_and_ends_with_the_same_model(two_process_runs):
     rank0, rank1 = two_process_runs
-    for case in [c[0] for c in CASES] + [c[0] for c in GLNN_CASES]:
+    for case in [c[0] for c in CASES] + [c[0] for c in GLNN_CASES] + ["student"]:
         assert rank0[case]["curve"] == rank1[case]["curve"], case  # the same metrics, so the same early stop
         assert rank0[case]["best"] == rank1[case]["best"], case
         for key, value in rank0[case]["model"].items():
             assert torch.equal(value, rank1[case]["model"][key]), (case, key)
 
 
-@pytest.mark.parametrize("case", [c[0] for c in CASES if c[2] == 0.0] + [c[0] for c in GLNN_CASES])
+@pytest.mark.parametrize("case", [c[0] for c in CASES if c[2] == 0.0] + [c[0] for c in GLNN_CASES] + ["student"])
 def test_two_processes_train_what_one_process_trains(two_process_runs, one_process_run, case):
     two, one = two_process_runs[0][case], one_process_run[case]
     assert len(two["curve"]) == len(one["curve"]), "early stopping at another epoch"
@@ -395,3 +423,16 @@ def test_a_failing_rank_fails_the_job_promptly_and_leaves_no_process(tmp_path, h
     for pid in pids:  # torchrun stopped the other rank: nothing is left running
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_student_options_that_do_not_train_data_parallel_are_refused_by_name():
+    from graphlearn.methods.coldbrew import ColdBrewStudent
+
+    data = _graph("coldstart")
+    student = ColdBrewStudent(data.num_features, 8, data.num_classes, hidden_channels=16, k=5)
+    two = Context(rank=0, world_size=2, backend="gloo")  # refused before any collective
+    with pytest.raises(ValueError, match="does not train data-parallel with mlp1_folds, tcm_weight"):
+        student.fit(
+            data.x, data.y, torch.randn(data.num_nodes, 8), train_mask=data.train_mask, val_mask=data.val_mask,
+            candidate_mask=data.degree > 0, mlp1_folds=2, tcm_weight=0.1, epochs=2, parallel=two,
+        )  # fmt: skip

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn import sparse
+from graphlearn.distributed import Context
 from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's one dropout
 from graphlearn.training import EpochCallback, FitResult, fit
 
@@ -62,6 +63,28 @@ def check_features(x: Tensor, in_channels: int, dtype: torch.dtype, what: str = 
         raise ValueError(f"{what} contain NaN/inf in {rows.numel()} row(s), first row {int(rows[0])}: {first}")
 
 
+class _Blocks(nn.Module):
+    """An MLP applied to its input blocks (:func:`graphlearn.sparse.mlp_forward`) as a module of its own, so that
+    ``DistributedDataParallel`` can wrap it (one forward per step through the wrapper)."""
+
+    def __init__(self, mlp: nn.Module):
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, parts: list[Tensor]) -> Tensor:
+        return sparse.mlp_forward(self.mlp, parts)
+
+
+def _kl_sum(out: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    """``kd_loss`` before its mean over rows and its ``T^2``: the sum over this rank's rows."""
+    return F.kl_div(
+        F.log_softmax(out / temperature, dim=-1),
+        F.log_softmax(teacher / temperature, dim=-1),
+        reduction="sum",
+        log_target=True,
+    )
+
+
 def _fit_regressor(
     mlp: nn.Module,
     regress_mask: Tensor,
@@ -77,6 +100,7 @@ def _fit_regressor(
     on_epoch: EpochCallback | None,
     extra_loss: ExtraLoss | None = None,
     tcm: tuple | None = None,
+    parallel: Context | None = None,
 ) -> FitResult:
     """MSE regression of ``target`` from ``x`` on ``regress_mask``; the epoch
     with the lowest MSE on ``monitor`` (else on ``regress_mask``) is kept.
@@ -93,7 +117,20 @@ def _fit_regressor(
         tcm_weight, tcm_loss, tcm_mask, tcm_labels = tcm
         x_tcm = sparse.take_rows(x, tcm_mask)
 
+    if parallel is not None:  # the squared errors of this rank's share of the rows, over all rows' count (DDP)
+        net = parallel.wrap(_Blocks(mlp))
+        share = parallel.shard(regress_mask.nonzero().view(-1))
+        x_share, t_share = sparse.take_rows(x, share), target[share]
+        scale = parallel.world_size / (int(regress_mask.sum()) * target.size(1))
+
+        def sharded_loss() -> Tensor:
+            return (net([x_share]) - t_share).pow(2).sum() * scale
+
+        parallel.seed_rank(torch.initial_seed())
+
     def loss_fn() -> Tensor:
+        if parallel is not None:
+            return sharded_loss()
         if extra_loss is None and tcm is None:
             return F.mse_loss(mlp(x_fit), t_fit)
         out = mlp(x_fit)
@@ -122,6 +159,7 @@ def _fit_regressor(
         patience=patience,
         stage=stage,
         on_epoch=on_epoch,
+        parallel=parallel,
     )
 
 
@@ -602,6 +640,7 @@ class ColdBrewStudent(nn.Module):
         patience: int | None = 100,
         stage: str = "ColdBrew",
         on_epoch: EpochCallback | None = None,
+        parallel: Context | None = None,
     ) -> dict[str, dict]:
         """Train MLP1, then MLP2, on the ``N`` nodes of the training graph.
 
@@ -650,6 +689,13 @@ class ColdBrewStudent(nn.Module):
             stage (str): prefix of the ``on_epoch`` stage names
                 (``"<stage>/mlp1"``, ``"<stage>/mlp2"``).
             on_epoch: ``on_epoch(stage, epoch, metrics)``.
+            parallel (distributed.Context, optional): train data-parallel over the ranks of a ``torch.distributed``
+                job (:mod:`graphlearn.distributed`): MLP1, MLP2 and the feature head each sum their loss over the
+                rank's share of their rows, divided by the rows' total count and multiplied by the world size,
+                through ``DistributedDataParallel`` (the averaged gradient is the one-process gradient), and every
+                rank searches the virtual neighbours of its share of the nodes (gathered). Selection is replicated,
+                rank 0's decision. Cross-fitting, the extra losses and TCM are refused with it. (default: ``None``:
+                one process, bit for bit as without it)
 
         Returns:
             ``{"mlp1": FitResult, "mlp1_folds": [FitResult per fold] (empty without
@@ -668,6 +714,18 @@ class ColdBrewStudent(nn.Module):
             raise ValueError(f"kd_weight={kd_weight} needs teacher_logits")
         if tcm_weight < 0:
             raise ValueError(f"tcm_weight must be >= 0 (got {tcm_weight})")
+        if parallel is not None and not parallel.parallel:
+            parallel = None
+        if parallel is not None:
+            refused = {
+                "mlp1_folds": mlp1_folds > 1,
+                "mlp1_extra_loss": mlp1_extra_loss is not None,
+                "mlp2_extra_loss": mlp2_extra_loss is not None,
+                "tcm_weight": tcm_weight > 0,
+            }
+            named = [k for k, on in refused.items() if on]
+            if named:
+                raise ValueError(f"the student does not train data-parallel with {', '.join(named)}; leave it off")
         self.set_teacher(teacher_embeddings, candidate_mask, x)
         if regress_mask is None:
             regress_mask = candidate_mask & ~val_mask
@@ -689,7 +747,7 @@ class ColdBrewStudent(nn.Module):
         )
         if tcm_weight > 0:
             fit1["tcm"] = (tcm_weight, _tcm_loss(*tcm_margins), train_mask, y[train_mask])
-        h1 = _fit_regressor(self.mlp1, regress_mask, stage=f"{stage}/mlp1", **fit1)
+        h1 = _fit_regressor(self.mlp1, regress_mask, stage=f"{stage}/mlp1", parallel=parallel, **fit1)
 
         # MLP1 is frozen: MLP2's inputs are computed once.
         self.eval()
@@ -711,7 +769,12 @@ class ColdBrewStudent(nn.Module):
                 with torch.no_grad():
                     z[held] = mlp(sparse.take_rows(xm, held))
         with torch.no_grad():
-            agg = self._aggregate(xm, z, self_index=torch.arange(n, device=x.device))
+            if parallel is None:
+                agg = self._aggregate(xm, z, self_index=torch.arange(n, device=x.device))
+            else:  # each rank searches for its share of the nodes
+                mine = parallel.rows(n).to(x.device)
+                agg = self._aggregate(sparse.take_rows(xm, mine), z[mine], self_index=mine)
+                agg = parallel.gather_rows(agg, n)
             inputs = [xm, agg, z]  # kept as blocks: see sparse.mlp_forward
 
         def rows(mask: Tensor) -> list[Tensor]:
@@ -735,6 +798,12 @@ class ColdBrewStudent(nn.Module):
                 loss = loss + mlp2_extra_loss(kd_out, kd_mask)
             return loss
 
+        if parallel is not None:
+            loss2 = self._sharded_mlp2_loss(
+                inputs, y, train_mask, kd_mask if kd_weight > 0 else None, teacher_logits, kd_weight, kd_temperature,
+                parallel,
+            )  # fmt: skip
+
         def mlp2_score() -> dict[str, float]:
             train_acc = 100.0 * float((self._mlp2(train_in).argmax(-1) == y_train).float().mean())
             val = (
@@ -749,7 +818,7 @@ class ColdBrewStudent(nn.Module):
 
         h2 = fit(
             self.mlp2,
-            mlp2_loss,
+            mlp2_loss if parallel is None else loss2,
             mlp2_score,
             params=[{"params": self.mlp2.parameters(), "weight_decay": weight_decay}],
             epochs=epochs,
@@ -757,6 +826,7 @@ class ColdBrewStudent(nn.Module):
             patience=patience,
             stage=f"{stage}/mlp2",
             on_epoch=on_epoch,
+            parallel=parallel,
         )
         h3 = None
         if self.mlp3 is not None:
@@ -773,6 +843,7 @@ class ColdBrewStudent(nn.Module):
                 patience=patience,
                 stage=stage,
                 on_epoch=on_epoch,
+                parallel=parallel,
             )
         self.eval()
         return {"mlp1": h1, "mlp1_folds": folds, "mlp2": h2, **({"mlp3": h3} if h3 is not None else {})}
@@ -792,6 +863,7 @@ class ColdBrewStudent(nn.Module):
         patience,
         stage,
         on_epoch,
+        parallel: Context | None = None,
     ) -> FitResult:
         """MLP3: the teacher's soft labels distilled into an MLP on the features (GLNN's loss with no label term),
         its epoch kept on validation accuracy."""
@@ -807,9 +879,17 @@ class ColdBrewStudent(nn.Module):
             acc = 100.0 * float((sparse.mlp_forward(self.mlp3, [x_val]).argmax(-1) == y_val).float().mean())
             return {"val_acc": acc, "score": acc}
 
+        loss = lambda: kd_loss(sparse.mlp_forward(self.mlp3, [x_kd]), t_kd, kd_temperature)  # noqa: E731
+        if parallel is not None:  # this rank's share of the distilled rows, over their total count (DDP)
+            net = parallel.wrap(_Blocks(self.mlp3))
+            share = parallel.shard(kd_mask.nonzero().view(-1))
+            x_share, t_share = sparse.take_rows(xm, share), teacher_logits[share]
+            scale = kd_temperature**2 * parallel.world_size / int(kd_mask.sum())
+            loss = lambda: _kl_sum(net([x_share]), t_share, kd_temperature) * scale  # noqa: E731
+            parallel.seed_rank(torch.initial_seed())
         return fit(
             self.mlp3,
-            lambda: kd_loss(sparse.mlp_forward(self.mlp3, [x_kd]), t_kd, kd_temperature),
+            loss,
             score,
             params=[{"params": self.mlp3.parameters(), "weight_decay": weight_decay}],
             epochs=epochs,
@@ -817,7 +897,42 @@ class ColdBrewStudent(nn.Module):
             patience=patience,
             stage=f"{stage}/mlp3",
             on_epoch=on_epoch,
+            parallel=parallel,
         )
+
+    def _sharded_mlp2_loss(
+        self,
+        inputs: list[Tensor],
+        y: Tensor,
+        train_mask: Tensor,
+        kd_mask: Tensor | None,
+        teacher_logits: Tensor | None,
+        kd_weight: float,
+        kd_temperature: float,
+        parallel: Context,
+    ) -> Callable[[], Tensor]:
+        """MLP2's loss (cross-entropy on the training nodes + ``kd_weight`` times the distillation on ``kd_mask``)
+        split by rows over the ranks: one forward through the DDP wrapper on this rank's share of both sets, each
+        term's sum divided by its set's total size and multiplied by the world size."""
+        net = parallel.wrap(_Blocks(self.mlp2))
+        train_idx = train_mask.nonzero().view(-1)
+        train = parallel.shard(train_idx)
+        kd_idx = kd_mask.nonzero().view(-1) if kd_mask is not None else train_idx[:0]
+        kd = parallel.shard(kd_idx) if kd_idx.numel() else kd_idx
+        parts = [sparse.take_rows(p, torch.cat([train, kd])) for p in inputs]
+        y_train, t_kd = y[train], teacher_logits[kd] if kd.numel() else None
+        ce_scale = parallel.world_size / train_idx.numel()
+        kd_scale = kd_weight * kd_temperature**2 * parallel.world_size / max(kd_idx.numel(), 1)
+        parallel.seed_rank(torch.initial_seed())
+
+        def loss_fn() -> Tensor:
+            out = net(parts)
+            loss = F.cross_entropy(out[: train.numel()], y_train, reduction="sum") * ce_scale
+            if t_kd is not None:
+                loss = loss + _kl_sum(out[train.numel() :], t_kd, kd_temperature) * kd_scale
+            return loss
+
+        return loss_fn
 
     def _blend(self, logits: Tensor, xm: Tensor) -> Tensor:
         """With a feature head, the log of the blended class probabilities (the student's logits); else ``logits``."""
