@@ -30,6 +30,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from graphlearn.config import Config, param
+from graphlearn.distributed import Context
 from graphlearn.training import EpochCallback, fit_epochs, seed_everything
 
 from .encoder import LevelHead, MLPEncoder, encode_text
@@ -257,6 +258,20 @@ def _batches(n: int, size: int, gen: torch.Generator | None):
 
 
 @torch.no_grad()
+class _LevelModel(torch.nn.Module):
+    """The shared encoder and one level's head as one module, so that ``DistributedDataParallel`` can wrap a level's
+    training step (one forward per step through the wrapper): level 0 scores every cluster, a finer level the
+    candidate blocks ``(rows, parents)``."""
+
+    def __init__(self, encoder: MLPEncoder, head: LevelHead):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, x: Tensor, rows: Tensor | None = None, parents: Tensor | None = None, branching: int = 0):
+        z = self.encoder(x)
+        return self.head(z) if rows is None else self.head.score_blocks(z, rows, parents, branching)
+
+
 def _predict_topk(
     encoder,
     head: LevelHead,
@@ -299,6 +314,7 @@ def pretrain(
     config: GiantConfig | dict | None = None,
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
+    parallel: Context | None = None,
 ) -> PretrainResult:
     """Pretrain a node encoder by multi-scale neighbourhood prediction.
 
@@ -309,6 +325,13 @@ def pretrain(
         on_epoch: ``on_epoch(stage, epoch, metrics)`` after every epoch (:mod:`graphlearn.training`; how pipelines
             log without the library importing mlflow): ``stage`` is ``"level<l>"``, ``epoch`` counts from 1 within
             the level, ``metrics`` holds ``loss``, ``pairs_per_node``, ``step`` (global epoch, from 0), ``seconds``.
+        parallel (distributed.Context, optional): train data-parallel over the ranks of a ``torch.distributed`` job
+            (:mod:`graphlearn.distributed`): every rank builds the same tree and draws the same batches; each scores
+            its share of every batch (the loss summed over it, divided by the batch's size, times the world size,
+            through ``DistributedDataParallel``: the averaged gradient is the one-process gradient) and the beam
+            steps' nodes are shared out and gathered. Every rank returns the same result. A hub cap
+            (``max_candidates``) draws its random subsets per rank, so with it the ranks sample other subsets than
+            one process would. (default: ``None``: one process, bit for bit as without it)
 
     Returns:
         :class:`PretrainResult`; ``result.embed(data.x)`` gives the new node features.
@@ -318,6 +341,8 @@ def pretrain(
             deeper than the label count, bad config values.
     """
     cfg = config if isinstance(config, GiantConfig) else GiantConfig.from_dict(config)
+    if parallel is not None and not parallel.parallel:
+        parallel = None
     t_start = time.perf_counter()
     timings = {}
     x_raw = getattr(data, "x", None)
@@ -365,13 +390,17 @@ def pretrain(
         opt = torch.optim.AdamW(
             list(encoder.parameters()) + list(head.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
+        net = _LevelModel(encoder, head)
+        if parallel is not None:
+            net = parallel.wrap(net)  # the same parameters, gradients averaged over the ranks
+            parallel.seed_rank(seed + level)  # other dropout masks on every rank but 0
         y_cur, y_prev = ys[level], ys[level - 1] if level else None
         num_batches = math.ceil(train_nodes.numel() / cfg.batch_size)
 
         def train_epoch(
             epoch: int,
             level=level,
-            head=head,
+            net=net,
             opt=opt,
             y_cur=y_cur,
             y_prev=y_prev,
@@ -384,12 +413,14 @@ def pretrain(
             if cfg.progress:
                 batches = tqdm(batches, total=num_batches, desc=f"giant level {level} epoch {epoch}", leave=False)
             for pos in batches:
+                size = pos.numel()
+                if parallel is not None:  # this rank's share of the batch (possibly empty on a last, small one)
+                    pos = torch.tensor_split(pos, parallel.world_size)[parallel.rank]
                 nodes = train_nodes[pos]
-                z = encoder(x[nodes])
                 if level == 0:
                     target = torch.from_numpy(y_cur[nodes.numpy()].toarray())
-                    loss = loss_fn(head(z), target)
-                    pairs += target.numel()
+                    loss = loss_fn(net(x[nodes]), target)
+                    n_pairs = target.numel()
                 else:
                     rows, parents, labels = candidate_blocks(
                         nodes.numpy(),
@@ -401,14 +432,23 @@ def pretrain(
                         cfg.max_candidates,
                         rng,
                     )
-                    logits = head.score_blocks(z, torch.from_numpy(rows), torch.from_numpy(parents), branching)
+                    logits = net(x[nodes], torch.from_numpy(rows), torch.from_numpy(parents), branching)
                     loss = loss_fn(logits, torch.from_numpy(labels))
-                    pairs += labels.size
-                loss = loss / nodes.numel()
+                    n_pairs = labels.size
+                loss = loss / size * (parallel.world_size if parallel is not None else 1)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if parallel is None:
+                    loss.backward()
+                else:
+                    with parallel.guard():
+                        loss.backward()
                 opt.step()
-                total += loss.item() * nodes.numel()
+                if parallel is None:
+                    pairs += n_pairs
+                    total += loss.item() * size
+                else:  # the batch's loss and pair count over all ranks
+                    pairs += int(parallel.loss_value(torch.tensor(float(n_pairs))) * parallel.world_size)
+                    total += parallel.loss_value(loss) * size
                 if cfg.progress:
                     batches.set_postfix(loss=f"{loss.item():.3f}")
             metrics = {
@@ -436,7 +476,15 @@ def pretrain(
         if level == tree.num_levels - 1 and pos.numel() > _METRIC_SAMPLE:
             pos = torch.randperm(pos.numel(), generator=gen)[:_METRIC_SAMPLE]
         prev = topk_prev[pos] if topk_prev is not None else None
-        topk_prev = _predict_topk(encoder, head, x, train_nodes[pos], prev, branching, cfg.topk, 4 * cfg.batch_size)
+        if parallel is None:
+            topk_prev = _predict_topk(encoder, head, x, train_nodes[pos], prev, branching, cfg.topk, 4 * cfg.batch_size)
+        else:  # each rank predicts its share of the nodes, gathered in order
+            mine = parallel.rows(pos.numel())
+            part = _predict_topk(
+                encoder, head, x, train_nodes[pos][mine], prev[mine] if prev is not None else None, branching,
+                cfg.topk, 4 * cfg.batch_size,
+            )  # fmt: skip
+            topk_prev = parallel.gather_rows(part, pos.numel())
         pr = _precision_recall(topk_prev.numpy(), y_cur[train_nodes[pos].numpy()])
         level_metrics.append(
             {
