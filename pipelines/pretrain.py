@@ -23,7 +23,7 @@ from pathlib import Path
 
 import mlflow
 
-from graphlearn import tracking
+from graphlearn import distributed, tracking
 from graphlearn.config import parse_overrides
 from graphlearn.data.protocols import apply_protocol
 from graphlearn.features import save_features
@@ -85,11 +85,18 @@ def probe_features(features, graph) -> dict | None:
 
 
 def run(args) -> dict:
+    with distributed.session() as ctx:
+        return _run(args, ctx)
+
+
+def _run(args, ctx: distributed.Context) -> dict:
+    """One pretraining job. Under torchrun every rank builds the tree and trains its share of each batch
+    (``pretrain(parallel=ctx)``); rank 0 alone tracks, prints and writes."""
     overrides = parse_overrides(args.overrides)
-    if args.no_progress:
+    if args.no_progress or not ctx.is_main:
         overrides.setdefault("progress", False)
     config = GiantConfig.from_dict(overrides)
-    _common.check_out(args.out)
+    ctx.on_main(lambda: _common.check_out(args.out))
     data = _common.load_data(args)
     graph = apply_protocol(data, "coldstart", seed=args.split_seed) if args.holdout == "coldstart" else data
     job = {
@@ -103,13 +110,20 @@ def run(args) -> dict:
         "split_seed": args.split_seed if args.holdout == "coldstart" else None,
         "giant": config.to_dict(),
     }
-    tracking.configure(args.tracking_uri, args.experiment)
+    if ctx.parallel:  # the result depends on it (float rounding, dropout streams)
+        job["world_size"] = ctx.world_size
+    ctx.on_main(lambda: tracking.configure(args.tracking_uri, args.experiment))
+    if not ctx.is_main:  # the other ranks train their shares and return rank 0's summary
+        pretrain(graph, config, seed=args.seed, parallel=ctx)
+        return ctx.broadcast(None)
     curves: dict[str, list] = defaultdict(list)
     name = _common.display_name(args, data)
     tags = {"job": "pretrain", "dataset": name, "protocol": args.holdout}
     with tracking.parent_run(f"pretrain:{name}", job, tags=tags) as run_:
         tracking.log_dataset(data, name, args.dataset)
-        result = pretrain(graph, config, seed=args.seed, on_epoch=lambda stage, ep, m: curves[stage].append(m))
+        result = pretrain(
+            graph, config, seed=args.seed, on_epoch=lambda stage, ep, m: curves[stage].append(m), parallel=ctx
+        )
         for stage, curve in curves.items():
             tracking.log_curve([{k: v for k, v in m.items() if k != "step"} for m in curve], prefix=f"{stage}.")
         for level, metrics in enumerate(result.level_metrics):
@@ -161,7 +175,7 @@ def run(args) -> dict:
             print(f"  level {level}: " + ", ".join(f"{k}={v:.3f}" for k, v in m.items() if isinstance(v, float)))
         print(f"use with: graphlearn train --dataset {args.dataset} --features pretrained:{run_.info.run_id}")
         print(f"MLflow run {run_.info.run_id} ({mlflow.get_tracking_uri()})")
-    return summary
+    return ctx.broadcast(summary)
 
 
 if __name__ == "__main__":

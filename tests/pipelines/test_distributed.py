@@ -202,11 +202,40 @@ def test_more_processes_than_training_nodes_is_a_clear_error(tiny_graph):
         check_data_parallel(_Args, config, tiny_graph, Context(rank=0, world_size=6, backend="gloo"))
 
 
-@pytest.mark.parametrize("command", ["coldbrew", "pretrain", "adapt"])
+@pytest.mark.parametrize("command", ["coldbrew", "adapt"])
 def test_other_jobs_refuse_to_run_under_torchrun(monkeypatch, capsys, command):
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main([command]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"graphlearn {command}: error: does not run data-parallel; launch it without torchrun (under torchrun: train)"
+        f"graphlearn {command}: error: does not run data-parallel; launch it without torchrun (under torchrun: "
+        "train, pretrain)"
     )
+
+
+PRETRAIN = ["pretrain", "--dataset", "synthetic:600", "--set", "epochs=2", "--set", "dropout=0", "--set",
+            "branching=4", "--set", "max_leaf_size=16", "--no-progress", "--json", "--out", "out"]  # fmt: skip
+
+
+def test_pretrain_under_torchrun_is_the_one_process_job_tracked_once(tmp_path_factory):
+    import numpy as np
+
+    one, two, logs = (tmp_path_factory.mktemp(name) for name in ("pretrain-one", "pretrain-two", "pretrain-logs"))
+    cwd = os.getcwd()
+    os.chdir(one)
+    try:
+        assert main(PRETRAIN) == 0
+    finally:
+        os.chdir(cwd)
+        mlflow.set_tracking_uri(None)
+    job = torchrun(two, PRETRAIN, logs=logs)
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert rank_log(logs, 1, "stdout") == "" and rank_log(logs, 1, "stderr") == ""  # rank 0 speaks for the job
+    summary = json.loads(rank_log(logs, 0, "stdout"))
+    with np.load(one / "out" / "features.npz") as a, np.load(two / "out" / "features.npz") as b:
+        np.testing.assert_allclose(b["features"], a["features"], rtol=0.0, atol=1e-5)  # float rounding only
+    single = json.loads((one / "out" / "features.json").read_text())
+    assert summary["tree"] == single["tree"]
+    parents, nested = runs_of(two)
+    assert [p.info.run_id for p in parents] == [summary["run_id"]] and not nested
+    assert parents[0].info.status == "FINISHED" and parents[0].data.params["world_size"] == "2"

@@ -257,7 +257,6 @@ def _batches(n: int, size: int, gen: torch.Generator | None):
         yield order[s : s + size]
 
 
-@torch.no_grad()
 class _LevelModel(torch.nn.Module):
     """The shared encoder and one level's head as one module, so that ``DistributedDataParallel`` can wrap a level's
     training step (one forward per step through the wrapper): level 0 scores every cluster, a finer level the
@@ -272,6 +271,7 @@ class _LevelModel(torch.nn.Module):
         return self.head(z) if rows is None else self.head.score_blocks(z, rows, parents, branching)
 
 
+@torch.no_grad()
 def _predict_topk(
     encoder,
     head: LevelHead,
