@@ -151,12 +151,17 @@ def train_glnn(
     xm = sparse.model_input(x)
     x_rows, y_train = sparse.take_rows(xm, rows), y[train_idx]
     t_kd = teacher_logits[kd_idx] if lam < 1.0 else None
-    x_eval = sparse.take_rows(xm, torch.cat([train_idx, val_idx]))
+    # One process: the logged train_acc is that of the epoch's training forward (dropout on, before its step), so
+    # the evaluation forwards the validation rows only (the training rows were most of its cost). Data-parallel:
+    # every rank scores the training and validation rows itself (rank 0's metrics are taken).
+    x_eval = sparse.take_rows(xm, val_idx if parallel is None else torch.cat([train_idx, val_idx]))
+    last: dict[str, Tensor] = {}
 
     if parallel is None:
 
         def loss_fn() -> Tensor:
             out = model(x_rows)
+            last["train"] = out[pos[train_idx]].detach()
             loss = lam * F.cross_entropy(out[pos[train_idx]], y_train)
             if lam < 1.0:
                 loss = loss + (1 - lam) * kd_loss(out[pos[kd_idx]], t_kd, temperature)
@@ -168,8 +173,9 @@ def train_glnn(
 
     def score_fn() -> dict[str, float]:
         out = model(x_eval)
-        n_tr = train_idx.numel()
-        train_acc = 100.0 * float((out[:n_tr].argmax(-1) == y_train).float().mean())
+        n_tr = 0 if parallel is None else train_idx.numel()
+        train_out = last["train"] if parallel is None else out[:n_tr]
+        train_acc = 100.0 * float((train_out.argmax(-1) == y_train).float().mean())
         val = 100.0 * float((out[n_tr:].argmax(-1) == y[val_idx]).float().mean()) if val_idx.numel() else float("nan")
         return {"train_acc": train_acc, "val_acc": val, "score": val}
 

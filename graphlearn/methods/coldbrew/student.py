@@ -788,8 +788,12 @@ class ColdBrewStudent(nn.Module):
         if kd_weight > 0:
             kd_target = teacher_logits[kd_mask]
 
+        last: dict[str, Tensor] = {}  # the training forward's outputs: the logged train_acc (one process)
+
         def mlp2_loss() -> Tensor:
-            loss = F.cross_entropy(self._mlp2(train_in), y_train)
+            out = self._mlp2(train_in)
+            last["train"] = out.detach()
+            loss = F.cross_entropy(out, y_train)
             if kd_weight > 0 or mlp2_extra_loss is not None:
                 kd_out = self._mlp2(kd_in)
             if kd_weight > 0:
@@ -805,7 +809,10 @@ class ColdBrewStudent(nn.Module):
             )  # fmt: skip
 
         def mlp2_score() -> dict[str, float]:
-            train_acc = 100.0 * float((self._mlp2(train_in).argmax(-1) == y_train).float().mean())
+            # one process: the accuracy of the epoch's training forward (dropout on, before its step), not a
+            # second forward over every training node; data-parallel: a forward over them (rank 0's is taken)
+            train_out = last["train"] if parallel is None else self._mlp2(train_in)
+            train_acc = 100.0 * float((train_out.argmax(-1) == y_train).float().mean())
             val = (
                 100.0 * float((self._mlp2(val_in).argmax(-1) == y_val).float().mean())
                 if y_val.numel()
