@@ -5,54 +5,48 @@ two checkouts, alternately, to pair a change (benchmarks/results/speed.md).
     PYTHONPATH=. python benchmarks/epoch_cost.py 30000
 """
 
+from __future__ import annotations
+
 import json
 import sys
 import time
 
-import torch
-
-torch.set_num_threads(1)
-from graphlearn.data.protocols import apply_protocol
-from graphlearn.data.registry import load_dataset
-from graphlearn.data.splits import node_degree
-from graphlearn.methods.coldbrew import ColdBrewStudent
-from graphlearn.methods.coldbrew.glnn import train_glnn
-
-n = int(sys.argv[1])
-E = 30
-d = apply_protocol(load_dataset(f"synthetic:{n}"), "coldstart", seed=0)
-g = torch.Generator().manual_seed(0)
-teach = torch.randn(d.num_nodes, 5, generator=g)
-emb = torch.randn(d.num_nodes, 64, generator=g)
-cand = node_degree(d.edge_index, d.num_nodes) > 0
-kd = cand & ~d.val_mask
-out = {}
-torch.manual_seed(0)
-t = time.perf_counter()
-train_glnn(d.x, d.y, teach, train_mask=d.train_mask, val_mask=d.val_mask, kd_mask=kd, lam=0.0, epochs=E, patience=None)
-out["glnn_ms_per_epoch"] = (time.perf_counter() - t) / E * 1000
-torch.manual_seed(0)
-s = ColdBrewStudent(64, 64, 5, hidden_channels=256, k=50, query="features", metric="cos", temperature=0.1)
-ep = {}
+EPOCHS = 30
 
 
-def cb(stage, e, m):
-    ep.setdefault(stage, []).append(time.perf_counter())
+def main(n: int) -> dict:
+    import torch
+
+    from graphlearn.data.protocols import apply_protocol
+    from graphlearn.data.registry import load_dataset
+    from graphlearn.data.splits import node_degree
+    from graphlearn.methods.coldbrew import ColdBrewStudent
+    from graphlearn.methods.coldbrew.glnn import train_glnn
+
+    torch.set_num_threads(1)
+    d = apply_protocol(load_dataset(f"synthetic:{n}"), "coldstart", seed=0)
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(d.num_nodes, 5, generator=g)
+    emb = torch.randn(d.num_nodes, 64, generator=g)
+    cand = node_degree(d.edge_index, d.num_nodes) > 0
+    out = {}
+    torch.manual_seed(0)
+    t = time.perf_counter()
+    train_glnn(d.x, d.y, teacher, train_mask=d.train_mask, val_mask=d.val_mask, kd_mask=cand & ~d.val_mask, lam=0.0,
+               epochs=EPOCHS, patience=None)  # fmt: skip
+    out["glnn_ms_per_epoch"] = (time.perf_counter() - t) / EPOCHS * 1000
+    torch.manual_seed(0)
+    student = ColdBrewStudent(64, 64, 5, hidden_channels=256, k=50, query="features", metric="cos", temperature=0.1)
+    stamps: dict[str, list[float]] = {}
+    student.fit(
+        d.x, d.y, emb, train_mask=d.train_mask, val_mask=d.val_mask, candidate_mask=cand, teacher_logits=teacher,
+        kd_weight=10.0, epochs=EPOCHS, patience=None,
+        on_epoch=lambda stage, e, m: stamps.setdefault(stage, []).append(time.perf_counter()),
+    )  # fmt: skip
+    t2 = stamps["ColdBrew/mlp2"]
+    out["mlp2_ms_per_epoch"] = (t2[-1] - t2[0]) / (len(t2) - 1) * 1000
+    return out
 
 
-s.fit(
-    d.x,
-    d.y,
-    emb,
-    train_mask=d.train_mask,
-    val_mask=d.val_mask,
-    candidate_mask=cand,
-    teacher_logits=teach,
-    kd_weight=10.0,
-    epochs=E,
-    patience=None,
-    on_epoch=cb,
-)
-t2 = ep["ColdBrew/mlp2"]
-out["mlp2_ms_per_epoch"] = (t2[-1] - t2[0]) / (len(t2) - 1) * 1000
-print(json.dumps(out))
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30000)))
