@@ -17,6 +17,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
+def status_kb(field: str) -> int:
+    """A ``kB`` field of this process's ``/proc/self/status`` (``VmRSS``, ``VmHWM``; Linux), 0 where it is absent."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def hardware() -> str:
     """CPU model, core count, OS, and GPU (none unless torch sees one)."""
     model = "unknown CPU"

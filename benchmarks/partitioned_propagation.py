@@ -27,15 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from _common import hardware, now, write_results  # noqa: E402
-
-
-def _kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+from _common import hardware, now, status_kb, write_results  # noqa: E402
 
 
 def worker(n: int, hops: int, chunk: int, out: str) -> None:
@@ -49,7 +41,7 @@ def worker(n: int, hops: int, chunk: int, out: str) -> None:
     x, edge_index = data.x, data.edge_index
     with distributed.session() as ctx:
         ctx.loss_value(torch.zeros(()))  # every rank has loaded the graph
-        before = _kb("VmRSS")
+        before = status_kb("VmRSS")
         try:
             with open("/proc/self/clear_refs", "w") as fh:
                 fh.write("5")
@@ -68,7 +60,7 @@ def worker(n: int, hops: int, chunk: int, out: str) -> None:
             local = propagate(x, edge_index, hops)
             nnz, halo, rows = int(edge_index.size(1) + n), 0, slice(0, n)
         seconds = time.perf_counter() - t0
-        peak = _kb("VmHWM")
+        peak = status_kb("VmHWM")
         record = {
             "rank": ctx.rank,
             "world": ctx.world_size,

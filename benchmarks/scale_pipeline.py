@@ -36,17 +36,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from _common import hardware, now, write_results  # noqa: E402
+from _common import hardware, now, status_kb, write_results  # noqa: E402
 
 STAGES = ("load", "split", "propagate", "teacher", "student", "glnn", "export")
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 class Stages:
@@ -65,8 +57,8 @@ class Stages:
         result = fn()
         self.out[name] = {
             "seconds": time.perf_counter() - t0,
-            "peak_mb": _status_kb("VmHWM") / 1024,
-            "rss_after_mb": _status_kb("VmRSS") / 1024,
+            "peak_mb": status_kb("VmHWM") / 1024,
+            "rss_after_mb": status_kb("VmRSS") / 1024,
             **extra,
         }
         print(f"  {name}: {self.out[name]['seconds']:.1f} s, peak {self.out[name]['peak_mb']:.0f} MB", flush=True)
