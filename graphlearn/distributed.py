@@ -159,6 +159,16 @@ class Context:
             dist.all_reduce(total)
         return float(total) / self.world_size
 
+    def accuracy(self, correct: Tensor, total: int) -> float:
+        """Percent correct over every rank's share: ``correct`` (this rank's count of right predictions, a tensor)
+        and ``total`` (its number of rows) summed over ranks; ``100 * correct / total`` in one process."""
+        counts = torch.tensor([float(correct), float(total)], dtype=torch.float64, device=self.device)
+        if self.parallel:
+            with self.guard():
+                dist.all_reduce(counts)
+        # in float32, as ``(pred == y).float().mean()`` of one process rounds it
+        return 100.0 * float(counts[0].float() / counts[1].float()) if counts[1] > 0 else float("nan")
+
     def broadcast(self, obj: T) -> T:
         """Rank 0's ``obj`` on every rank (pickled; for small things: metrics, decisions, results)."""
         if not self.parallel:

@@ -151,10 +151,10 @@ def train_glnn(
     xm = sparse.model_input(x)
     x_rows, y_train = sparse.take_rows(xm, rows), y[train_idx]
     t_kd = teacher_logits[kd_idx] if lam < 1.0 else None
-    # One process: the logged train_acc is that of the epoch's training forward (dropout on, before its step), so
-    # the evaluation forwards the validation rows only (the training rows were most of its cost). Data-parallel:
-    # every rank scores the training and validation rows itself (rank 0's metrics are taken).
-    x_eval = sparse.take_rows(xm, val_idx if parallel is None else torch.cat([train_idx, val_idx]))
+    # The logged train_acc is that of the epoch's training forward (dropout on, before its step; under several
+    # ranks the right predictions of every rank's share summed), so the evaluation forwards the validation rows
+    # only (the training rows were most of its cost).
+    x_eval = sparse.take_rows(xm, val_idx)
     last: dict[str, Tensor] = {}
 
     if parallel is None:
@@ -168,15 +168,16 @@ def train_glnn(
             return loss
 
     else:
-        loss_fn = _sharded_loss(model, xm, y, teacher_logits, train_idx, kd_idx, lam, temperature, parallel)
+        loss_fn = _sharded_loss(model, xm, y, teacher_logits, train_idx, kd_idx, lam, temperature, parallel, last)
         parallel.seed_rank(torch.initial_seed())  # other dropout masks on every rank but 0
 
     def score_fn() -> dict[str, float]:
         out = model(x_eval)
-        n_tr = 0 if parallel is None else train_idx.numel()
-        train_out = last["train"] if parallel is None else out[:n_tr]
-        train_acc = 100.0 * float((train_out.argmax(-1) == y_train).float().mean())
-        val = 100.0 * float((out[n_tr:].argmax(-1) == y[val_idx]).float().mean()) if val_idx.numel() else float("nan")
+        if parallel is None:
+            train_acc = 100.0 * float((last["train"].argmax(-1) == y_train).float().mean())
+        else:
+            train_acc = parallel.accuracy(last["correct"], last["rows"])
+        val = 100.0 * float((out.argmax(-1) == y[val_idx]).float().mean()) if val_idx.numel() else float("nan")
         return {"train_acc": train_acc, "val_acc": val, "score": val}
 
     history = fit(
@@ -204,11 +205,13 @@ def _sharded_loss(
     lam: float,
     temperature: float,
     parallel: Context,
+    last: dict,
 ):
     """GLNN's loss split by rows over ranks, through the ``DistributedDataParallel`` wrapper: each rank sums the label
     loss over its share of the training nodes and the distillation loss over its share of the distilled nodes, each
     divided by that set's total size and multiplied by the world size (DDP averages gradients), so the averaged
-    gradient is the one-process gradient of :func:`train_glnn`'s loss."""
+    gradient is the one-process gradient of :func:`train_glnn`'s loss. Each forward leaves in ``last`` this rank's
+    count of right predictions on its training share (``"correct"``, ``"rows"``): the epoch's train_acc."""
     net = parallel.wrap(model)
     train, kd = parallel.shard(train_idx), parallel.shard(kd_idx) if lam < 1.0 else kd_idx[:0]
     x_rows, y_train = sparse.take_rows(xm, torch.cat([train, kd])), y[train]
@@ -218,6 +221,7 @@ def _sharded_loss(
 
     def loss_fn() -> Tensor:
         out = net(x_rows)
+        last["correct"], last["rows"] = (out[: train.numel()].detach().argmax(-1) == y_train).sum(), train.numel()
         loss = F.cross_entropy(out[: train.numel()], y_train, reduction="sum") * ce_scale
         if lam < 1.0:
             student = F.log_softmax(out[train.numel() :] / temperature, dim=-1)

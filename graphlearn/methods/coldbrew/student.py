@@ -805,14 +805,16 @@ class ColdBrewStudent(nn.Module):
         if parallel is not None:
             loss2 = self._sharded_mlp2_loss(
                 inputs, y, train_mask, kd_mask if kd_weight > 0 else None, teacher_logits, kd_weight, kd_temperature,
-                parallel,
+                parallel, last,
             )  # fmt: skip
 
         def mlp2_score() -> dict[str, float]:
-            # one process: the accuracy of the epoch's training forward (dropout on, before its step), not a
-            # second forward over every training node; data-parallel: a forward over them (rank 0's is taken)
-            train_out = last["train"] if parallel is None else self._mlp2(train_in)
-            train_acc = 100.0 * float((train_out.argmax(-1) == y_train).float().mean())
+            # the accuracy of the epoch's training forward (dropout on, before its step; under several ranks every
+            # rank's share summed), not a second forward over every training node
+            if parallel is None:
+                train_acc = 100.0 * float((last["train"].argmax(-1) == y_train).float().mean())
+            else:
+                train_acc = parallel.accuracy(last["correct"], last["rows"])
             val = (
                 100.0 * float((self._mlp2(val_in).argmax(-1) == y_val).float().mean())
                 if y_val.numel()
@@ -917,10 +919,12 @@ class ColdBrewStudent(nn.Module):
         kd_weight: float,
         kd_temperature: float,
         parallel: Context,
+        last: dict,
     ) -> Callable[[], Tensor]:
         """MLP2's loss (cross-entropy on the training nodes + ``kd_weight`` times the distillation on ``kd_mask``)
         split by rows over the ranks: one forward through the DDP wrapper on this rank's share of both sets, each
-        term's sum divided by its set's total size and multiplied by the world size."""
+        term's sum divided by its set's total size and multiplied by the world size. Each forward leaves in ``last``
+        this rank's count of right predictions on its training share (``"correct"``, ``"rows"``)."""
         net = parallel.wrap(_Blocks(self.mlp2))
         train_idx = train_mask.nonzero().view(-1)
         train = parallel.shard(train_idx)
@@ -934,6 +938,7 @@ class ColdBrewStudent(nn.Module):
 
         def loss_fn() -> Tensor:
             out = net(parts)
+            last["correct"], last["rows"] = (out[: train.numel()].detach().argmax(-1) == y_train).sum(), train.numel()
             loss = F.cross_entropy(out[: train.numel()], y_train, reduction="sum") * ce_scale
             if t_kd is not None:
                 loss = loss + _kl_sum(out[train.numel() :], t_kd, kd_temperature) * kd_scale
