@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphlearn import sparse
 from graphlearn.config import Config, param
 from graphlearn.data.splits import group_masks, node_degree, val_group_masks
 from graphlearn.evaluation import accuracy
@@ -30,6 +31,10 @@ from .tune import CANDIDATE
 
 MODELS = ("GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew")
 STUDENT_TEACHERS = ("auto", "GNN+SE", "GNN")
+#: The ablation rows of a student whose blend was chosen (fit_blend): the same student without its label memory ...
+NO_MEMORY = "ColdBrew-no-memory"
+#: ... and the student without any blend: MLP2 alone (or with its fixed feature head), as before the blends.
+PLAIN = "ColdBrew-plain"
 
 
 @dataclass
@@ -88,6 +93,15 @@ class ColdBrewConfig(Config):
     # student's class probabilities (0: off, the student exactly as without it; 1: the head alone). A choice for the
     # cold-start validation set (coldbrew --tune), where the virtual-neighbour branch does not help isolated nodes.
     feature_head: float = param(0.0, min=0.0, max=1.0)
+    # The student's label memory (ColdBrewStudent's memory_weight): the blend weights tried after training, each
+    # chosen on the matching validation group (docs/protocols.md): for nodes without edges on the cold-start
+    # validation set, for nodes with edges on the validation nodes that keep theirs; ties go to the smaller weight,
+    # so 0 (the student alone) is kept unless a weight does better. (0.0,) or (): off.
+    memory_weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    # With feature_head 0: the feature head's weights tried after training, jointly with memory_weights and by the
+    # same rule (the head is then always trained; a weight chosen at 0 for both groups removes it). (0.0,) or ():
+    # no head unless feature_head sets a fixed weight.
+    feature_head_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     student_lr: float = param(0.01, gt=0.0)
     student_weight_decay: float = param(5e-4, min=0.0)
     # --- MLP baseline and GLNN (same MLP shape as the student's)
@@ -110,6 +124,10 @@ class ColdBrewConfig(Config):
             # the class block takes num_classes columns; checked against the data in ColdBrewStudent
             if self.retrieval_dim < 2:
                 raise ValueError(f"retrieval_dim must be 0 (off) or >= 2 (got {self.retrieval_dim})")
+        for key in ("memory_weights", "feature_head_weights"):
+            bad = [w for w in getattr(self, key) if not 0.0 <= float(w) <= 1.0]
+            if bad:
+                raise ValueError(f"{key} must lie in [0, 1] (got {bad[0]!r} in {list(getattr(self, key))})")
         if not self.se_layers:
             raise ValueError("se_layers is empty: GNN+SE would equal GNN; use models without 'GNN+SE' instead")
         needs = {
@@ -287,7 +305,7 @@ def run_coldbrew(
             None,
         )
 
-    student_teacher, retrieval = None, None
+    student_teacher, retrieval, blend = None, None, None
     if "ColdBrew" in config.models:
         student_teacher = _pick_teacher(config.student_teacher, models)
         student, history = train_student(
@@ -299,8 +317,13 @@ def run_coldbrew(
             on_epoch=on_epoch,
             student_fit=student_fit,
         )
+        blend = fit_blend(student, data, logits[student_teacher], config.memory_weights, _head_grid(config))
         out = student.logits(x, self_index=torch.arange(data.num_nodes, device=x.device))
         record("ColdBrew", out, history["mlp2"])
+        if blend is not None:  # the ablation rows: the same student without its label memory, without any blend
+            ablation = blend.pop("ablation")
+            record(NO_MEMORY, ablation["no_memory"], history["mlp2"])
+            record(PLAIN, ablation["plain"], history["mlp2"])
         trained["ColdBrew"] = student
         if config.retrieval_dim:
             # after the student's numbers are recorded: the head changes none of them
@@ -334,6 +357,7 @@ def run_coldbrew(
         with torch.no_grad():
             emb = trained[name].embed(x, edge_index)
         cand, _ = train_student(data, cfg, emb, logits[name], seed=seed)
+        fit_blend(cand, data, logits[name], cfg.memory_weights, _head_grid(cfg))
         record(CANDIDATE.format(i), cand.logits(x, self_index=torch.arange(data.num_nodes, device=x.device)), None)
 
     fcr = None
@@ -352,6 +376,7 @@ def run_coldbrew(
         "trained": trained,
         "student_teacher": student_teacher,
         **({"retrieval": retrieval} if retrieval is not None else {}),
+        **({"blend": blend} if blend is not None else {}),
     }
 
 
@@ -368,7 +393,8 @@ def train_student(
     """One Cold Brew student of ``config`` on the split ``data``, distilling a trained teacher's ``[N, d]``
     embeddings and ``[N, C]`` logits (seeded with ``stage_seed(seed, "ColdBrew")``). Candidates: the nodes with a
     neighbourhood; MLP1's regression and the distillation: those minus validation nodes. Returns ``(student,
-    fit history)`` (:meth:`ColdBrewStudent.fit`)."""
+    fit history)`` (:meth:`ColdBrewStudent.fit`). With ``feature_head`` 0 and a ``feature_head_weights`` grid the
+    student is trained with a feature head at weight 1 until :func:`fit_blend` chooses its weights."""
     x, y = data.x, data.y
     num_classes = teacher_logits.size(1)
     has_neighbourhood = node_degree(data.edge_index, data.num_nodes) > 0
@@ -386,7 +412,8 @@ def train_student(
         metric=config.metric,
         query=config.query,
         retrieval_dim=config.retrieval_dim,
-        feature_head=config.feature_head,
+        # a fixed head weight, or a head trained for fit_blend to weigh (1.0 until then)
+        feature_head=config.feature_head or (1.0 if any(w > 0 for w in config.feature_head_weights) else 0.0),
     ).to(x.device)
     history = student.fit(
         x,
@@ -411,6 +438,95 @@ def train_student(
         **(student_fit or {}),
     )
     return student, history
+
+
+def _head_grid(config: ColdBrewConfig) -> tuple[float, ...]:
+    """The feature-head weights fit_blend chooses from: none with a fixed ``feature_head``."""
+    return () if config.feature_head else tuple(config.feature_head_weights)
+
+
+def fit_blend(
+    student: ColdBrewStudent,
+    data: Data,
+    teacher_logits: Tensor,
+    memory_weights: Sequence[float] = (),
+    head_weights: Sequence[float] = (),
+) -> dict[str, Any] | None:
+    """Choose how a trained ``student`` blends its parts, per group, on validation nodes (docs/protocols.md): MLP2
+    (the virtual-neighbour branch), the feature head (MLP3, when the student was trained with one and
+    ``head_weights`` has a weight above 0; pass none for a student with a fixed head) and the label memory
+    (:meth:`ColdBrewStudent.set_memory`: the teacher's class distributions, the true label on training nodes, over
+    the same virtual neighbours; when ``memory_weights`` has a weight above 0). Class probabilities ``(1 - a) *
+    ((1 - w) * p_MLP2 + w * p_head) + a * p_memory``: the pair ``(w, a)`` of the grid ``head_weights x
+    memory_weights`` for nodes without edges is the one with the highest accuracy on the cold-start validation set
+    (``val_isolated_mask``; without one, validation nodes with no edge; without those, all validation nodes), the
+    pair for nodes with edges on the validation nodes that keep theirs (or all of them). Ties go to the smaller
+    memory weight, then the smaller head weight, so a part is kept only if it does better; a part chosen at 0 for
+    both groups is removed from the student (saved and answering exactly as one without it). Test labels are never
+    read.
+
+    Returns ``None`` when nothing is tried, else ``{"feature_head", "feature_head_linked", "memory_weight",
+    "memory_weight_linked", "val": {group: {"head=<w> memory=<a>": accuracy}}, "ablation": {"plain": logits of
+    MLP2 alone (or the student with its fixed head), "no_memory": logits with the chosen head weights and no
+    memory}}``."""
+    chosen_head = student.mlp3 is not None and any(float(w) > 0 for w in head_weights)
+    heads = sorted({float(w) for w in head_weights} | {0.0}) if chosen_head else [0.0]
+    mems = sorted({float(w) for w in memory_weights} | {0.0})
+    if (len(heads) == 1 and len(mems) == 1) or not bool(data.val_mask.any()):
+        return None
+    x, y, n = data.x, data.y, data.num_nodes
+    self_index = torch.arange(n, device=x.device)
+    if chosen_head:
+        student.feature_head = student.feature_head_linked = 0.0  # MLP2 alone (the head kept for its own forward)
+        with torch.no_grad():
+            p_head = torch.softmax(sparse.mlp_forward(student.mlp3.eval(), [sparse.model_input(x)]), dim=-1)
+    p_own = torch.softmax(student.logits(x, self_index=self_index), dim=-1)
+    labels = torch.softmax(teacher_logits.detach().float(), dim=-1)
+    labels[data.train_mask] = torch.nn.functional.one_hot(y[data.train_mask], labels.size(1)).to(labels.dtype)
+    p_mem = None
+    if len(mems) > 1:
+        student.set_memory(labels, 1.0, 1.0)
+        p_mem = student.memory_probs(x, self_index=self_index)
+
+    def probs(w: float, a: float) -> Tensor:
+        p = p_own if w == 0 else (1 - w) * p_own + w * p_head
+        return p if a == 0 else (1 - a) * p + a * p_mem
+
+    linked = node_degree(data.edge_index, n) > 0
+    val = data.val_mask
+    cold = getattr(data, "val_isolated_mask", None)
+    cold = cold if cold is not None and bool(cold.any()) else val & ~linked
+    kept = val & linked
+    groups = {"isolated": cold if bool(cold.any()) else val, "linked": kept if bool(kept.any()) else val}
+    scores: dict[str, dict[str, float]] = {}
+    best: dict[str, tuple[float, float]] = {}
+    no_mem: dict[str, float] = {}
+    for group, mask in groups.items():
+        acc = {(w, a): accuracy(y, probs(w, a).argmax(-1), mask) for w in heads for a in mems}
+        scores[group] = {f"head={w:g} memory={a:g}": v for (w, a), v in acc.items()}
+        best[group] = max(acc, key=lambda wa: (acc[wa], -wa[1], -wa[0]))
+        no_mem[group] = max(heads, key=lambda w: (acc[(w, 0.0)], -w))
+
+    def by_row(pick) -> Tensor:
+        rows = torch.where(linked.unsqueeze(-1), pick("linked"), pick("isolated"))
+        return rows.clamp_min(1e-30).log()
+
+    ablation = {
+        "plain": p_own.clamp_min(1e-30).log(),
+        "no_memory": by_row(lambda g: probs(no_mem[g], 0.0)),
+    }
+    (w_iso, a_iso), (w_lnk, a_lnk) = best["isolated"], best["linked"]
+    if chosen_head:
+        student.set_feature_head(w_iso, w_lnk)
+    student.set_memory(labels, a_iso, a_lnk)
+    return {
+        "feature_head": student.feature_head,
+        "feature_head_linked": student.feature_head_linked,
+        "memory_weight": a_iso,
+        "memory_weight_linked": a_lnk,
+        "val": scores,
+        "ablation": ablation,
+    }
 
 
 def _pick_teacher(choice: str, models: Mapping[str, dict[str, Any]]) -> str:

@@ -163,6 +163,13 @@ def _fit_regressor(
     )
 
 
+def _check_weights(*weights: float) -> tuple[float, ...]:
+    for w in weights:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= float(w) <= 1.0:
+            raise ValueError(f"a label-memory weight must be a number in [0, 1] (got {w!r})")
+    return tuple(float(w) for w in weights)
+
+
 def _tcm_loss(margin_plus: float, margin_minus: float):
     """pytorch-metric-learning's threshold-consistent margin loss (cosine), imported only when asked for."""
     from pytorch_metric_learning.losses import ThresholdConsistentMarginLoss  # noqa: PLC0415
@@ -232,6 +239,15 @@ class ColdBrewStudent(nn.Module):
             alone). Where the virtual-neighbour branch does not help nodes without edges, the cold-start validation
             set can pick the head (``graphlearn coldbrew --tune``). MLP1 and MLP2 are trained exactly as without
             it. (default: ``0``, off: no MLP3)
+        feature_head_linked (float, optional): the feature head's weight for rows the student knows to have edges
+            (see ``memory_weight_linked``); ``None``: ``feature_head``. (default: ``None``)
+        memory_weight (float): weight ``a`` of the opt-in **label memory**, a retrieval branch over the candidates'
+            class distributions (:meth:`set_memory`: the teacher's soft labels, the true label on training nodes):
+            the same ``k`` virtual neighbours the aggregate uses, their distributions averaged with the same
+            weights. The class probabilities of a node the student sees without edges become ``(1 - a) *
+            p_student + a * p_memory``. (default: ``0``: off, the student exactly as without it)
+        memory_weight_linked (float): the same weight for rows the student knows to have edges (a training-graph
+            candidate given by ``self_index``, or a row with edges in ``edge_index``). (default: ``0``)
     """
 
     def __init__(
@@ -249,6 +265,9 @@ class ColdBrewStudent(nn.Module):
         ann_min_candidates: int | None = ANN_MIN_CANDIDATES,
         retrieval_dim: int = 0,
         feature_head: float = 0.0,
+        feature_head_linked: float | None = None,
+        memory_weight: float = 0.0,
+        memory_weight_linked: float = 0.0,
     ):
         super().__init__()
         if ann_min_candidates is not None and ann_min_candidates < 1:
@@ -291,12 +310,61 @@ class ColdBrewStudent(nn.Module):
         if isinstance(feature_head, bool) or not 0.0 <= float(feature_head) <= 1.0:
             raise ValueError(f"feature_head must be a weight in [0, 1] (got {feature_head!r})")
         self.feature_head = float(feature_head)
+        self.feature_head_linked = self.feature_head if feature_head_linked is None else float(feature_head_linked)
+        _check_weights(self.feature_head_linked)
         self.mlp3 = None
-        if self.feature_head > 0:
+        if self.feature_head > 0 or self.feature_head_linked > 0:
             with torch.random.fork_rng(devices=[]):  # its initial weights draw nothing from the caller's stream
                 self.mlp3 = MLP([in_channels, *hidden, out_channels], dropout=dropout, norm=None)
         # Built after reset_parameters and without random draws: MLP1 / MLP2 start exactly as without a head.
         self.retrieval = RetrievalHead(in_channels, retrieval_dim - out_channels) if retrieval_dim else None
+        self.memory_weight, self.memory_weight_linked = _check_weights(memory_weight, memory_weight_linked)
+        # the candidates' class distributions (set_memory); a buffer only when the memory is on, so the files of
+        # students without it keep their keys
+        if self.has_memory:
+            self.register_buffer("candidate_labels", torch.empty(0, out_channels))
+
+    def set_feature_head(self, weight: float, weight_linked: float) -> None:
+        """The feature head's blend weights for rows without / with edges (a trained head is needed for any weight
+        above 0); both 0 removes the head, so the student is saved and answers exactly as one without it."""
+        weight, weight_linked = _check_weights(weight, weight_linked)
+        if self.mlp3 is None and (weight > 0 or weight_linked > 0):
+            raise ValueError("this student has no feature head (built with feature_head=0): its weights must stay 0")
+        self.feature_head, self.feature_head_linked = weight, weight_linked
+        if weight == 0 and weight_linked == 0:
+            self.mlp3 = None
+        self.__dict__.pop("_param_list", None)
+
+    @property
+    def has_memory(self) -> bool:
+        """The label memory takes part in the predictions (one of its weights is above 0)."""
+        return self.memory_weight > 0 or self.memory_weight_linked > 0
+
+    def set_memory(self, labels: Tensor, weight: float, weight_linked: float) -> None:
+        """Turn the label memory on (or off, with both weights 0): ``labels`` are the ``[N, C]`` class distributions
+        of the training graph's nodes (rows of non-negative numbers summing to 1; only the candidates' rows are
+        kept), ``weight`` / ``weight_linked`` the blend weights of rows without / with edges (see the class)."""
+        weight, weight_linked = _check_weights(weight, weight_linked)
+        self._require_teacher()
+        n = self.teacher_embeddings.size(0)
+        if labels.shape != (n, self.out_channels):
+            raise ValueError(f"labels must have shape [{n}, {self.out_channels}] (got {list(labels.shape)})")
+        rows = labels[self.candidate_index].detach().to(self.teacher_embeddings.dtype)
+        if not bool(torch.isfinite(rows).all()) or bool((rows < 0).any()):
+            raise ValueError("labels must be finite, non-negative class distributions")
+        if rows.numel() and float((rows.sum(-1) - 1).abs().max()) > 1e-3:
+            raise ValueError(
+                f"every row of labels must sum to 1 (a candidate's sums to {float(rows.sum(-1)[0]):.4g} or another "
+                "value off by more than 1e-3)"
+            )
+        self.memory_weight, self.memory_weight_linked = weight, weight_linked
+        if not self.has_memory:
+            self.__dict__["_buffers"].pop("candidate_labels", None)
+            return
+        if "candidate_labels" in self._buffers:
+            self.candidate_labels = rows.clone()
+        else:
+            self.register_buffer("candidate_labels", rows.clone())
 
     @property
     def hparams(self) -> dict:
@@ -315,6 +383,16 @@ class ColdBrewStudent(nn.Module):
             # only when on: files of students without a head stay byte-identical
             **({"retrieval_dim": self.retrieval_dim} if self.retrieval_dim else {}),
             **({"feature_head": self.feature_head} if self.feature_head else {}),
+            **(
+                {"feature_head_linked": self.feature_head_linked}
+                if self.feature_head_linked != self.feature_head
+                else {}
+            ),
+            **(
+                {"memory_weight": self.memory_weight, "memory_weight_linked": self.memory_weight_linked}
+                if self.has_memory
+                else {}
+            ),
         }
 
     def reset_parameters(self) -> None:
@@ -326,8 +404,8 @@ class ColdBrewStudent(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self._cache = None
         # The teacher buffers' first dimension depends on the training graph.
-        for name in ("teacher_embeddings", "candidate_index", "candidate_features"):
-            if prefix + name in state_dict:
+        for name in ("teacher_embeddings", "candidate_index", "candidate_features", "candidate_labels"):
+            if prefix + name in state_dict and name in self._buffers:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._check_teacher_buffers()
@@ -349,6 +427,12 @@ class ColdBrewStudent(nn.Module):
             raise ValueError(
                 f"candidate_features has shape {list(feats.shape)}; expected [{index.numel()}, {self.in_channels}] "
                 "(one row of input features per candidate)"
+            )
+        labels = self._buffers.get("candidate_labels")
+        if labels is not None and index.numel() and tuple(labels.shape) != (index.numel(), self.out_channels):
+            raise ValueError(
+                f"candidate_labels has shape {list(labels.shape)}; expected [{index.numel()}, {self.out_channels}] "
+                "(one class distribution per candidate)"
             )
 
     # ------------------------------------------------------------ teacher side
@@ -438,6 +522,10 @@ class ColdBrewStudent(nn.Module):
 
     def _aggregate(self, x: Tensor, z: Tensor, self_index: Tensor | None = None) -> Tensor:
         """Virtual-neighbour aggregate; ``x`` is the model input (:func:`graphlearn.sparse.model_input`)."""
+        return self._neighbours(x, z, self_index).aggregate
+
+    def _neighbours(self, x: Tensor, z: Tensor, self_index: Tensor | None = None):
+        """The virtual-neighbour search (:class:`~.neighbors.VirtualNeighbors`: rows, weights, aggregate)."""
         cand, keys, metric, ann = self._search_space(x.size(0))
         exclude = None
         if self_index is not None:
@@ -461,7 +549,7 @@ class ColdBrewStudent(nn.Module):
             query = sparse.normalize_rows(query)
         return virtual_neighbors(
             query, keys, self.k, temperature=self.temperature, metric=metric, exclude=exclude, values=cand, ann=ann
-        ).aggregate
+        )
 
     # --------------------------------------------------------------- inference
     def _one_row_versions(self) -> tuple:
@@ -513,13 +601,21 @@ class ColdBrewStudent(nn.Module):
         return self.mlp1(features) * self.emb_std + self.emb_mean
 
     def _inputs(
-        self, x: Tensor, self_index: Tensor | None = None, edge_index: Tensor | None = None, neighbor_mix: float = 0.5
+        self,
+        x: Tensor,
+        self_index: Tensor | None = None,
+        edge_index: Tensor | None = None,
+        neighbor_mix: float = 0.5,
+        found: dict | None = None,
     ) -> list[Tensor]:
         """MLP2's input as its blocks ``[features, aggregate, MLP1 embedding]`` (see
-        :func:`graphlearn.sparse.mlp_forward`)."""
+        :func:`graphlearn.sparse.mlp_forward`); ``found["neighbours"]`` receives the search's result."""
         xm = sparse.model_input(x)
         z = sparse.mlp_forward(self.mlp1, [xm])  # CSR at inference: cached W^T (sparse.linear)
-        agg = self._aggregate(xm, z, self_index)  # xm: converted once, not again for the search
+        vn = self._neighbours(xm, z, self_index)  # xm: converted once, not again for the search
+        agg = vn.aggregate
+        if found is not None:
+            found["neighbours"] = vn
         if edge_index is not None and edge_index.numel() > 0:
             agg = self._mix_real(agg, edge_index, neighbor_mix)
         return [xm, agg, z]
@@ -574,7 +670,7 @@ class ColdBrewStudent(nn.Module):
         One new node (a single float32 row, no edges) is answered by the NumPy pass of
         :mod:`~graphlearn.methods.coldbrew.onerow` (same arithmetic, about 5x less time per call on Cora).
         """
-        if edge_index is None and self_index is None and not self.training:
+        if edge_index is None and self_index is None and not self.training and not self.has_memory:
             out = self._one_row_logits(features)
             if out is not None:
                 return out
@@ -585,8 +681,54 @@ class ColdBrewStudent(nn.Module):
         self._check_x(features)
         self._require_teacher()
         self._eval()
-        parts = self._inputs(features, self_index, edge_index, neighbor_mix)
-        return self._blend(self._mlp2(parts), parts[0])
+        found: dict = {}
+        parts = self._inputs(features, self_index, edge_index, neighbor_mix, found)
+        linked = None
+        if self.has_memory or self.feature_head != self.feature_head_linked:
+            linked = self._linked(features.size(0), self_index, edge_index)
+        out = self._blend(self._mlp2(parts), parts[0], linked)
+        if not self.has_memory:
+            return out
+        return self._memory_blend(out, self._memory_probs(found["neighbours"]), linked)
+
+    def _linked(self, n: int, self_index: Tensor | None, edge_index: Tensor | None) -> Tensor:
+        """bool ``[n]``: rows the student knows to have edges (a candidate by ``self_index``, or edges given)."""
+        linked = torch.zeros(n, dtype=torch.bool, device=self.candidate_index.device)
+        if self_index is not None:
+            linked |= torch.isin(self_index, self.candidate_index)
+        if edge_index is not None and edge_index.numel() > 0:
+            linked[edge_index[0]] = True
+        return linked
+
+    def _memory_probs(self, vn) -> Tensor:
+        labels = self.candidate_labels
+        return torch.cat(
+            [
+                torch.bmm(
+                    vn.weight[i : i + 4096].unsqueeze(1).to(labels.dtype), labels[vn.index[i : i + 4096]]
+                ).squeeze(1)
+                for i in range(0, max(vn.index.size(0), 1), 4096)
+            ]
+        )
+
+    def _memory_blend(self, logits: Tensor, memory: Tensor, linked: Tensor) -> Tensor:
+        w = torch.where(linked, self.memory_weight_linked, self.memory_weight).to(logits.dtype).unsqueeze(-1)
+        probs = (1 - w) * torch.softmax(logits, dim=-1) + w * memory
+        return probs.clamp_min(1e-30).log()
+
+    @torch.no_grad()
+    def memory_probs(self, features: Tensor, self_index: Tensor | None = None) -> Tensor:
+        """The label memory's class distributions ``[n, C]`` for nodes given by their features (the ``k`` virtual
+        neighbours' distributions of :meth:`set_memory`, averaged with the search's weights), whatever its blend
+        weights; ``self_index`` as in :meth:`logits`. Used to choose the weights on validation nodes."""
+        self._check_x(features)
+        self._require_teacher()
+        if "candidate_labels" not in self._buffers:
+            raise RuntimeError("the student has no label memory: call set_memory() first")
+        self._eval()
+        found: dict = {}
+        self._inputs(features, self_index, found=found)
+        return self._memory_probs(found["neighbours"])
 
     def predict(
         self,
@@ -946,14 +1088,19 @@ class ColdBrewStudent(nn.Module):
 
         return loss_fn
 
-    def _blend(self, logits: Tensor, xm: Tensor) -> Tensor:
-        """With a feature head, the log of the blended class probabilities (the student's logits); else ``logits``."""
+    def _blend(self, logits: Tensor, xm: Tensor, linked: Tensor | None = None) -> Tensor:
+        """With a feature head, the log of the blended class probabilities (the student's logits); else ``logits``.
+        ``linked`` (bool ``[n]``): rows weighted by ``feature_head_linked`` (``None``: every row by
+        ``feature_head``)."""
         if self.mlp3 is None:
             return logits
-        w = self.feature_head
         head = sparse.mlp_forward(self.mlp3, [xm])
-        if w == 1.0:
-            return torch.log_softmax(head, dim=-1)
+        if linked is None or self.feature_head == self.feature_head_linked:
+            w = self.feature_head
+            if w == 1.0:
+                return torch.log_softmax(head, dim=-1)
+        else:
+            w = torch.where(linked, self.feature_head_linked, self.feature_head).to(logits.dtype).unsqueeze(-1)
         probs = (1 - w) * torch.softmax(logits, dim=-1) + w * torch.softmax(head, dim=-1)
         return probs.clamp_min(1e-30).log()
 
@@ -1014,10 +1161,15 @@ class ColdBrewServing(nn.Module):
         weight = torch.softmax(top / s.temperature, dim=-1)
         agg = (weight.unsqueeze(-1) * cand[index]).sum(1)
         logits = s.mlp2(torch.cat([x, agg, z], dim=-1))
-        if s.mlp3 is None:
+        if s.mlp3 is not None:
+            head = s.mlp3(x)
+            if s.feature_head == 1.0:
+                logits = torch.log_softmax(head, dim=-1)
+            else:
+                probs = (1 - s.feature_head) * torch.softmax(logits, dim=-1)
+                logits = (probs + s.feature_head * torch.softmax(head, dim=-1)).clamp_min(1e-30).log()
+        if not s.has_memory:
             return logits
-        head = s.mlp3(x)
-        if s.feature_head == 1.0:
-            return torch.log_softmax(head, dim=-1)
-        probs = (1 - s.feature_head) * torch.softmax(logits, dim=-1) + s.feature_head * torch.softmax(head, dim=-1)
+        memory = (weight.unsqueeze(-1) * s.candidate_labels[index]).sum(1)  # new nodes: no edges
+        probs = (1 - s.memory_weight) * torch.softmax(logits, dim=-1) + s.memory_weight * memory
         return probs.clamp_min(1e-30).log()

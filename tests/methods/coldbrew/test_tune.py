@@ -107,7 +107,8 @@ def test_feature_head_is_opt_in_and_blends_a_distilled_feature_mlp(split, tmp_pa
     from graphlearn.methods.coldbrew import load, save
 
     _, data = split
-    cfg = ColdBrewConfig(models=("GNN", "ColdBrew"), **CFG)
+    # a fixed head weight, no blend chosen after training (tests/methods/coldbrew/test_memory.py covers those)
+    cfg = ColdBrewConfig(models=("GNN", "ColdBrew"), **CFG, feature_head_weights=(), memory_weights=())
     plain = run_coldbrew(data, cfg, seed=0)["trained"]["ColdBrew"]
     assert plain.mlp3 is None and "feature_head" not in plain.hparams  # off: files as before
     half = run_coldbrew(data, cfg.replace(feature_head=0.5), seed=0)
