@@ -50,6 +50,11 @@ def _rest(layers, h: np.ndarray) -> np.ndarray:
     return h
 
 
+def _softmax(h: np.ndarray) -> np.ndarray:
+    e = np.exp(h - h.max())
+    return e / e.sum()
+
+
 class OneRow:
     """A trained student's forward pass for one row of features (see the module docstring).
 
@@ -65,11 +70,19 @@ class OneRow:
         self.versions = student._one_row_versions()
         self.mlp1, self.mlp2 = _mlp_arrays(student.mlp1), _mlp_arrays(student.mlp2)
         self.space = student._search_space()
-        # a student with a feature head (MLP3) or CSR candidate keys keeps the torch path
+        # the blend of a new node (no edges): the feature head's and the label memory's no-edge weights
+        self.mlp3 = _mlp_arrays(student.mlp3) if student.mlp3 is not None else None
+        self.head_weight = student.feature_head if student.mlp3 is not None else 0.0
+        self.memory_weight = student.memory_weight
+        labels = student._buffers.get("candidate_labels") if student.has_memory else None
+        self.labels = labels.detach().numpy() if labels is not None and labels.dtype == torch.float32 else None
+        self.blended = student.mlp3 is not None or student.has_memory
+        # a student with CSR candidate keys, or layers / buffers this pass cannot run, keeps the torch path
         self.eligible = (
             self.mlp1 is not None
             and self.mlp2 is not None
-            and student.mlp3 is None
+            and (student.mlp3 is None or self.mlp3 is not None)
+            and (not student.has_memory or self.labels is not None)
             and not sparse.is_sparse(self.space[1])
         )
         if not self.eligible:
@@ -129,7 +142,27 @@ class OneRow:
         h = hx[self.h1 :] + np.concatenate([agg, z]) @ self.w_az
         if self.b2 is not None:
             h += self.b2
-        return z, _rest(self.mlp2, h)
+        logits = _rest(self.mlp2, h)
+        if not self.blended:
+            return z, logits
+        return z, self._blend(logits, v, nz, w / w.sum(), index)
+
+    def _blend(self, logits: np.ndarray, v: np.ndarray, nz, weights: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """The log of the blended class probabilities of a new node (ColdBrewStudent._blend, then _memory_blend)."""
+        if self.mlp3 is not None:
+            w3, b3 = self.mlp3[0]
+            h3 = v @ (w3 if nz is None else w3[nz])
+            if b3 is not None:
+                h3 = h3 + b3
+            head = _rest(self.mlp3, h3)
+            if self.head_weight == 1.0 and self.memory_weight == 0.0 and self.labels is None:
+                return (head - head.max() - np.log(np.exp(head - head.max()).sum())).astype(np.float32)
+            probs = (1 - self.head_weight) * _softmax(logits) + self.head_weight * _softmax(head)
+        else:
+            probs = _softmax(logits)
+        if self.labels is not None:
+            probs = (1 - self.memory_weight) * probs + self.memory_weight * (weights @ self.labels[index])
+        return np.log(np.maximum(probs, 1e-30)).astype(np.float32)
 
     def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(MLP1 output [1, e], logits [1, C])`` as tensors for a ``[1, d]`` float32 tensor."""

@@ -334,6 +334,7 @@ class ColdBrewStudent(nn.Module):
         if weight == 0 and weight_linked == 0:
             self.mlp3 = None
         self.__dict__.pop("_param_list", None)
+        self.__dict__.pop("_one_row_cache", None)  # its blend weights are this student's
 
     @property
     def has_memory(self) -> bool:
@@ -358,6 +359,7 @@ class ColdBrewStudent(nn.Module):
                 "value off by more than 1e-3)"
             )
         self.memory_weight, self.memory_weight_linked = weight, weight_linked
+        self.__dict__.pop("_one_row_cache", None)  # its memory is this student's
         if not self.has_memory:
             self.__dict__["_buffers"].pop("candidate_labels", None)
             return
@@ -670,7 +672,7 @@ class ColdBrewStudent(nn.Module):
         One new node (a single float32 row, no edges) is answered by the NumPy pass of
         :mod:`~graphlearn.methods.coldbrew.onerow` (same arithmetic, about 5x less time per call on Cora).
         """
-        if edge_index is None and self_index is None and not self.training and not self.has_memory:
+        if edge_index is None and self_index is None and not self.training:
             out = self._one_row_logits(features)
             if out is not None:
                 return out

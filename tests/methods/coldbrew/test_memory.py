@@ -74,7 +74,8 @@ def test_memory_is_the_neighbours_class_distributions_blended_by_group(split, ru
     mem_c = student.memory_probs(split.x[node], self_index=node)
     assert torch.allclose(student.logits(split.x[node], self_index=node).exp(), 0.25 * own_c + 0.75 * mem_c, atol=1e-5)
     assert torch.allclose(student.serving()(x), student.logits(x), atol=1e-5)  # the exported module agrees
-    assert torch.allclose(student.logits(x[:1]), student.logits(x)[:1], atol=1e-5)  # one new node: same answer
+    assert student._one_row() is not None  # one new node: the NumPy pass, with the memory, and the same answer
+    assert torch.allclose(student.logits(x[:1]), student.logits(x)[:1], atol=1e-5)
 
 
 def test_saved_student_keeps_its_memory(runs, tmp_path):
@@ -126,15 +127,23 @@ def test_feature_head_weights_are_chosen_with_the_memory_and_a_head_at_zero_is_r
     assert info["val"]["isolated"][f"head={info['feature_head']:g} memory={info['memory_weight']:g}"] == best
     assert (student.feature_head, student.feature_head_linked) == (info["feature_head"], info["feature_head_linked"])
     assert (student.mlp3 is None) == (info["feature_head"] == 0 and info["feature_head_linked"] == 0)
-    # with the head chosen at 1 for new nodes and no memory, a new node's answer is the head's alone
-    if student.mlp3 is not None:
-        student.set_memory(torch.full((split.num_nodes, 3), 1 / 3), 0.0, 0.0)
-        student.set_feature_head(1.0, 0.0)
-        x = split.x[:6] + 0.1
-        assert torch.allclose(student.logits(x), torch.log_softmax(student.mlp3(x), -1), atol=1e-5)
-        student.set_feature_head(0.0, 0.0)
-        assert student.mlp3 is None and "feature_head" not in student.hparams
-        assert not any(k.startswith("mlp3.") for k in student.state_dict())
+    # a student with a (fixed) head: its weights per group, the one-row pass, and a head set to 0 is removed
+    student = run_coldbrew(split, cfg.replace(feature_head=1.0), seed=0)["trained"]["ColdBrew"]
+    assert student.mlp3 is not None
+    student.set_memory(torch.full((split.num_nodes, 3), 1 / 3), 0.0, 0.0)
+    student.set_feature_head(1.0, 0.0)
+    x = split.x[:6] + 0.1
+    assert torch.allclose(student.logits(x), torch.log_softmax(student.mlp3(x), -1), atol=1e-5)
+    node = student.candidate_index[:2]
+    plain_c = plain.logits(split.x[node], self_index=node)
+    assert torch.allclose(student.logits(split.x[node], self_index=node).exp(), torch.softmax(plain_c, -1), atol=1e-5)
+    student.set_feature_head(0.5, 0.0)
+    student.set_memory(torch.full((split.num_nodes, 3), 1 / 3), 0.2, 0.0)
+    assert student._one_row() is not None  # one new node through the NumPy pass: head and memory blended
+    assert torch.allclose(student.logits(x[:1]), student.logits(x)[:1], atol=1e-5)
+    student.set_feature_head(0.0, 0.0)
+    assert student.mlp3 is None and "feature_head" not in student.hparams
+    assert not any(k.startswith("mlp3.") for k in student.state_dict())
     with pytest.raises(ValueError, match="no feature head"):
         plain.set_feature_head(0.5, 0.0)
     with pytest.raises(ValueError, match=r"feature_head_weights must lie in \[0, 1\] \(got 2"):
