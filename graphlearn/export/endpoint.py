@@ -165,18 +165,9 @@ class ColdStartEndpoint:
         """(query vectors, classes) in one forward pass (the student's MLP1 output feeds both)."""
         m = self.model
         if hasattr(m, "mlp1"):
-            m._check_x(x)
-            m._require_teacher()
-            fast = (
-                m._one_row() if x.size(0) == 1 and x.dtype == torch.float32 else None
-            )  # one new node: the NumPy pass (methods/coldbrew/onerow)
-            if fast is not None:
-                z, logits = fast(x)
-            else:
-                parts = m._inputs(x)  # [features, virtual-neighbour aggregate, MLP1 output]
-                z, logits = parts[2], m._mlp2(parts)
-            # the classes are the student's (with a feature head, its blend); the retrieval space reads MLP2's logits
-            classes = (logits if getattr(m, "mlp3", None) is None else m._blend(logits, parts[0])).argmax(-1)
+            # the classes are the student's (with its blend); the retrieval space reads MLP2's logits
+            z, logits, out = m._new_node_outputs(x)
+            classes = out.argmax(-1)
             if self.space == "retrieval":  # the same vector as query_vectors(m, x, "retrieval"), one MLP2 pass
                 if m.retrieval is None or not m.retrieval.trained:
                     return query_vectors(m, x, "retrieval"), classes  # raises its clear error

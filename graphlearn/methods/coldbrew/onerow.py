@@ -122,6 +122,12 @@ class OneRow:
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(MLP1 output [e], logits [C])`` of one float32 row ``x [d]`` (already checked by the caller)."""
+        z, logits, blended = self.outputs(x)
+        return z, blended
+
+    def outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(MLP1 output [e], MLP2 logits [C], the student's logits [C])`` of one float32 row ``x [d]``: the last
+        two differ when the student blends (feature head, label memory)."""
         nz = None
         if self.d >= sparse.MIN_COLUMNS:  # the CSR rule of sparse.model_input: gather the stored entries only
             cols = x.nonzero()[0]
@@ -144,8 +150,8 @@ class OneRow:
             h += self.b2
         logits = _rest(self.mlp2, h)
         if not self.blended:
-            return z, logits
-        return z, self._blend(logits, v, nz, w / w.sum(), index)
+            return z, logits, logits
+        return z, logits, self._blend(logits, v, nz, w / w.sum(), index)
 
     def _blend(self, logits: np.ndarray, v: np.ndarray, nz, weights: np.ndarray, index: np.ndarray) -> np.ndarray:
         """The log of the blended class probabilities of a new node (ColdBrewStudent._blend, then _memory_blend)."""
@@ -164,7 +170,6 @@ class OneRow:
             probs = (1 - self.memory_weight) * probs + self.memory_weight * (weights @ self.labels[index])
         return np.log(np.maximum(probs, 1e-30)).astype(np.float32)
 
-    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(MLP1 output [1, e], logits [1, C])`` as tensors for a ``[1, d]`` float32 tensor."""
-        z, logits = self.forward(x.detach().numpy()[0])
-        return torch.from_numpy(z[None]), torch.from_numpy(logits[None])
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`outputs` as ``[1, ·]`` tensors for a ``[1, d]`` float32 tensor."""
+        return tuple(torch.from_numpy(a[None]) for a in self.outputs(x.detach().numpy()[0]))

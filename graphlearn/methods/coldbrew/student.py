@@ -693,6 +693,25 @@ class ColdBrewStudent(nn.Module):
             return out
         return self._memory_blend(out, self._memory_probs(found["neighbours"]), linked)
 
+    @torch.no_grad()
+    def _new_node_outputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(MLP1 output, MLP2 logits, the student's logits)`` of new nodes with no edges, in one pass (the endpoint
+        reads all three: query vectors, the retrieval space's input, the classes)."""
+        self._check_x(x)
+        self._require_teacher()
+        self._eval()
+        fast = self._one_row() if x.size(0) == 1 and x.dtype == torch.float32 and x.device.type == "cpu" else None
+        if fast is not None:  # one new node: the NumPy pass (methods/coldbrew/onerow)
+            return fast(x)
+        found: dict = {}
+        parts = self._inputs(x, found=found)
+        raw = self._mlp2(parts)
+        linked = torch.zeros(x.size(0), dtype=torch.bool, device=raw.device)
+        out = self._blend(raw, parts[0], linked)
+        if self.has_memory:
+            out = self._memory_blend(out, self._memory_probs(found["neighbours"]), linked)
+        return parts[2], raw, out
+
     def _linked(self, n: int, self_index: Tensor | None, edge_index: Tensor | None) -> Tensor:
         """bool ``[n]``: rows the student knows to have edges (a candidate by ``self_index``, or edges given)."""
         linked = torch.zeros(n, dtype=torch.bool, device=self.candidate_index.device)
