@@ -451,6 +451,7 @@ def fit_blend(
     teacher_logits: Tensor,
     memory_weights: Sequence[float] = (),
     head_weights: Sequence[float] = (),
+    criterion: str = "accuracy",
 ) -> dict[str, Any] | None:
     """Choose how a trained ``student`` blends its parts, per group, on validation nodes (docs/protocols.md): MLP2
     (the virtual-neighbour branch), the feature head (MLP3, when the student was trained with one and
@@ -469,6 +470,8 @@ def fit_blend(
     "memory_weight_linked", "val": {group: {"head=<w> memory=<a>": accuracy}}, "ablation": {"plain": logits of
     MLP2 alone (or the student with its fixed head), "no_memory": logits with the chosen head weights and no
     memory}}``."""
+    if criterion not in BLEND_CRITERIA:
+        raise ValueError(f"criterion must be one of {BLEND_CRITERIA} (got {criterion!r})")
     chosen_head = student.mlp3 is not None and any(float(w) > 0 for w in head_weights)
     heads = sorted({float(w) for w in head_weights} | {0.0}) if chosen_head else [0.0]
     mems = sorted({float(w) for w in memory_weights} | {0.0})
@@ -480,6 +483,8 @@ def fit_blend(
         student.feature_head = student.feature_head_linked = 0.0  # MLP2 alone (the head kept for its own forward)
         with torch.no_grad():
             p_head = torch.softmax(sparse.mlp_forward(student.mlp3.eval(), [sparse.model_input(x)]), dim=-1)
+    if student.has_memory:  # chosen again: MLP2's own numbers without the memory chosen before
+        student.clear_memory()
     p_own = torch.softmax(student.logits(x, self_index=self_index), dim=-1)
     labels = torch.softmax(teacher_logits.detach().float(), dim=-1)
     labels[data.train_mask] = torch.nn.functional.one_hot(y[data.train_mask], labels.size(1)).to(labels.dtype)
@@ -502,7 +507,7 @@ def fit_blend(
     best: dict[str, tuple[float, float]] = {}
     no_mem: dict[str, float] = {}
     for group, mask in groups.items():
-        acc = {(w, a): accuracy(y, probs(w, a).argmax(-1), mask) for w in heads for a in mems}
+        acc = {(w, a): _blend_score(criterion, y, probs(w, a), mask) for w in heads for a in mems}
         scores[group] = {f"head={w:g} memory={a:g}": v for (w, a), v in acc.items()}
         best[group] = max(acc, key=lambda wa: (acc[wa], -wa[1], -wa[0]))
         no_mem[group] = max(heads, key=lambda w: (acc[(w, 0.0)], -w))
@@ -527,6 +532,19 @@ def fit_blend(
         "val": scores,
         "ablation": ablation,
     }
+
+
+#: How fit_blend scores a weight pair on a validation group: accuracy (%), or the negative mean log-likelihood of the
+#: true labels under the blended probabilities (a proper scoring rule: it ranks pairs by every node's probability of
+#: its label, not only by which side of the argmax it falls, so a few dozen nodes choose less by chance).
+BLEND_CRITERIA = ("accuracy", "nll")
+
+
+def _blend_score(criterion: str, y: Tensor, p: Tensor, mask: Tensor) -> float:
+    """Higher is better: accuracy (%) or minus the mean negative log-likelihood over ``mask``."""
+    if criterion == "accuracy":
+        return accuracy(y, p.argmax(-1), mask)
+    return float(p[mask].gather(1, y[mask].unsqueeze(1)).clamp_min(1e-30).log().mean())
 
 
 def _pick_teacher(choice: str, models: Mapping[str, dict[str, Any]]) -> str:

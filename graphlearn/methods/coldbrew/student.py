@@ -368,6 +368,12 @@ class ColdBrewStudent(nn.Module):
         else:
             self.register_buffer("candidate_labels", rows.clone())
 
+    def clear_memory(self) -> None:
+        """Turn the label memory off (the student then answers exactly as one trained without it)."""
+        self.memory_weight = self.memory_weight_linked = 0.0
+        self.__dict__.pop("_one_row_cache", None)
+        self.__dict__["_buffers"].pop("candidate_labels", None)
+
     @property
     def hparams(self) -> dict:
         return {

@@ -166,3 +166,28 @@ def test_bad_memory_input_is_refused_by_name(runs):
     plain = runs[0]["trained"]["ColdBrew"]
     with pytest.raises(RuntimeError, match="no label memory"):
         plain.memory_probs(torch.randn(2, plain.in_channels))
+
+
+def test_nll_criterion_scores_each_pair_by_the_true_labels_log_likelihood(split, runs):
+    off, on = runs
+    student, teacher = on["trained"]["ColdBrew"], on["models"]["GNN"]["logits"]
+    info = fit_blend(student, split, teacher, GRID, criterion="nll")
+    # recomputed here: minus the mean log-probability of the true label on the cold-start validation set
+    plain_p = torch.softmax(off["models"]["ColdBrew"]["logits"], -1)
+    student.set_memory(_labels(split, teacher), 1.0, 1.0)
+    n = split.num_nodes
+    mem = student.memory_probs(split.x, self_index=torch.arange(n))
+    cold = split.val_isolated_mask
+    for a in GRID:
+        p = (1 - a) * plain_p + a * mem
+        want = float(p[cold].gather(1, split.y[cold].unsqueeze(1)).clamp_min(1e-30).log().mean())
+        assert info["val"]["isolated"][f"head=0 memory={a:g}"] == pytest.approx(want, abs=1e-5)
+    best = max(info["val"]["isolated"].values())
+    assert info["val"]["isolated"][f"head=0 memory={info['memory_weight']:g}"] == best
+    # chosen again from whatever memory the student holds: the same scores (MLP2's numbers without the memory)
+    assert fit_blend(student, split, teacher, GRID, criterion="nll")["val"] == info["val"]
+    student.clear_memory()
+    assert not student.has_memory and "candidate_labels" not in student.state_dict()
+    assert torch.equal(student.logits(split.x).argmax(-1), off["trained"]["ColdBrew"].logits(split.x).argmax(-1))
+    with pytest.raises(ValueError, match=r"criterion must be one of \('accuracy', 'nll'\) \(got 'auc'\)"):
+        fit_blend(student, split, teacher, GRID, criterion="auc")
