@@ -31,6 +31,12 @@ from .tune import CANDIDATE
 
 MODELS = ("GNN", "GNN+SE", "MLP", "GLNN", "LP", "ColdBrew")
 STUDENT_TEACHERS = ("auto", "GNN+SE", "GNN")
+#: How fit_blend scores a weight pair on a validation group: accuracy (%), or the negative mean log-likelihood of the
+#: true labels under the blended probabilities (a proper scoring rule: it ranks pairs by every node's probability of
+#: its label, not only by which side of the argmax it falls, so a few dozen nodes choose less by chance).
+BLEND_CRITERIA = ("accuracy", "nll")
+
+
 #: The ablation rows of a student whose blend was chosen (fit_blend): the same student without its label memory ...
 NO_MEMORY = "ColdBrew-no-memory"
 #: ... and the student without any blend: MLP2 alone (or with its fixed feature head), as before the blends.
@@ -102,6 +108,11 @@ class ColdBrewConfig(Config):
     # same rule (the head is then always trained; a weight chosen at 0 for both groups removes it). (0.0,) or ():
     # no head unless feature_head sets a fixed weight.
     feature_head_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    # How the no-edge pair is scored on the cold-start validation set: "nll" (the true labels' mean log-likelihood,
+    # which reads every node's probability of its label: the set is a few dozen nodes, where one node moves accuracy
+    # by two points) or "accuracy". The pair for nodes with edges is chosen by accuracy, on hundreds of nodes.
+    # Measured: benchmarks/results/coldbrew.md, fourteenth session.
+    blend_isolated_criterion: str = param("nll", choices=BLEND_CRITERIA)
     student_lr: float = param(0.01, gt=0.0)
     student_weight_decay: float = param(5e-4, min=0.0)
     # --- MLP baseline and GLNN (same MLP shape as the student's)
@@ -317,7 +328,14 @@ def run_coldbrew(
             on_epoch=on_epoch,
             student_fit=student_fit,
         )
-        blend = fit_blend(student, data, logits[student_teacher], config.memory_weights, _head_grid(config))
+        blend = fit_blend(
+            student,
+            data,
+            logits[student_teacher],
+            config.memory_weights,
+            _head_grid(config),
+            (config.blend_isolated_criterion, "accuracy"),
+        )
         out = student.logits(x, self_index=torch.arange(data.num_nodes, device=x.device))
         record("ColdBrew", out, history["mlp2"])
         if blend is not None:  # the ablation rows: the same student without its label memory, without any blend
@@ -357,7 +375,9 @@ def run_coldbrew(
         with torch.no_grad():
             emb = trained[name].embed(x, edge_index)
         cand, _ = train_student(data, cfg, emb, logits[name], seed=seed)
-        fit_blend(cand, data, logits[name], cfg.memory_weights, _head_grid(cfg))
+        fit_blend(
+            cand, data, logits[name], cfg.memory_weights, _head_grid(cfg), (cfg.blend_isolated_criterion, "accuracy")
+        )
         record(CANDIDATE.format(i), cand.logits(x, self_index=torch.arange(data.num_nodes, device=x.device)), None)
 
     fcr = None
@@ -451,7 +471,7 @@ def fit_blend(
     teacher_logits: Tensor,
     memory_weights: Sequence[float] = (),
     head_weights: Sequence[float] = (),
-    criterion: str = "accuracy",
+    criterion: str | tuple[str, str] = "accuracy",
 ) -> dict[str, Any] | None:
     """Choose how a trained ``student`` blends its parts, per group, on validation nodes (docs/protocols.md): MLP2
     (the virtual-neighbour branch), the feature head (MLP3, when the student was trained with one and
@@ -459,19 +479,22 @@ def fit_blend(
     (:meth:`ColdBrewStudent.set_memory`: the teacher's class distributions, the true label on training nodes, over
     the same virtual neighbours; when ``memory_weights`` has a weight above 0). Class probabilities ``(1 - a) *
     ((1 - w) * p_MLP2 + w * p_head) + a * p_memory``: the pair ``(w, a)`` of the grid ``head_weights x
-    memory_weights`` for nodes without edges is the one with the highest accuracy on the cold-start validation set
+    memory_weights`` for nodes without edges is the one with the best score on the cold-start validation set
     (``val_isolated_mask``; without one, validation nodes with no edge; without those, all validation nodes), the
-    pair for nodes with edges on the validation nodes that keep theirs (or all of them). Ties go to the smaller
+    pair for nodes with edges on the validation nodes that keep theirs (or all of them). ``criterion`` is the score
+    (:data:`BLEND_CRITERIA`), one for both groups or ``(no-edge group, with-edge group)``. Ties go to the smaller
     memory weight, then the smaller head weight, so a part is kept only if it does better; a part chosen at 0 for
     both groups is removed from the student (saved and answering exactly as one without it). Test labels are never
     read.
 
     Returns ``None`` when nothing is tried, else ``{"feature_head", "feature_head_linked", "memory_weight",
-    "memory_weight_linked", "val": {group: {"head=<w> memory=<a>": accuracy}}, "ablation": {"plain": logits of
+    "memory_weight_linked", "val": {group: {"head=<w> memory=<a>": score}}, "ablation": {"plain": logits of
     MLP2 alone (or the student with its fixed head), "no_memory": logits with the chosen head weights and no
     memory}}``."""
-    if criterion not in BLEND_CRITERIA:
-        raise ValueError(f"criterion must be one of {BLEND_CRITERIA} (got {criterion!r})")
+    criteria = dict(zip(("isolated", "linked"), (criterion, criterion) if isinstance(criterion, str) else criterion))
+    for c in criteria.values():
+        if c not in BLEND_CRITERIA:
+            raise ValueError(f"criterion must be one of {BLEND_CRITERIA} (got {c!r})")
     chosen_head = student.mlp3 is not None and any(float(w) > 0 for w in head_weights)
     heads = sorted({float(w) for w in head_weights} | {0.0}) if chosen_head else [0.0]
     mems = sorted({float(w) for w in memory_weights} | {0.0})
@@ -507,7 +530,7 @@ def fit_blend(
     best: dict[str, tuple[float, float]] = {}
     no_mem: dict[str, float] = {}
     for group, mask in groups.items():
-        acc = {(w, a): _blend_score(criterion, y, probs(w, a), mask) for w in heads for a in mems}
+        acc = {(w, a): _blend_score(criteria[group], y, probs(w, a), mask) for w in heads for a in mems}
         scores[group] = {f"head={w:g} memory={a:g}": v for (w, a), v in acc.items()}
         best[group] = max(acc, key=lambda wa: (acc[wa], -wa[1], -wa[0]))
         no_mem[group] = max(heads, key=lambda w: (acc[(w, 0.0)], -w))
@@ -532,12 +555,6 @@ def fit_blend(
         "val": scores,
         "ablation": ablation,
     }
-
-
-#: How fit_blend scores a weight pair on a validation group: accuracy (%), or the negative mean log-likelihood of the
-#: true labels under the blended probabilities (a proper scoring rule: it ranks pairs by every node's probability of
-#: its label, not only by which side of the argmax it falls, so a few dozen nodes choose less by chance).
-BLEND_CRITERIA = ("accuracy", "nll")
 
 
 def _blend_score(criterion: str, y: Tensor, p: Tensor, mask: Tensor) -> float:

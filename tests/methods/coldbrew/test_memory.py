@@ -191,3 +191,13 @@ def test_nll_criterion_scores_each_pair_by_the_true_labels_log_likelihood(split,
     assert torch.equal(student.logits(split.x).argmax(-1), off["trained"]["ColdBrew"].logits(split.x).argmax(-1))
     with pytest.raises(ValueError, match=r"criterion must be one of \('accuracy', 'nll'\) \(got 'auc'\)"):
         fit_blend(student, split, teacher, GRID, criterion="auc")
+
+
+def test_the_default_scores_the_no_edge_pair_by_log_likelihood_and_the_other_by_accuracy(runs):
+    _, on = runs  # ColdBrewConfig's default blend_isolated_criterion
+    assert ColdBrewConfig().blend_isolated_criterion == "nll"
+    iso, linked = on["blend"]["val"]["isolated"].values(), on["blend"]["val"]["linked"].values()
+    assert all(v <= 0 for v in iso) and len(set(iso)) > 1  # log-likelihoods, one per weight
+    assert all(0 <= v <= 100 for v in linked) and any(v > 1 for v in linked)  # accuracies in %
+    with pytest.raises(ValueError, match="blend_isolated_criterion"):
+        ColdBrewConfig(blend_isolated_criterion="auc")
