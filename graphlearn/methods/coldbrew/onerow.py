@@ -71,7 +71,8 @@ class OneRow:
         self.mlp1, self.mlp2 = _mlp_arrays(student.mlp1), _mlp_arrays(student.mlp2)
         self.space = student._search_space()
         # the blend of a new node (no edges): the feature head's and the label memory's no-edge weights
-        self.mlp3 = _mlp_arrays(student.mlp3) if student.mlp3 is not None else None
+        heads = [_mlp_arrays(h) for h in student.heads()]
+        self.mlp3 = heads if heads and all(h is not None for h in heads) else None
         self.head_weight = student.feature_head if student.mlp3 is not None else 0.0
         self.memory_weight = student.memory_weight
         labels = student._buffers.get("candidate_labels") if student.has_memory else None
@@ -156,14 +157,18 @@ class OneRow:
     def _blend(self, logits: np.ndarray, v: np.ndarray, nz, weights: np.ndarray, index: np.ndarray) -> np.ndarray:
         """The log of the blended class probabilities of a new node (ColdBrewStudent._blend, then _memory_blend)."""
         if self.mlp3 is not None:
-            w3, b3 = self.mlp3[0]
-            h3 = v @ (w3 if nz is None else w3[nz])
-            if b3 is not None:
-                h3 = h3 + b3
-            head = _rest(self.mlp3, h3)
-            if self.head_weight == 1.0 and self.memory_weight == 0.0 and self.labels is None:
+            outs = []
+            for layers in self.mlp3:  # the feature heads: their probabilities' mean
+                w3, b3 = layers[0]
+                h3 = v @ (w3 if nz is None else w3[nz])
+                if b3 is not None:
+                    h3 = h3 + b3
+                outs.append(_rest(layers, h3))
+            if len(outs) == 1 and self.head_weight == 1.0 and self.memory_weight == 0.0 and self.labels is None:
+                head = outs[0]
                 return (head - head.max() - np.log(np.exp(head - head.max()).sum())).astype(np.float32)
-            probs = (1 - self.head_weight) * _softmax(logits) + self.head_weight * _softmax(head)
+            head_p = _softmax(outs[0]) if len(outs) == 1 else sum(_softmax(o) for o in outs) / len(outs)
+            probs = (1 - self.head_weight) * _softmax(logits) + self.head_weight * head_p
         else:
             probs = _softmax(logits)
         if self.labels is not None:

@@ -113,6 +113,9 @@ class ColdBrewConfig(Config):
     # by two points) or "accuracy". The pair for nodes with edges is chosen by accuracy, on hundreds of nodes.
     # Measured: benchmarks/results/coldbrew.md, fourteenth session.
     blend_isolated_criterion: str = param("nll", choices=BLEND_CRITERIA)
+    # The feature head as an ensemble of this many MLP3s (each its own initial weights and dropout draws; their class
+    # probabilities averaged): distilled MLPs disagree most on nodes without edges, where averaging helps.
+    feature_heads: int = param(1, min=1)
     student_lr: float = param(0.01, gt=0.0)
     student_weight_decay: float = param(5e-4, min=0.0)
     # --- MLP baseline and GLNN (same MLP shape as the student's)
@@ -434,6 +437,7 @@ def train_student(
         retrieval_dim=config.retrieval_dim,
         # a fixed head weight, or a head trained for fit_blend to weigh (1.0 until then)
         feature_head=config.feature_head or (1.0 if any(w > 0 for w in config.feature_head_weights) else 0.0),
+        feature_heads=config.feature_heads,
     ).to(x.device)
     history = student.fit(
         x,
@@ -505,7 +509,8 @@ def fit_blend(
     if chosen_head:
         student.feature_head = student.feature_head_linked = 0.0  # MLP2 alone (the head kept for its own forward)
         with torch.no_grad():
-            p_head = torch.softmax(sparse.mlp_forward(student.mlp3.eval(), [sparse.model_input(x)]), dim=-1)
+            student.eval()
+            p_head = student._head_probs(sparse.model_input(x))
     if student.has_memory:  # chosen again: MLP2's own numbers without the memory chosen before
         student.clear_memory()
     p_own = torch.softmax(student.logits(x, self_index=self_index), dim=-1)

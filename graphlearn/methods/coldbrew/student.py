@@ -241,6 +241,8 @@ class ColdBrewStudent(nn.Module):
             it. (default: ``0``, off: no MLP3)
         feature_head_linked (float, optional): the feature head's weight for rows the student knows to have edges
             (see ``memory_weight_linked``); ``None``: ``feature_head``. (default: ``None``)
+        feature_heads (int): how many feature heads (MLP3s, each from its own initial weights and dropout draws)
+            the head is the ensemble of: ``softmax(MLP3)`` above is their probabilities' mean. (default: ``1``)
         memory_weight (float): weight ``a`` of the opt-in **label memory**, a retrieval branch over the candidates'
             class distributions (:meth:`set_memory`: the teacher's soft labels, the true label on training nodes):
             the same ``k`` virtual neighbours the aggregate uses, their distributions averaged with the same
@@ -266,6 +268,7 @@ class ColdBrewStudent(nn.Module):
         retrieval_dim: int = 0,
         feature_head: float = 0.0,
         feature_head_linked: float | None = None,
+        feature_heads: int = 1,
         memory_weight: float = 0.0,
         memory_weight_linked: float = 0.0,
     ):
@@ -312,10 +315,18 @@ class ColdBrewStudent(nn.Module):
         self.feature_head = float(feature_head)
         self.feature_head_linked = self.feature_head if feature_head_linked is None else float(feature_head_linked)
         _check_weights(self.feature_head_linked)
-        self.mlp3 = None
+        if isinstance(feature_heads, bool) or not isinstance(feature_heads, int) or feature_heads < 1:
+            raise ValueError(f"feature_heads must be an integer >= 1 (got {feature_heads!r})")
+        self.feature_heads = feature_heads
+        self.mlp3, self.mlp3_more = None, None
         if self.feature_head > 0 or self.feature_head_linked > 0:
             with torch.random.fork_rng(devices=[]):  # its initial weights draw nothing from the caller's stream
                 self.mlp3 = MLP([in_channels, *hidden, out_channels], dropout=dropout, norm=None)
+                if feature_heads > 1:  # a module only then: one head's files keep their keys
+                    self.mlp3_more = torch.nn.ModuleList(
+                        MLP([in_channels, *hidden, out_channels], dropout=dropout, norm=None)
+                        for _ in range(feature_heads - 1)
+                    )
         # Built after reset_parameters and without random draws: MLP1 / MLP2 start exactly as without a head.
         self.retrieval = RetrievalHead(in_channels, retrieval_dim - out_channels) if retrieval_dim else None
         self.memory_weight, self.memory_weight_linked = _check_weights(memory_weight, memory_weight_linked)
@@ -332,7 +343,7 @@ class ColdBrewStudent(nn.Module):
             raise ValueError("this student has no feature head (built with feature_head=0): its weights must stay 0")
         self.feature_head, self.feature_head_linked = weight, weight_linked
         if weight == 0 and weight_linked == 0:
-            self.mlp3 = None
+            self.mlp3, self.mlp3_more = None, None
         self.__dict__.pop("_param_list", None)
         self.__dict__.pop("_one_row_cache", None)  # its blend weights are this student's
 
@@ -391,6 +402,7 @@ class ColdBrewStudent(nn.Module):
             # only when on: files of students without a head stay byte-identical
             **({"retrieval_dim": self.retrieval_dim} if self.retrieval_dim else {}),
             **({"feature_head": self.feature_head} if self.feature_head else {}),
+            **({"feature_heads": self.feature_heads} if self.mlp3_more is not None else {}),
             **(
                 {"feature_head_linked": self.feature_head_linked}
                 if self.feature_head_linked != self.feature_head
@@ -406,8 +418,22 @@ class ColdBrewStudent(nn.Module):
     def reset_parameters(self) -> None:
         self.mlp1.reset_parameters()
         self.mlp2.reset_parameters()
-        if getattr(self, "mlp3", None) is not None:
-            self.mlp3.reset_parameters()
+        for head in self.heads():
+            head.reset_parameters()
+
+    def heads(self) -> list[MLP]:
+        """The feature heads (MLP3s), none without a feature head."""
+        if getattr(self, "mlp3", None) is None:
+            return []
+        return [self.mlp3, *(self.mlp3_more or ())]
+
+    def _head_probs(self, xm) -> Tensor:
+        """The feature head's class probabilities: the mean of its heads' softmax (``xm``: the model input)."""
+        heads = self.heads()
+        probs = torch.softmax(sparse.mlp_forward(heads[0], [xm]), dim=-1)
+        for head in heads[1:]:
+            probs = probs + torch.softmax(sparse.mlp_forward(head, [xm]), dim=-1)
+        return probs / len(heads) if len(heads) > 1 else probs
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self._cache = None
@@ -1006,9 +1032,12 @@ class ColdBrewStudent(nn.Module):
             on_epoch=on_epoch,
             parallel=parallel,
         )
-        h3 = None
-        if self.mlp3 is not None:
-            h3 = self._fit_feature_head(
+        h3 = {}
+        for j, head in enumerate(self.heads()):
+            name = "mlp3" if j == 0 else f"mlp3.{j}"
+            h3[name] = self._fit_feature_head(
+                head,
+                name,
                 xm,
                 y,
                 val_mask,
@@ -1024,10 +1053,12 @@ class ColdBrewStudent(nn.Module):
                 parallel=parallel,
             )
         self.eval()
-        return {"mlp1": h1, "mlp1_folds": folds, "mlp2": h2, **({"mlp3": h3} if h3 is not None else {})}
+        return {"mlp1": h1, "mlp1_folds": folds, "mlp2": h2, **h3}
 
     def _fit_feature_head(
         self,
+        head: MLP,
+        name: str,
         xm,
         y,
         val_mask,
@@ -1049,31 +1080,31 @@ class ColdBrewStudent(nn.Module):
             raise ValueError(f"feature_head={self.feature_head} needs teacher_logits (the head distils the teacher)")
         x_kd, t_kd = sparse.take_rows(xm, kd_mask), teacher_logits[kd_mask]
         x_val, y_val = sparse.take_rows(xm, val_mask), y[val_mask]
-        self.mlp3.reset_parameters()
+        head.reset_parameters()
 
         def score() -> dict[str, float]:
             if not y_val.numel():
                 return {"val_acc": float("nan"), "score": float("nan")}
-            acc = 100.0 * float((sparse.mlp_forward(self.mlp3, [x_val]).argmax(-1) == y_val).float().mean())
+            acc = 100.0 * float((sparse.mlp_forward(head, [x_val]).argmax(-1) == y_val).float().mean())
             return {"val_acc": acc, "score": acc}
 
-        loss = lambda: kd_loss(sparse.mlp_forward(self.mlp3, [x_kd]), t_kd, kd_temperature)  # noqa: E731
+        loss = lambda: kd_loss(sparse.mlp_forward(head, [x_kd]), t_kd, kd_temperature)  # noqa: E731
         if parallel is not None:  # this rank's share of the distilled rows, over their total count (DDP)
-            net = parallel.wrap(_Blocks(self.mlp3))
+            net = parallel.wrap(_Blocks(head))
             share = parallel.shard(kd_mask.nonzero().view(-1))
             x_share, t_share = sparse.take_rows(xm, share), teacher_logits[share]
             scale = kd_temperature**2 * parallel.world_size / int(kd_mask.sum())
             loss = lambda: _kl_sum(net([x_share]), t_share, kd_temperature) * scale  # noqa: E731
             parallel.seed_rank(torch.initial_seed())
         return fit(
-            self.mlp3,
+            head,
             loss,
             score,
-            params=[{"params": self.mlp3.parameters(), "weight_decay": weight_decay}],
+            params=[{"params": head.parameters(), "weight_decay": weight_decay}],
             epochs=epochs,
             lr=lr,
             patience=patience,
-            stage=f"{stage}/mlp3",
+            stage=f"{stage}/{name}",
             on_epoch=on_epoch,
             parallel=parallel,
         )
@@ -1121,14 +1152,13 @@ class ColdBrewStudent(nn.Module):
         ``feature_head``)."""
         if self.mlp3 is None:
             return logits
-        head = sparse.mlp_forward(self.mlp3, [xm])
         if linked is None or self.feature_head == self.feature_head_linked:
             w = self.feature_head
-            if w == 1.0:
-                return torch.log_softmax(head, dim=-1)
+            if w == 1.0 and self.mlp3_more is None:
+                return torch.log_softmax(sparse.mlp_forward(self.mlp3, [xm]), dim=-1)
         else:
             w = torch.where(linked, self.feature_head_linked, self.feature_head).to(logits.dtype).unsqueeze(-1)
-        probs = (1 - w) * torch.softmax(logits, dim=-1) + w * torch.softmax(head, dim=-1)
+        probs = (1 - w) * torch.softmax(logits, dim=-1) + w * self._head_probs(xm)
         return probs.clamp_min(1e-30).log()
 
     def fit_retrieval(
@@ -1188,13 +1218,13 @@ class ColdBrewServing(nn.Module):
         weight = torch.softmax(top / s.temperature, dim=-1)
         agg = (weight.unsqueeze(-1) * cand[index]).sum(1)
         logits = s.mlp2(torch.cat([x, agg, z], dim=-1))
-        if s.mlp3 is not None:
-            head = s.mlp3(x)
-            if s.feature_head == 1.0:
-                logits = torch.log_softmax(head, dim=-1)
-            else:
-                probs = (1 - s.feature_head) * torch.softmax(logits, dim=-1)
-                logits = (probs + s.feature_head * torch.softmax(head, dim=-1)).clamp_min(1e-30).log()
+        if s.mlp3 is not None and s.mlp3_more is None and s.feature_head == 1.0:
+            logits = torch.log_softmax(s.mlp3(x), dim=-1)
+        elif s.mlp3 is not None:
+            heads = s.heads()
+            head = sum(torch.softmax(h(x), dim=-1) for h in heads) / len(heads)
+            probs = (1 - s.feature_head) * torch.softmax(logits, dim=-1)
+            logits = (probs + s.feature_head * head).clamp_min(1e-30).log()
         if not s.has_memory:
             return logits
         memory = (weight.unsqueeze(-1) * s.candidate_labels[index]).sum(1)  # new nodes: no edges
