@@ -712,18 +712,23 @@ class ColdBrewStudent(nn.Module):
 
     @torch.no_grad()
     def _torch_logits(self, features, edge_index, neighbor_mix, self_index) -> Tensor:
+        return self._torch_outputs(features, edge_index, neighbor_mix, self_index)[2]
+
+    def _torch_outputs(self, features, edge_index, neighbor_mix, self_index) -> tuple[Tensor, Tensor, Tensor]:
+        """``(MLP1 output, MLP2 logits, the student's logits)`` by the torch path."""
         self._check_x(features)
         self._require_teacher()
         self._eval()
         found: dict = {}
         parts = self._inputs(features, self_index, edge_index, neighbor_mix, found)
+        raw = self._mlp2(parts)
         linked = None
         if self.has_memory or self.feature_head != self.feature_head_linked:
             linked = self._linked(features.size(0), self_index, edge_index)
-        out = self._blend(self._mlp2(parts), parts[0], linked)
-        if not self.has_memory:
-            return out
-        return self._memory_blend(out, self._memory_probs(found["neighbours"]), linked)
+        out = self._blend(raw, parts[0], linked)
+        if self.has_memory:
+            out = self._memory_blend(out, self._memory_probs(found["neighbours"]), linked)
+        return parts[2], raw, out
 
     @torch.no_grad()
     def _new_node_outputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -731,18 +736,11 @@ class ColdBrewStudent(nn.Module):
         reads all three: query vectors, the retrieval space's input, the classes)."""
         self._check_x(x)
         self._require_teacher()
-        self._eval()
         fast = self._one_row() if x.size(0) == 1 and x.dtype == torch.float32 and x.device.type == "cpu" else None
         if fast is not None:  # one new node: the NumPy pass (methods/coldbrew/onerow)
+            self._eval()
             return fast(x)
-        found: dict = {}
-        parts = self._inputs(x, found=found)
-        raw = self._mlp2(parts)
-        linked = torch.zeros(x.size(0), dtype=torch.bool, device=raw.device)
-        out = self._blend(raw, parts[0], linked)
-        if self.has_memory:
-            out = self._memory_blend(out, self._memory_probs(found["neighbours"]), linked)
-        return parts[2], raw, out
+        return self._torch_outputs(x, None, 0.5, None)
 
     def _linked(self, n: int, self_index: Tensor | None, edge_index: Tensor | None) -> Tensor:
         """bool ``[n]``: rows the student knows to have edges (a candidate by ``self_index``, or edges given)."""
