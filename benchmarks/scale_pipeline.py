@@ -80,6 +80,7 @@ def one_size(n: int, args) -> dict:
     from graphlearn.models import build_model
 
     st = Stages()
+    batching = {"batch_size": args.batch_size, "full_batch_rows": args.full_batch_rows}
     data = st.run("load", lambda: load_dataset(f"synthetic:{n}"))
     split = st.run("split", lambda: apply_protocol(data, "coldstart", 0, 0))
     data = None  # the split holds what is needed
@@ -89,6 +90,8 @@ def one_size(n: int, args) -> dict:
     xp = st.run("propagate", lambda: sign.preprocess(x, split.edge_index))
 
     class Propagated(torch.nn.Module):  # SIGN on features propagated once above (run_protocol would redo it)
+        row_independent = True  # rows are independent once propagated: mini-batches apply
+
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
@@ -102,7 +105,7 @@ def one_size(n: int, args) -> dict:
     def teacher():
         res = run_protocol(
             Propagated(sign), split.clone().update({"x": xp}), runs=1, epochs=args.epochs, patience=args.patience,
-            progress=False, keep_models=True,
+            progress=False, keep_models=True, **batching,
         )  # fmt: skip
         wrapper = Propagated(sign)
         wrapper.load_state_dict(res.models[0])  # the best-validation epoch
@@ -121,7 +124,7 @@ def one_size(n: int, args) -> dict:
                             query="features")  # fmt: skip
         fit = s.fit(
             x, y, t_emb, train_mask=split.train_mask, val_mask=split.val_mask, candidate_mask=cand,
-            teacher_logits=t_logits, kd_weight=10.0, epochs=args.epochs, patience=args.patience,
+            teacher_logits=t_logits, kd_weight=10.0, epochs=args.epochs, patience=args.patience, **batching,
         )  # fmt: skip
         pred = s.logits(x, self_index=torch.arange(split.num_nodes)).argmax(-1)
         return s, fit, pred
@@ -137,7 +140,7 @@ def one_size(n: int, args) -> dict:
         "glnn",
         lambda: train_glnn(
             x, y, t_logits, train_mask=split.train_mask, val_mask=split.val_mask, num_classes=c,
-            hidden_channels=args.hidden, epochs=args.epochs, patience=args.patience,
+            hidden_channels=args.hidden, epochs=args.epochs, patience=args.patience, **batching,
         ),
     )  # fmt: skip
     st.out["glnn"]["epochs"] = getattr(glnn_fit, "epochs_run", None)
@@ -170,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=200, help="maximum epochs of every model (default 200)")
     p.add_argument("--patience", type=int, default=50)
     p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=4096, help="mini-batch rows of feature-only models (0: off)")
+    p.add_argument("--full-batch-rows", type=int, default=32768, help="train full batch up to this many rows")
     p.add_argument("--chunk", type=int, default=65536, help="export chunk, nodes")
     p.add_argument("--output", default="benchmarks/results/scale_pipeline")
     p.add_argument("--note", default="", help="a line for the results file (e.g. what else ran on the machine)")
@@ -190,7 +195,8 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         child = [sys.executable, __file__, "--one", str(n), "--threads", str(args.threads), "--epochs",
                  str(args.epochs), "--patience", str(args.patience), "--hidden", str(args.hidden), "--chunk",
-                 str(args.chunk)]  # fmt: skip
+                 str(args.chunk), "--batch-size", str(args.batch_size), "--full-batch-rows",
+                 str(args.full_batch_rows)]  # fmt: skip
         proc = subprocess.run(child, env=env, capture_output=True, text=True)
         sys.stdout.write("".join(line + "\n" for line in proc.stdout.splitlines() if not line.startswith("RESULT ")))
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

@@ -41,6 +41,8 @@ __all__ = [
     "fit",
     "fit_epochs",
     "masked_accuracy",
+    "minibatch_patience",
+    "minibatches",
     "seed_everything",
     "stage_seed",
 ]
@@ -196,9 +198,56 @@ def fit_epochs(
     return result
 
 
+#: Feature-only models (MLPs, GLNN, the Cold Brew student's MLPs) train full-batch on up to this many rows and in
+#: mini-batches above it (``batch_size`` of :func:`minibatches`): one full-batch step per epoch over 100k rows is
+#: out of cache and needs hundreds of epochs, a pass of mini-batch steps converges in a few tens.
+FULL_BATCH_ROWS = 32768
+#: Under mini-batches ``patience`` counts optimiser steps, as it does in full batch (one step per epoch), so a run
+#: stops after ``ceil(patience / steps per pass)`` passes without improvement, and never before this many.
+MIN_PATIENCE_PASSES = 10
+
+
+def minibatches(
+    sizes: Iterable[int], batch_size: int, full_batch_rows: int = FULL_BATCH_ROWS
+) -> Callable[[], list[tuple[Tensor, ...]]] | None:
+    """One epoch's mini-batches over several row sets at once, or ``None`` for full batch.
+
+    ``sizes`` are the row counts of the sets a loss reads (e.g. the labelled rows and the distilled rows). With
+    ``batch_size`` 0, or when every set has at most ``full_batch_rows`` rows, the answer is ``None`` (train
+    full-batch, exactly as :func:`fit` without ``batches``). Otherwise the returned callable draws, on every call,
+    a permutation of each set (from torch's global generator, so a seeded run repeats) and cuts every set into the
+    same number of steps, ``ceil(largest set / batch_size)``: each step is a tuple of index tensors, one per set
+    (positions ``0 .. size - 1`` into that set's rows), and every row of every set is in exactly one step. The
+    callable's ``steps`` attribute is that number.
+    """
+    sizes = [int(s) for s in sizes]
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
+        raise ValueError(f"batch_size must be an integer >= 0 (0: full batch; got {batch_size!r})")
+    if isinstance(full_batch_rows, bool) or not isinstance(full_batch_rows, int) or full_batch_rows < 0:
+        raise ValueError(f"full_batch_rows must be an integer >= 0 (got {full_batch_rows!r})")
+    largest = max(sizes, default=0)
+    if batch_size == 0 or largest <= max(full_batch_rows, batch_size):
+        return None
+    steps = -(-largest // batch_size)
+
+    def epoch() -> list[tuple[Tensor, ...]]:
+        return list(zip(*(torch.randperm(s).tensor_split(steps) for s in sizes)))
+
+    epoch.steps = steps
+    return epoch
+
+
+def minibatch_patience(patience: int | None, steps: int) -> int | None:
+    """``patience`` (optimiser steps without improvement, as in full batch) in passes of ``steps`` steps: at least
+    :data:`MIN_PATIENCE_PASSES` (``None`` stays ``None``)."""
+    if patience is None:
+        return None
+    return max(MIN_PATIENCE_PASSES, -(-int(patience) // max(int(steps), 1)))
+
+
 def fit(
     model: torch.nn.Module,
-    loss_fn: Callable[[], Tensor],
+    loss_fn: Callable[..., Tensor],
     score_fn: Callable[[], dict[str, float]],
     *,
     epochs: int,
@@ -213,11 +262,17 @@ def fit(
     on_best: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = False,
     parallel: Context | None = None,
+    batches: Callable[[], Iterable] | None = None,
 ) -> FitResult:
     """Full-batch training with Adam: one step on ``loss_fn()`` per epoch (model in train mode), then
     ``score_fn()`` (eval mode, under ``no_grad``) whose ``score`` entry selects the epoch.
 
     Args:
+        batches (callable, optional): mini-batch training (:func:`minibatches`): every epoch takes one Adam step
+            on ``loss_fn(batch)`` for each ``batch`` of ``batches()``; the epoch's ``loss`` is the steps' mean, and
+            ``patience`` counts steps (:func:`minibatch_patience`: ``ceil(patience / batches.steps)`` passes, at
+            least :data:`MIN_PATIENCE_PASSES`). Not with ``parallel``. (default: ``None``: one full-batch step on
+            ``loss_fn()``)
         params: parameters or parameter groups for :class:`torch.optim.Adam` (groups carry their own
             ``weight_decay``). (default: ``model.parameters()`` with ``weight_decay``)
         restore_best (bool): load the best epoch's state at the end (the model is left in eval mode).
@@ -229,10 +284,23 @@ def fit(
 
     Other arguments as in :func:`fit_epochs`.
     """
+    if batches is not None and parallel is not None:
+        raise ValueError("mini-batch training (batches) does not combine with data-parallel training (parallel)")
+    if batches is not None:
+        patience = minibatch_patience(patience, getattr(batches, "steps", 1))
     optimizer = torch.optim.Adam(model.parameters() if params is None else params, lr=lr, weight_decay=weight_decay)
 
     def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
+        if batches is not None:
+            total, steps = 0.0, 0
+            for batch in batches():
+                optimizer.zero_grad()
+                loss = loss_fn(batch)
+                loss.backward()
+                optimizer.step()
+                total, steps = total + float(loss.detach()), steps + 1
+            return {"loss": total / max(steps, 1)}
         optimizer.zero_grad()
         loss = loss_fn()
         loss.backward()

@@ -21,7 +21,7 @@ from torch_geometric.data import Data
 
 from .. import sparse
 from ..data.splits import group_masks
-from ..training import EpochCallback, deterministic, fit, seed_everything
+from ..training import FULL_BATCH_ROWS, EpochCallback, deterministic, fit, minibatches, seed_everything
 from .metrics import accuracy
 
 if TYPE_CHECKING:
@@ -111,6 +111,8 @@ def run_protocol(
     label: str | None = None,
     keep_models: bool = False,
     parallel: Context | None = None,
+    batch_size: int = 0,
+    full_batch_rows: int = FULL_BATCH_ROWS,
 ) -> ProtocolResult:
     """Train and evaluate ``runs`` times under the OGB protocol.
 
@@ -146,6 +148,11 @@ def run_protocol(
             predicts its share of all nodes for the evaluation, which every rank then scores alike. Ranks other
             than 0 draw their own dropout masks. With one process (``None``, or a world size of 1) this is the
             single-process protocol, bit for bit.
+        batch_size, full_batch_rows: mini-batch training for models whose rows are independent once preprocessed
+            (``row_independent``: MLP, SIGN, SGC; others are a ``ValueError``): with ``batch_size > 0`` and more
+            than ``full_batch_rows`` training nodes, every epoch is a pass of steps over the training nodes in
+            batches of about ``batch_size`` (:func:`graphlearn.training.minibatches`). Not with ``parallel``.
+            (default: ``0``: one full-batch step per epoch)
     """
     if runs < 1 or epochs < 1:
         raise ValueError(f"'runs' and 'epochs' must be >= 1 (got {runs}, {epochs})")
@@ -179,6 +186,13 @@ def run_protocol(
             t0 = time.perf_counter()
             seed_everything(seed + run)
             model = _new_model(model_fn)
+            if batch_size and not getattr(model, "row_independent", False):
+                raise ValueError(
+                    f"batch_size={batch_size} needs a model whose rows are independent once preprocessed (MLP, SIGN, "
+                    f"SGC); {type(model).__name__} propagates over the graph in training: leave batch_size at 0"
+                )
+            if batch_size and parallel is not None:
+                raise ValueError("batch_size does not combine with data-parallel training (parallel): leave it at 0")
             if not features:  # preprocess depends only on the graph: once.
                 pre = getattr(model, "preprocess", None)
                 # data-parallel SIGN / SGC: the propagation is row-partitioned, each rank keeps its rows only
@@ -192,11 +206,20 @@ def run_protocol(
                     features = {k: sparse.model_input(v) for k, v in features.items()}
             x = features["obs"]
             best: dict = {}
+            train_idx = train_mask.nonzero().view(-1)
+            batches = minibatches([train_idx.numel()], batch_size, full_batch_rows) if parallel is None else None
             if parallel is None:
 
                 def loss_fn(model=model, x=x) -> Tensor:
                     out = model(x, data.edge_index)
                     return F.cross_entropy(out[train_mask], y[train_mask])
+
+                if batches is not None:  # a pass over the training rows in steps (row_independent models only)
+                    x_train, y_train = sparse.take_rows(x, train_idx), y[train_idx]
+
+                    def loss_fn(batch, model=model) -> Tensor:
+                        b = batch[0].to(y.device).sort().values
+                        return F.cross_entropy(model(sparse.take_rows(x_train, b), data.edge_index), y_train[b])
 
                 def predict(which: str, edge_index: Tensor, model=model) -> Tensor:
                     return model(features[which], edge_index).argmax(dim=-1)
@@ -232,6 +255,7 @@ def run_protocol(
                 on_best=on_best,
                 progress=progress,
                 parallel=parallel,
+                batches=batches,
             )
             result.per_run.append({g: fitted.best_metrics[g] for g in groups})
             result.curves.append(fitted.curve)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from graphlearn import sparse
 from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's one dropout
-from graphlearn.training import EpochCallback, FitResult, fit
+from graphlearn.training import FULL_BATCH_ROWS, EpochCallback, FitResult, fit, minibatches
 
 if TYPE_CHECKING:
     from graphlearn.distributed import Context
@@ -99,6 +99,8 @@ def train_glnn(
     stage: str = "GLNN",
     on_epoch: EpochCallback | None = None,
     parallel: Context | None = None,
+    batch_size: int = 0,
+    full_batch_rows: int = FULL_BATCH_ROWS,
 ) -> tuple[MLPClassifier, FitResult]:
     r"""Train an :class:`MLPClassifier` with
     :math:`\lambda\,\mathrm{CE}(\text{train labels}) + (1-\lambda)\,
@@ -122,6 +124,10 @@ def train_glnn(
         parallel (distributed.Context, optional): train data-parallel over the ranks of a ``torch.distributed`` job
             (:func:`_sharded_loss`); every rank scores the selection itself and takes rank 0's decision. (default:
             ``None``: one process, bit for bit as without it)
+        batch_size, full_batch_rows: with ``batch_size > 0`` and more than ``full_batch_rows`` rows to forward (the
+            training and distilled nodes), each epoch is a pass of mini-batch steps of about ``batch_size`` rows
+            (:func:`graphlearn.training.minibatches`; each step's loss is its labelled rows' mean cross-entropy and
+            its distilled rows' mean KD); else one full-batch step. One process only. (default: ``0``, full batch)
 
     Returns:
         ``(model, FitResult)``; the model is in eval mode.
@@ -157,6 +163,32 @@ def train_glnn(
     x_eval = sparse.take_rows(xm, val_idx)
     last: dict[str, Tensor] = {}
 
+    batches = minibatches([rows.numel()], batch_size, full_batch_rows) if parallel is None else None
+    if batches is not None:  # one set: the forwarded rows, each step's labelled and distilled rows read off it
+        is_train = torch.zeros(rows.numel(), dtype=torch.bool, device=x.device)
+        is_train[pos[train_idx]] = True
+        is_kd = torch.zeros_like(is_train)
+        is_kd[pos[kd_idx]] = True
+        y_rows = y[rows]
+        t_rows = teacher_logits[rows] if lam < 1.0 else None
+        seen = {"correct": 0, "rows": 0}
+
+        def batch_loss(batch: tuple[Tensor]) -> Tensor:
+            (b,) = batch
+            b = b.to(x.device)
+            out = model(sparse.take_rows(x_rows, b))
+            tr, kd = is_train[b], is_kd[b]
+            loss = out.new_zeros(())
+            if bool(tr.any()):
+                o, t = out[tr], y_rows[b[tr]]
+                seen["correct"] += int((o.detach().argmax(-1) == t).sum())
+                seen["rows"] += int(tr.sum())
+                if lam > 0:
+                    loss = loss + lam * F.cross_entropy(o, t)
+            if lam < 1.0 and bool(kd.any()):
+                loss = loss + (1 - lam) * kd_loss(out[kd], t_rows[b[kd]], temperature)
+            return loss
+
     if parallel is None:
 
         def loss_fn() -> Tensor:
@@ -173,7 +205,10 @@ def train_glnn(
 
     def score_fn() -> dict[str, float]:
         out = model(x_eval)
-        if parallel is None:
+        if batches is not None:  # the epoch's training steps, each before its update
+            train_acc = 100.0 * seen["correct"] / max(seen["rows"], 1)
+            seen["correct"] = seen["rows"] = 0
+        elif parallel is None:
             train_acc = 100.0 * float((last["train"].argmax(-1) == y_train).float().mean())
         else:
             train_acc = parallel.accuracy(last["correct"], last["rows"])
@@ -182,7 +217,7 @@ def train_glnn(
 
     history = fit(
         model,
-        loss_fn,
+        loss_fn if batches is None else batch_loss,
         score_fn,
         params=[{"params": model.parameters(), "weight_decay": weight_decay}],
         epochs=epochs,
@@ -191,6 +226,7 @@ def train_glnn(
         stage=stage,
         on_epoch=on_epoch,
         parallel=parallel,
+        batches=batches,
     )
     return model, history
 

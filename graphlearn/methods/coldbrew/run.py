@@ -19,7 +19,7 @@ from graphlearn import sparse
 from graphlearn.config import Config, param
 from graphlearn.data.splits import group_masks, node_degree, val_group_masks
 from graphlearn.evaluation import accuracy
-from graphlearn.training import EpochCallback, seed_everything, stage_seed
+from graphlearn.training import FULL_BATCH_ROWS, EpochCallback, seed_everything, stage_seed
 
 from .fcr import feature_contribution_ratio, label_propagation
 from .glnn import train_glnn, train_mlp
@@ -127,6 +127,11 @@ class ColdBrewConfig(Config):
     # --- every model
     epochs: int = param(500, min=1)  # maximum epochs per model
     patience: int | None = param(50, min=1)  # early stopping on validation (None: off)
+    # Mini-batches for the feature-only models (MLP, GLNN, the student's MLP1 / MLP2 / feature head): a model whose
+    # loss reads more than full_batch_rows rows trains in passes of steps of about batch_size rows (an epoch is then
+    # one pass); the others, and every graph up to 32768 training rows, full-batch as before. 0: always full batch.
+    batch_size: int = param(4096, min=0)
+    full_batch_rows: int = param(FULL_BATCH_ROWS, min=0)
 
     def check(self) -> None:
         unknown = sorted(set(self.models) - set(MODELS))
@@ -280,6 +285,8 @@ def run_coldbrew(
         weight_decay=config.student_weight_decay,
         patience=config.patience,
         on_epoch=on_epoch,
+        batch_size=config.batch_size,
+        full_batch_rows=config.full_batch_rows,
     )
 
     if "GNN" in config.models:
@@ -459,6 +466,8 @@ def train_student(
         patience=config.patience,
         stage="ColdBrew",
         on_epoch=on_epoch,
+        batch_size=config.batch_size,
+        full_batch_rows=config.full_batch_rows,
         **(student_fit or {}),
     )
     return student, history

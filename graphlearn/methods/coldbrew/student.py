@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from graphlearn import sparse
 from graphlearn.distributed import Context
 from graphlearn.models.mlp import PyGMLP as MLP  # PyG's MLP with graphlearn's one dropout
-from graphlearn.training import EpochCallback, FitResult, fit
+from graphlearn.training import FULL_BATCH_ROWS, EpochCallback, FitResult, fit, minibatches
 
 from .glnn import kd_loss
 from .neighbors import (
@@ -101,6 +101,8 @@ def _fit_regressor(
     extra_loss: ExtraLoss | None = None,
     tcm: tuple | None = None,
     parallel: Context | None = None,
+    batch_size: int = 0,
+    full_batch_rows: int = FULL_BATCH_ROWS,
 ) -> FitResult:
     """MSE regression of ``target`` from ``x`` on ``regress_mask``; the epoch
     with the lowest MSE on ``monitor`` (else on ``regress_mask``) is kept.
@@ -108,7 +110,11 @@ def _fit_regressor(
     ``regress_mask``) and to the selection criterion (on the monitored nodes).
 
     ``tcm = (weight, loss_fn, mask, labels)`` adds ``weight * loss_fn(mlp(x[mask]), labels)`` (the opt-in
-    threshold-consistent margin regulariser, see :meth:`ColdBrewStudent.fit`); ``None`` leaves the loss as it was."""
+    threshold-consistent margin regulariser, see :meth:`ColdBrewStudent.fit`); ``None`` leaves the loss as it was.
+
+    With ``batch_size`` (:func:`graphlearn.training.minibatches`) and more than ``full_batch_rows`` regressed rows,
+    every epoch is a pass of mini-batch steps over the regressed rows (and the TCM rows, cut into as many steps);
+    ``extra_loss`` then sees each step's rows (``out`` in node order, ``mask`` the step's nodes)."""
     x_fit, t_fit = sparse.take_rows(x, regress_mask), target[regress_mask]
     x_mon, t_mon = (sparse.take_rows(x, monitor), target[monitor]) if bool(monitor.any()) else (x_fit, t_fit)
     key = "val_mse" if bool(monitor.any()) else "train_mse"
@@ -141,6 +147,24 @@ def _fit_regressor(
             loss = loss + tcm_weight * tcm_loss(mlp(x_tcm), tcm_labels)
         return loss
 
+    sizes = [int(regress_mask.sum())] + ([int(tcm_mask.sum())] if tcm is not None else [])
+    batches = minibatches(sizes, batch_size, full_batch_rows) if parallel is None else None
+    if batches is not None:
+        regress_idx = regress_mask.nonzero().view(-1)
+
+        def batch_loss(batch: tuple[Tensor, ...]) -> Tensor:
+            b = batch[0].to(x.device).sort().values  # node order, as the full-batch rows
+            out = mlp(sparse.take_rows(x_fit, b))
+            loss = F.mse_loss(out, t_fit[b])
+            if extra_loss is not None:
+                mask = torch.zeros_like(regress_mask)
+                mask[regress_idx[b]] = True
+                loss = loss + extra_loss(out, mask)
+            if tcm is not None and batch[1].numel() > 1:
+                bt = batch[1].to(x.device).sort().values
+                loss = loss + tcm_weight * tcm_loss(mlp(sparse.take_rows(x_tcm, bt)), tcm_labels[bt])
+            return loss
+
     def score_fn() -> dict[str, float]:
         if extra_loss is None:
             mse = float(F.mse_loss(mlp(x_mon), t_mon))
@@ -151,7 +175,7 @@ def _fit_regressor(
 
     return fit(
         mlp,
-        loss_fn,
+        loss_fn if batches is None else batch_loss,
         score_fn,
         params=[{"params": mlp.parameters(), "weight_decay": weight_decay}],
         epochs=epochs,
@@ -160,6 +184,7 @@ def _fit_regressor(
         stage=stage,
         on_epoch=on_epoch,
         parallel=parallel,
+        batches=batches,
     )
 
 
@@ -834,6 +859,8 @@ class ColdBrewStudent(nn.Module):
         stage: str = "ColdBrew",
         on_epoch: EpochCallback | None = None,
         parallel: Context | None = None,
+        batch_size: int = 0,
+        full_batch_rows: int = FULL_BATCH_ROWS,
     ) -> dict[str, dict]:
         """Train MLP1, then MLP2, on the ``N`` nodes of the training graph.
 
@@ -889,6 +916,11 @@ class ColdBrewStudent(nn.Module):
                 rank searches the virtual neighbours of its share of the nodes (gathered). Selection is replicated,
                 rank 0's decision. Cross-fitting, the extra losses and TCM are refused with it. (default: ``None``:
                 one process, bit for bit as without it)
+            batch_size, full_batch_rows: mini-batch training of MLP1, MLP2 and the feature head, each on its own
+                rows: with ``batch_size > 0``, a model whose loss reads more than ``full_batch_rows`` rows trains
+                in passes of steps of about ``batch_size`` rows (:func:`graphlearn.training.minibatches`; MLP2's
+                labelled and distilled rows cut into the same number of steps), each step's loss the mean of its
+                rows. One process only (under ``parallel`` full batch). (default: ``0``: full batch)
 
         Returns:
             ``{"mlp1": FitResult, "mlp1_folds": [FitResult per fold] (empty without
@@ -937,6 +969,8 @@ class ColdBrewStudent(nn.Module):
             patience=patience,
             on_epoch=on_epoch,
             extra_loss=mlp1_extra_loss,
+            batch_size=batch_size,
+            full_batch_rows=full_batch_rows,
         )
         if tcm_weight > 0:
             fit1["tcm"] = (tcm_weight, _tcm_loss(*tcm_margins), train_mask, y[train_mask])
@@ -1001,10 +1035,37 @@ class ColdBrewStudent(nn.Module):
                 parallel, last,
             )  # fmt: skip
 
+        use_kd = kd_weight > 0 or mlp2_extra_loss is not None
+        sizes = [int(train_mask.sum())] + ([int(kd_mask.sum())] if use_kd else [])
+        batches = minibatches(sizes, batch_size, full_batch_rows) if parallel is None else None
+        if batches is not None:
+            kd_idx = kd_mask.nonzero().view(-1) if use_kd else None
+            seen = {"correct": 0, "rows": 0}
+
+            def mlp2_batch_loss(batch: tuple[Tensor, ...]) -> Tensor:
+                bt = batch[0].to(x.device).sort().values
+                out = self._mlp2([sparse.take_rows(part, bt) for part in train_in])
+                seen["correct"] += int((out.detach().argmax(-1) == y_train[bt]).sum())
+                seen["rows"] += bt.numel()
+                loss = F.cross_entropy(out, y_train[bt]) if bt.numel() else out.new_zeros(())
+                if use_kd and batch[1].numel():
+                    bk = batch[1].to(x.device).sort().values
+                    kd_out = self._mlp2([sparse.take_rows(part, bk) for part in kd_in])
+                    if kd_weight > 0:
+                        loss = loss + kd_weight * kd_loss(kd_out, kd_target[bk], kd_temperature)
+                    if mlp2_extra_loss is not None:
+                        mask = torch.zeros_like(kd_mask)
+                        mask[kd_idx[bk]] = True
+                        loss = loss + mlp2_extra_loss(kd_out, mask)
+                return loss
+
         def mlp2_score() -> dict[str, float]:
             # the accuracy of the epoch's training forward (dropout on, before its step; under several ranks every
             # rank's share summed), not a second forward over every training node
-            if parallel is None:
+            if batches is not None:  # the epoch's training steps, each before its update
+                train_acc = 100.0 * seen["correct"] / max(seen["rows"], 1)
+                seen["correct"] = seen["rows"] = 0
+            elif parallel is None:
                 train_acc = 100.0 * float((last["train"].argmax(-1) == y_train).float().mean())
             else:
                 train_acc = parallel.accuracy(last["correct"], last["rows"])
@@ -1020,7 +1081,7 @@ class ColdBrewStudent(nn.Module):
 
         h2 = fit(
             self.mlp2,
-            mlp2_loss if parallel is None else loss2,
+            (mlp2_loss if batches is None else mlp2_batch_loss) if parallel is None else loss2,
             mlp2_score,
             params=[{"params": self.mlp2.parameters(), "weight_decay": weight_decay}],
             epochs=epochs,
@@ -1029,6 +1090,7 @@ class ColdBrewStudent(nn.Module):
             stage=f"{stage}/mlp2",
             on_epoch=on_epoch,
             parallel=parallel,
+            batches=batches,
         )
         h3 = {}
         for j, head in enumerate(self.heads()):
@@ -1049,6 +1111,8 @@ class ColdBrewStudent(nn.Module):
                 stage=stage,
                 on_epoch=on_epoch,
                 parallel=parallel,
+                batch_size=batch_size,
+                full_batch_rows=full_batch_rows,
             )
         self.eval()
         return {"mlp1": h1, "mlp1_folds": folds, "mlp2": h2, **h3}
@@ -1071,9 +1135,11 @@ class ColdBrewStudent(nn.Module):
         stage,
         on_epoch,
         parallel: Context | None = None,
+        batch_size: int = 0,
+        full_batch_rows: int = FULL_BATCH_ROWS,
     ) -> FitResult:
         """MLP3: the teacher's soft labels distilled into an MLP on the features (GLNN's loss with no label term),
-        its epoch kept on validation accuracy."""
+        its epoch kept on validation accuracy; mini-batches as in :meth:`fit`."""
         if teacher_logits is None:
             raise ValueError(f"feature_head={self.feature_head} needs teacher_logits (the head distils the teacher)")
         x_kd, t_kd = sparse.take_rows(xm, kd_mask), teacher_logits[kd_mask]
@@ -1087,6 +1153,13 @@ class ColdBrewStudent(nn.Module):
             return {"val_acc": acc, "score": acc}
 
         loss = lambda: kd_loss(sparse.mlp_forward(head, [x_kd]), t_kd, kd_temperature)  # noqa: E731
+        batches = minibatches([int(kd_mask.sum())], batch_size, full_batch_rows) if parallel is None else None
+        if batches is not None:
+
+            def loss(batch: tuple[Tensor]) -> Tensor:
+                b = batch[0].to(t_kd.device).sort().values
+                return kd_loss(sparse.mlp_forward(head, [sparse.take_rows(x_kd, b)]), t_kd[b], kd_temperature)
+
         if parallel is not None:  # this rank's share of the distilled rows, over their total count (DDP)
             net = parallel.wrap(_Blocks(head))
             share = parallel.shard(kd_mask.nonzero().view(-1))
@@ -1105,6 +1178,7 @@ class ColdBrewStudent(nn.Module):
             stage=f"{stage}/{name}",
             on_epoch=on_epoch,
             parallel=parallel,
+            batches=batches,
         )
 
     def _sharded_mlp2_loss(
