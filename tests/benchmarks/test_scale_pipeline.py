@@ -14,8 +14,22 @@ import scale_pipeline  # noqa: E402
 
 def test_every_stage_is_timed_and_measured_per_size(tmp_path):
     out = tmp_path / "scale"
-    scale_pipeline.main(["--sizes", "400,800", "--threads", "1", "--epochs", "3", "--full-batch-rows", "500",
-                         "--batch-size", "256", "--output", str(out)])  # 800 nodes: mini-batches
+    scale_pipeline.main(
+        [
+            "--sizes",
+            "400,800",
+            "--threads",
+            "1",
+            "--epochs",
+            "3",
+            "--full-batch-rows",
+            "500",
+            "--batch-size",
+            "256",
+            "--output",
+            str(out),
+        ]
+    )  # 800 nodes: mini-batches
     record = json.loads(out.with_suffix(".json").read_text())
     assert [r["nodes"] for r in record["sizes"]] == [400, 800]
     for r in record["sizes"]:
