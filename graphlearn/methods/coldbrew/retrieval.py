@@ -46,6 +46,12 @@ from graphlearn.training import release_freed_memory
 
 __all__ = ["RetrievalHead", "fit_retrieval", "MIXES", "FEATURE_VIEWS", "presence", "idf_weights"]
 
+#: An evaluation of the head scores every validation query against every node; above this many similarities per
+#: evaluation (queries x nodes) it scores a seeded sample of the queries instead (at least MIN_QUERIES of them).
+#: Every staged public graph stays below it (Coauthor-CS: 3.3k queries x 18.3k nodes = 6.1e7).
+MAX_SCORED = 1 << 26
+MIN_QUERIES = 512
+
 #: Candidate weights of the class block, chosen on validation.
 MIXES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
@@ -272,11 +278,11 @@ def fit_retrieval(
     (``features``: the feature view kept; ``views``: each candidate view's own validation recall / precision, NaN
     when only one was given).
 
-    The validation queries are the validation nodes with an edge; with more than ``max_queries`` validation nodes a
-    seeded sample of ``max_queries`` of them (its own generator: the training draws are unchanged) is scored, so an
-    evaluation costs at most ``max_queries x nodes`` similarities: every staged public graph has fewer validation
-    nodes (Coauthor-CS 3,668) and is scored on all of them; on ``synthetic:100000`` (18k) the ~40 full evaluations
-    of a run were half of one Cold Brew seed."""
+    The validation queries are the validation nodes with an edge. An evaluation scores them against every node; with
+    more validation nodes than ``min(max_queries, max(MIN_QUERIES, MAX_SCORED // nodes))`` a seeded sample of that
+    many (its own generator: the training draws are unchanged) is scored instead: every staged public graph is
+    scored on all its validation nodes (Coauthor-CS: 3,668 of 18,333 nodes); on ``synthetic:100000`` (18k
+    validation nodes) the ~40 full evaluations of a run had been half of one Cold Brew seed, and 671 are scored."""
     head: RetrievalHead = student.retrieval
     for name, value, ok in (
         ("tau", tau, tau > 0),
@@ -306,8 +312,9 @@ def fit_retrieval(
         pairs.append((edges, 1.0))
     # validation queries: validation nodes with an edge (kept out of the loss)
     val_nodes = val_mask.nonzero().view(-1)
-    if val_nodes.numel() > max_queries:
-        pick = torch.randperm(val_nodes.numel(), generator=torch.Generator().manual_seed(seed + 1))[:max_queries]
+    budget = min(max_queries, max(MIN_QUERIES, MAX_SCORED // max(n, 1)))
+    if val_nodes.numel() > budget:
+        pick = torch.randperm(val_nodes.numel(), generator=torch.Generator().manual_seed(seed + 1))[:budget]
         val_nodes = val_nodes[pick.sort().values.to(val_nodes.device)]
     queries, truth_keys, truth_counts = _truth(edge_index, val_nodes, n)
     known = train_mask | val_mask

@@ -120,3 +120,23 @@ def test_an_embedding_query_is_never_remembered(fitted, monkeypatch):
     s.logits(data.x, self_index=idx)
     s.logits(data.x, self_index=idx)
     assert len(calls) == 2
+
+
+def test_retrieval_sample_follows_the_similarity_budget(fitted, monkeypatch):
+    data, emb, s = fitted
+    sizes = []
+    real = retrieval_mod._scores
+    monkeypatch.setattr(
+        retrieval_mod,
+        "_scores",
+        lambda q, i, queries, *a, **k: sizes.append(queries.numel()) or real(q, i, queries, *a, **k),
+    )
+    monkeypatch.setattr(retrieval_mod, "MAX_SCORED", 20 * data.num_nodes)  # 20 queries per evaluation
+    monkeypatch.setattr(retrieval_mod, "MIN_QUERIES", 5)
+    kw = dict(train_mask=data.train_mask, val_mask=data.val_mask, max_steps=5, eval_every=5)
+    s.fit_retrieval(data.x, data.y, data.edge_index, **kw)
+    assert sizes and max(sizes) <= 20
+    sizes.clear()
+    monkeypatch.setattr(retrieval_mod, "MIN_QUERIES", 40)  # the floor wins over the budget
+    s.fit_retrieval(data.x, data.y, data.edge_index, **kw)
+    assert 20 < max(sizes) <= 40
