@@ -22,7 +22,9 @@ def test_partitioned_propagation_measures_each_rank_and_checks_the_hops(tmp_path
     assert [r["rows"] for r in two["ranks"]] == [1500, 1500]
     for r in two["ranks"] + chunked["ranks"]:
         assert 0 < r["halo_rows"] <= 3000 and r["operator_nnz"] > 0 and r["stage_peak_mb"] >= 0
-    assert two["ranks"][0]["max_abs_diff_vs_one_process"] == 0.0  # whole columns: the same sums, bit for bit
+    # whole columns: the same sums up to float32 rounding (bit for bit on the Intel hosts; 4.8e-7 on an AMD EPYC host,
+    # whose sparse kernel orders a row's sum differently for the rank's renumbered operator); a wrong halo is O(1)
+    assert two["ranks"][0]["max_abs_diff_vs_one_process"] < 1e-5
     assert chunked["ranks"][0]["max_abs_diff_vs_one_process"] < 1e-4
     assert "| 3,000 | 2 | 4 | 1 | 1,500 |" in out.with_suffix(".md").read_text()
 
