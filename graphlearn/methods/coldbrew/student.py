@@ -465,7 +465,7 @@ class ColdBrewStudent(nn.Module):
         return probs / len(heads) if len(heads) > 1 else probs
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        self._cache = None
+        self._drop_search_space()
         # The teacher buffers' first dimension depends on the training graph.
         for name in ("teacher_embeddings", "candidate_index", "candidate_features", "candidate_labels"):
             if prefix + name in state_dict and name in self._buffers:
@@ -529,7 +529,7 @@ class ColdBrewStudent(nn.Module):
                 sparse.take_rows(feats, index) if sparse.is_sparse(feats) else features[index].detach().clone()
             )
         cand = teacher_embeddings[index]
-        self._cache = None
+        self._drop_search_space()
         self.teacher_embeddings = teacher_embeddings.detach().clone()
         self.candidate_index = index
         self.emb_mean = cand.mean(0)
@@ -578,9 +578,14 @@ class ColdBrewStudent(nn.Module):
             self._cache = (cand, keys, metric, AnnIndex(keys, metric))
         return self._cache
 
-    def _apply(self, fn, *args, **kwargs):
+    def _drop_search_space(self) -> None:
+        """Forget the search space (:meth:`_search_space`) and the search remembered on it (:meth:`_neighbours`):
+        the teacher side changed (``set_teacher``, loading, ``.to``)."""
         self._cache = None
         self.__dict__.pop("_search_memo", None)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._drop_search_space()
         self.__dict__.pop("_param_list", None)
         return super()._apply(fn, *args, **kwargs)
 
