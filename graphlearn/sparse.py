@@ -69,6 +69,10 @@ def all_finite(x: Tensor) -> bool:
     """No NaN or infinity in a dense or sparse ``x`` (for sparse: its stored values)."""
     if is_sparse(x):
         x = x.values() if x.layout == torch.sparse_csr else x.coalesce().values()
+    # A finite sum has no NaN or infinite term: one reduction instead of an elementwise test and a reduction (0.6 ms
+    # of a 200-node Cora batch); a sum that overflows, or a NaN, falls through to the exact test.
+    if x.is_floating_point() and bool(torch.isfinite(x.sum())):
+        return True
     return bool(torch.isfinite(x).all())
 
 

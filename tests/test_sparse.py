@@ -431,3 +431,18 @@ def test_propagation_rows_with_self_loops_and_duplicates_in_the_graph():
     for norm in ("mean", "sum"):
         whole = sparse.propagation_matrix(edge_index, 5, norm).to_dense()
         assert torch.equal(sparse.propagation_rows(edge_index, 5, 1, 4, norm).to_dense(), whole[1:4])
+
+
+def test_all_finite_finds_every_non_finite_value_and_survives_an_overflowing_sum(bag_of_words):
+    assert sparse.all_finite(bag_of_words) and sparse.all_finite(bag_of_words.to_sparse_csr())
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        x = bag_of_words.clone()
+        x[7, 11] = bad
+        assert not sparse.all_finite(x)
+        assert not sparse.all_finite(x.to_sparse_csr())
+    both = bag_of_words.clone()
+    both[0, 0], both[1, 1] = float("inf"), -float("inf")  # the sum is NaN, not +-inf
+    assert not sparse.all_finite(both)
+    huge = torch.full((4, 3), 3.0e38)  # every value finite, the sum overflows to inf
+    assert not torch.isfinite(huge.sum()) and sparse.all_finite(huge)
+    assert sparse.all_finite(torch.ones(3, 2, dtype=torch.long))

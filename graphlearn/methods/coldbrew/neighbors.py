@@ -78,7 +78,8 @@ def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
         scores.append(s)
         index.append(i)
         del q, s
-        release_freed_memory()  # the blocks' dense queries and scores would otherwise stay resident, block by block
+        if start + _CHUNK < queries.size(0):
+            release_freed_memory()  # between blocks: their dense scores would otherwise stay resident, block by block
     return torch.cat(scores), torch.cat(index)
 
 
@@ -113,7 +114,8 @@ def _search_sparse_keys(queries: Tensor, keys: Tensor, k: int, metric: str):
         scores.append(s)
         index.append(i)
         del q, s
-        release_freed_memory()  # the blocks' dense queries and scores would otherwise stay resident, block by block
+        if start + rows < queries.size(0):
+            release_freed_memory()  # between blocks: their dense queries and scores would otherwise stay resident
     return torch.cat(scores), torch.cat(index)
 
 

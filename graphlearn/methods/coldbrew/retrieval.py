@@ -171,7 +171,8 @@ def _feature_knn(xn: Tensor, k: int, anchors: Tensor, chunk: int = 1024) -> Tens
     CSR rows of unit norm)."""
     xm = sparse.model_input(xn)
     out = []
-    for a in anchors.split(chunk):
+    blocks = anchors.split(chunk)
+    for b, a in enumerate(blocks):
         if sparse.is_sparse(xn):  # CSR features kept sparse: all nodes' rows times the anchors' block, made dense
             s = torch.sparse.mm(xn, sparse.take_rows(xn, a).to_dense().t()).t()
         else:
@@ -179,7 +180,8 @@ def _feature_knn(xn: Tensor, k: int, anchors: Tensor, chunk: int = 1024) -> Tens
         s[torch.arange(a.numel()), a] = -math.inf
         out.append(s.topk(k, dim=-1).indices)
         del s
-        release_freed_memory()  # each block's scores would otherwise stay resident next to the last one's
+        if b + 1 < len(blocks):
+            release_freed_memory()  # between blocks: each block's scores would otherwise stay resident
     nb = torch.cat(out)
     return torch.stack([anchors.repeat_interleave(k), nb.reshape(-1)])
 
