@@ -143,11 +143,15 @@ def measure(dataset: str, name: str, seeds: int, epochs: int) -> dict:
         row[f"{side}_ms"] = 1000 * min(times[side])
         row[f"{side}_acc"] = accs
     row["ratio"] = row["graphlearn_ms"] / row["pyg_ms"]
-    row["acc_diff"] = statistics.mean(row["graphlearn_acc"]) - statistics.mean(row["pyg_acc"])
+    row["acc_diff"] = (
+        statistics.mean(row["graphlearn_acc"]) - statistics.mean(row["pyg_acc"]) if seeds else float("nan")
+    )
     return row
 
 
 def _cell(values: list[float]) -> str:
+    if not values:
+        return "not run"
     mean = statistics.mean(values)
     std = statistics.pstdev(values) if len(values) > 1 else 0.0
     return f"{mean:.2f} ± {std:.2f}"
@@ -163,7 +167,11 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
         f"- git: {meta['git']}",
         "- epoch ms: the faster of two alternating measurements, each the median of one training step (forward, "
         f"loss, backward, Adam) over {meta['epochs']} steps; ratio = graphlearn / PyG (below 1: graphlearn faster)",
-        f"- accuracy: test at the best validation epoch of 200 epochs, mean ± std over {meta['seeds']} seeds",
+        (
+            f"- accuracy: test at the best validation epoch of 200 epochs, mean ± std over {meta['seeds']} seeds"
+            if meta["seeds"]
+            else "- accuracy: not run (`--seeds 0`: timing only)"
+        ),
         "",
         "| dataset | model | PyG ms | graphlearn ms | ratio | PyG acc | graphlearn acc | diff |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -171,7 +179,8 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
     for r in rows:
         lines.append(
             f"| {r['dataset']} | {r['model']} | {r['pyg_ms']:.2f} | {r['graphlearn_ms']:.2f} | {r['ratio']:.2f} | "
-            f"{_cell(r['pyg_acc'])} | {_cell(r['graphlearn_acc'])} | {r['acc_diff']:+.2f} |"
+            f"{_cell(r['pyg_acc'])} | {_cell(r['graphlearn_acc'])} | "
+            + (f"{r['acc_diff']:+.2f} |" if r["pyg_acc"] else "– |")
         )
     worst = max(r["ratio"] for r in rows) if rows else float("nan")
     lines += [
@@ -189,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--models", default="gcn,sage")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="accuracy runs per side (0: timing only)")
     parser.add_argument("--epochs", type=int, default=50, help="timed training steps per measurement")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results" / "pyg_side_by_side"))
     args = parser.parse_args(argv)
+    if args.seeds < 0 or args.epochs < 1:
+        parser.error(f"--seeds must be >= 0 and --epochs >= 1 (got {args.seeds} and {args.epochs})")
     torch.set_num_threads(args.threads)
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout
     meta = {
