@@ -143,9 +143,7 @@ def measure(dataset: str, name: str, seeds: int, epochs: int) -> dict:
         row[f"{side}_ms"] = 1000 * min(times[side])
         row[f"{side}_acc"] = accs
     row["ratio"] = row["graphlearn_ms"] / row["pyg_ms"]
-    row["acc_diff"] = (
-        statistics.mean(row["graphlearn_acc"]) - statistics.mean(row["pyg_acc"]) if seeds else float("nan")
-    )
+    row["acc_diff"] = statistics.mean(row["graphlearn_acc"]) - statistics.mean(row["pyg_acc"]) if seeds else None
     return row
 
 
@@ -180,7 +178,7 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
         lines.append(
             f"| {r['dataset']} | {r['model']} | {r['pyg_ms']:.2f} | {r['graphlearn_ms']:.2f} | {r['ratio']:.2f} | "
             f"{_cell(r['pyg_acc'])} | {_cell(r['graphlearn_acc'])} | "
-            + (f"{r['acc_diff']:+.2f} |" if r["pyg_acc"] else "– |")
+            + ("– |" if r["acc_diff"] is None else f"{r['acc_diff']:+.2f} |")
         )
     worst = max(r["ratio"] for r in rows) if rows else float("nan")
     lines += [

@@ -132,6 +132,17 @@ def release_freed_memory() -> None:
         trim(0)
 
 
+def release_between(blocks: Iterable):
+    """``blocks`` one by one, with :func:`release_freed_memory` between two of them (after a block's loop body, before
+    the next block): a block-wise computation keeps at most one block's freed transients resident, and one block (a
+    served batch) never trims, so it does not fault the same pages in again on every call (half of a 200-node Cora
+    batch's time, ``benchmarks/results/speed.md``)."""
+    for i, block in enumerate(blocks):
+        if i:
+            release_freed_memory()
+        yield block
+
+
 def fit_epochs(
     train_epoch: Callable[[int], dict[str, float]],
     *,

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from graphlearn import sparse
-from graphlearn.training import release_freed_memory
+from graphlearn.training import release_between
 
 METRICS = ("ip", "cos", "l2")
 BACKENDS = ("auto", "torch", "faiss", "ann")
@@ -65,7 +65,8 @@ def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
     sq_keys = sparse.row_sq_norms(candidates) if metric == "l2" else None
     queries = queries.to_sparse_csr() if queries.layout != torch.sparse_csr else queries
     scores, index = [], []
-    for start in range(0, queries.size(0), _CHUNK):
+    # between blocks, their dense scores would otherwise stay resident, block by block
+    for start in release_between(range(0, queries.size(0), _CHUNK)):
         if queries.size(0) <= _CHUNK:  # one chunk: the queries themselves (slicing a CSR matrix is a conversion)
             q = queries
         else:
@@ -78,8 +79,6 @@ def _search_sparse(queries: Tensor, candidates: Tensor, k: int, metric: str):
         scores.append(s)
         index.append(i)
         del q, s
-        if start + _CHUNK < queries.size(0):
-            release_freed_memory()  # between blocks: their dense scores would otherwise stay resident, block by block
     return torch.cat(scores), torch.cat(index)
 
 
@@ -100,7 +99,8 @@ def _search_sparse_keys(queries: Tensor, keys: Tensor, k: int, metric: str):
         blocks = range(0, keys.size(0), rows)
         sq_keys = torch.cat([sparse.dense_rows(keys, i, i + rows).pow(2).sum(-1) for i in blocks])
     scores, index = [], []
-    for start in range(0, queries.size(0), rows):
+    # between blocks, their dense queries and scores would otherwise stay resident
+    for start in release_between(range(0, queries.size(0), rows)):
         q = sparse.dense_rows(queries, start, start + rows)
         s = torch.sparse.mm(keys, q.t()).t()
         if metric == "l2":  # the query norms as _search_sparse takes them (CSR rows when the queries are CSR)
@@ -114,8 +114,6 @@ def _search_sparse_keys(queries: Tensor, keys: Tensor, k: int, metric: str):
         scores.append(s)
         index.append(i)
         del q, s
-        if start + rows < queries.size(0):
-            release_freed_memory()  # between blocks: their dense queries and scores would otherwise stay resident
     return torch.cat(scores), torch.cat(index)
 
 

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn import sparse
-from graphlearn.training import release_freed_memory
+from graphlearn.training import release_between
 
 __all__ = ["RetrievalHead", "fit_retrieval", "MIXES", "FEATURE_VIEWS", "presence", "idf_weights"]
 
@@ -171,8 +171,8 @@ def _feature_knn(xn: Tensor, k: int, anchors: Tensor, chunk: int = 1024) -> Tens
     CSR rows of unit norm)."""
     xm = sparse.model_input(xn)
     out = []
-    blocks = anchors.split(chunk)
-    for b, a in enumerate(blocks):
+    # between blocks: each block's scores would otherwise stay resident next to the last one's
+    for a in release_between(anchors.split(chunk)):
         if sparse.is_sparse(xn):  # CSR features kept sparse: all nodes' rows times the anchors' block, made dense
             s = torch.sparse.mm(xn, sparse.take_rows(xn, a).to_dense().t()).t()
         else:
@@ -180,8 +180,6 @@ def _feature_knn(xn: Tensor, k: int, anchors: Tensor, chunk: int = 1024) -> Tens
         s[torch.arange(a.numel()), a] = -math.inf
         out.append(s.topk(k, dim=-1).indices)
         del s
-        if b + 1 < len(blocks):
-            release_freed_memory()  # between blocks: each block's scores would otherwise stay resident
     nb = torch.cat(out)
     return torch.stack([anchors.repeat_interleave(k), nb.reshape(-1)])
 

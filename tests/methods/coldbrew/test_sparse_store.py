@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from graphlearn import model_io, sparse
+from graphlearn import model_io, sparse, training
 from graphlearn.data.splits import ColdStartSplit
 from graphlearn.data.synthetic import dc_sbm
 from graphlearn.methods.coldbrew import ColdBrewConfig, neighbors, run_coldbrew
@@ -154,7 +154,7 @@ def test_block_wise_search_trims_the_heap_only_between_blocks(keys_csr, monkeypa
     keys = sparse.compact(keys, min_elements=0) if keys_csr else keys
     queries = sparse.model_input(x)
     trims = []
-    monkeypatch.setattr(neighbors, "release_freed_memory", lambda: trims.append(1))
+    monkeypatch.setattr(training, "release_freed_memory", lambda: trims.append(1))
     one = virtual_neighbors(queries, keys, 5, metric="ip", values=values)
     assert trims == []
     if keys_csr:
