@@ -136,10 +136,15 @@ def check_registry_names(name: str | None = None, alias: str | None = None) -> N
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
     from mlflow.utils import validation  # noqa: PLC0415
 
-    for flag, value, checks in (
-        ("--name", name, (validation._validate_model_name,)),
-        ("--alias", alias, (validation._validate_model_alias_name, validation._validate_model_alias_name_reserved)),
-    ):
+    # MLflow 3.18 renamed the alias checks (_validate_model_alias_name -> _validate_alias_name, and its _reserved twin)
+    alias_checks = tuple(
+        getattr(validation, new, None) or getattr(validation, old)
+        for new, old in (
+            ("_validate_alias_name", "_validate_model_alias_name"),
+            ("_validate_alias_name_reserved", "_validate_model_alias_name_reserved"),
+        )
+    )
+    for flag, value, checks in (("--name", name, (validation._validate_model_name,)), ("--alias", alias, alias_checks)):
         if value is None:
             continue
         try:
