@@ -114,11 +114,71 @@ def _check_epochs(epochs: int, patience: int | None) -> None:
 
 
 @functools.cache
-def _malloc_trim():
+def _libc_function(name: str):
     try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to hand back this way
+        return getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune or hand back this way
         return None
+
+
+def _malloc_trim():
+    return _libc_function("malloc_trim")
+
+
+# glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+#: Blocks up to this size are served from the heap, not from fresh ``mmap`` pages (glibc's own threshold starts at
+#: 128 KiB and only grows as mmapped blocks are freed).
+HEAP_MMAP_THRESHOLD = 32 << 20
+#: The heap's free top is not handed back by ``free`` below this size: the jobs' own trims
+#: (:func:`release_freed_memory`, after every fit and between search blocks) decide when pages go back.
+HEAP_TRIM_THRESHOLD = 1 << 40
+#: glibc's default ``M_MMAP_MAX``, restored by :func:`kept_heap`.
+_DEFAULT_MMAP_MAX = 65536
+
+
+def _mallopt(param: int, value: int) -> bool:
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    # a value beyond C int (the trim threshold) is clamped to INT_MAX: still "never by itself"
+    return bool(mallopt(param, min(int(value), 2**31 - 1)))
+
+
+def configure_heap() -> bool:
+    """Keep the freed tensors of a training loop in the C heap for the next epoch (glibc; ``False`` and no change
+    elsewhere). Process-wide, so the jobs call it at start (``pipelines._common.setup_threads``); the library never
+    does on import.
+
+    Why: with glibc's defaults every epoch's large transients (a 100k x 64 float32 activation is 25.6 MB) came from
+    fresh ``mmap`` pages or from heap top the previous ``free`` had handed back, so each was page-faulted in (and
+    zeroed by the kernel) again: 15 million minor faults and 36 s of system time in one 100k-node Cold Brew seed
+    (``benchmarks/results/speed.md``). Numbers are unchanged (which addresses memory comes from decides nothing).
+    Memory is still handed back by :func:`release_freed_memory` after every fit and between search blocks."""
+    ok = _mallopt(_M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD)
+    ok = _mallopt(_M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD) and ok
+    _HEAP_CONFIGURED[0] = ok
+    return ok
+
+
+_HEAP_CONFIGURED = [False]
+
+
+@contextlib.contextmanager
+def kept_heap():
+    """Within the block, serve blocks of every size from the heap (glibc ``M_MMAP_MAX`` 0: no ``mmap``), so a loop
+    that allocates the same large tensors every step reuses the pages of the previous step instead of faulting
+    fresh ones in; afterwards ``mmap`` is allowed again. Only with :func:`configure_heap` in effect (a job): it
+    changes glibc's policy for the whole process. Either way the freed pages are handed back at the end
+    (:func:`release_freed_memory`)."""
+    unmapped = _HEAP_CONFIGURED[0] and _mallopt(_M_MMAP_MAX, 0)
+    try:
+        yield
+    finally:
+        if unmapped:
+            _mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+        release_freed_memory()
 
 
 def release_freed_memory() -> None:
@@ -179,7 +239,9 @@ def fit_epochs(
     result = FitResult()
     best_state = None
     bar = tqdm(total=epochs, desc=stage, leave=False, disable=not progress)
-    try:
+    # every epoch allocates the same transients: reuse their pages (in a job); afterwards hand the freed pages back, as
+    # a model's transients stay resident otherwise, and the next model adds its own
+    with kept_heap(), contextlib.closing(bar):
         for epoch in range(1, epochs + 1):
             metrics = dict(train_epoch(epoch))
             if evaluate is not None:
@@ -201,9 +263,6 @@ def fit_epochs(
                     on_best(epoch, metrics)
             elif patience is not None and epoch - result.best_epoch >= patience:
                 break
-    finally:
-        bar.close()
-        release_freed_memory()  # a model's transients stay resident otherwise, and the next model adds its own
     if best_state is not None:
         model.load_state_dict(best_state)
     return result

@@ -249,9 +249,15 @@ def job_threads(args) -> int:
 
 
 def setup_threads(args) -> None:
+    """A job's start: its torch threads, and the C heap's policy for training loops
+    (:func:`graphlearn.training.configure_heap`: freed transients are reused by the next epoch, not faulted in
+    again)."""
     import torch  # noqa: PLC0415
 
+    from graphlearn.training import configure_heap  # noqa: PLC0415
+
     torch.set_num_threads(job_threads(args))
+    configure_heap()
 
 
 # Datasets whose published baselines row-normalise features (Kipf & Welling; PyG's Planetoid examples). Elsewhere it

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphlearn import sparse
-from graphlearn.training import release_between
+from graphlearn.training import kept_heap, release_between
 
 __all__ = ["RetrievalHead", "fit_retrieval", "MIXES", "FEATURE_VIEWS", "presence", "idf_weights"]
 
@@ -368,47 +368,49 @@ def fit_retrieval(
     opt = torch.optim.Adam([head.weight], lr=lr)
     best = (-math.inf, 0, head.weight.detach().clone())
     history, bad = [], 0
-    r0, p0 = evaluate()
-    history.append({"step": 0, "val_recall": r0, "val_precision": p0})
-    if queries.numel():
-        best = (r0 + p0, 0, head.weight.detach().clone())
-    perms = [torch.randperm(p.size(1), generator=gen) for p, _ in pairs]
-    cursor = [0] * len(pairs)
-    for step in range(1, max_steps + 1):
-        head.train()
-        loss = 0.0
-        for i, (p, w) in enumerate(pairs):
-            if cursor[i] >= p.size(1):
-                perms[i], cursor[i] = torch.randperm(p.size(1), generator=gen), 0
-            b = perms[i][cursor[i] : cursor[i] + batch_size].to(dev)
-            cursor[i] += batch_size
-            if b.numel() < 2:
-                continue
-            batch = p[:, b]
-            nodes, inv = torch.unique(batch, return_inverse=True)
-            z = head.project(sparse.take_rows(xm, nodes))
-            loss = loss + w * _nce(z, inv, tau)
-        if label_weight > 0 and labelled.numel() > 1:
-            b = labelled[torch.randperm(labelled.numel(), generator=gen)[:batch_size].to(dev)]
-            loss = loss + label_weight * _supcon(head.project(sparse.take_rows(xm, b)), y[b], tau)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % eval_every == 0 or step == max_steps:
-            r, pr = evaluate()
-            history.append({"step": step, "loss": float(loss.detach()), "val_recall": r, "val_precision": pr})
-            if not queries.numel():
-                best = (0.0, step, head.weight.detach().clone())
-                continue
-            if r + pr > best[0]:
-                best, bad = (r + pr, step, head.weight.detach().clone()), 0
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
-    with torch.no_grad():
-        head.weight.copy_(best[2])
-    scored = [(evaluate(m), m) for m in MIXES] if queries.numel() else [((math.nan, math.nan), 0.0)]
+    # every step and evaluation allocates the same [nodes, dim] projections: reuse their pages (in a job)
+    with kept_heap():
+        r0, p0 = evaluate()
+        history.append({"step": 0, "val_recall": r0, "val_precision": p0})
+        if queries.numel():
+            best = (r0 + p0, 0, head.weight.detach().clone())
+        perms = [torch.randperm(p.size(1), generator=gen) for p, _ in pairs]
+        cursor = [0] * len(pairs)
+        for step in range(1, max_steps + 1):
+            head.train()
+            loss = 0.0
+            for i, (p, w) in enumerate(pairs):
+                if cursor[i] >= p.size(1):
+                    perms[i], cursor[i] = torch.randperm(p.size(1), generator=gen), 0
+                b = perms[i][cursor[i] : cursor[i] + batch_size].to(dev)
+                cursor[i] += batch_size
+                if b.numel() < 2:
+                    continue
+                batch = p[:, b]
+                nodes, inv = torch.unique(batch, return_inverse=True)
+                z = head.project(sparse.take_rows(xm, nodes))
+                loss = loss + w * _nce(z, inv, tau)
+            if label_weight > 0 and labelled.numel() > 1:
+                b = labelled[torch.randperm(labelled.numel(), generator=gen)[:batch_size].to(dev)]
+                loss = loss + label_weight * _supcon(head.project(sparse.take_rows(xm, b)), y[b], tau)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % eval_every == 0 or step == max_steps:
+                r, pr = evaluate()
+                history.append({"step": step, "loss": float(loss.detach()), "val_recall": r, "val_precision": pr})
+                if not queries.numel():
+                    best = (0.0, step, head.weight.detach().clone())
+                    continue
+                if r + pr > best[0]:
+                    best, bad = (r + pr, step, head.weight.detach().clone()), 0
+                else:
+                    bad += 1
+                    if bad >= patience:
+                        break
+        with torch.no_grad():
+            head.weight.copy_(best[2])
+        scored = [(evaluate(m), m) for m in MIXES] if queries.numel() else [((math.nan, math.nan), 0.0)]
     (rec, prec), mix = max(scored, key=lambda s: (s[0][0] + s[0][1], -s[1])) if queries.numel() else scored[0]
     head.mix.fill_(mix)
     head.eval()
