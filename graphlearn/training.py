@@ -239,9 +239,7 @@ def fit_epochs(
     result = FitResult()
     best_state = None
     bar = tqdm(total=epochs, desc=stage, leave=False, disable=not progress)
-    # every epoch allocates the same transients: reuse their pages (in a job); afterwards hand the freed pages back, as
-    # a model's transients stay resident otherwise, and the next model adds its own
-    with kept_heap(), contextlib.closing(bar):
+    try:
         for epoch in range(1, epochs + 1):
             metrics = dict(train_epoch(epoch))
             if evaluate is not None:
@@ -263,6 +261,9 @@ def fit_epochs(
                     on_best(epoch, metrics)
             elif patience is not None and epoch - result.best_epoch >= patience:
                 break
+    finally:
+        bar.close()
+        release_freed_memory()  # a model's transients stay resident otherwise, and the next model adds its own
     if best_state is not None:
         model.load_state_dict(best_state)
     return result

@@ -147,3 +147,43 @@ def test_untrained_head_raises():
     student.set_teacher(torch.randn(5, 4), torch.ones(5, dtype=torch.bool))
     with pytest.raises(ValueError, match="untrained"):
         student.retrieval_vectors(torch.zeros(2, 8))
+
+
+def test_score_blocks_written_into_one_buffer_equal_fresh_products():
+    """_feature_knn and _scores reuse one [chunk, nodes] buffer across blocks (no fresh pages per block): the same
+    neighbours and the same recall / precision as scoring every block into a new tensor, bit for bit, with a last
+    block shorter than the rest."""
+    import math
+
+    import torch.nn.functional as F
+
+    from graphlearn.methods.coldbrew.retrieval import _feature_knn
+
+    gen = torch.Generator().manual_seed(0)
+    n = 700
+    xn = F.normalize(torch.randn(n, 24, generator=gen), dim=-1)
+    xn[5] = xn[9]  # a tie
+    anchors = torch.arange(0, n, 3)
+    want = []
+    for a in anchors.split(64):
+        s = F.linear(xn[a], xn)
+        s[torch.arange(a.numel()), a] = -math.inf
+        want.append(s.topk(4, dim=-1).indices)
+    pairs = _feature_knn(xn, 4, anchors, chunk=64)
+    assert torch.equal(pairs[1], torch.cat(want).reshape(-1))
+    assert torch.equal(pairs[0], anchors.repeat_interleave(4))
+
+    src = torch.randint(0, n, (3000,), generator=gen)
+    dst = torch.randint(0, n, (3000,), generator=gen)
+    queries, keys, counts = _truth(torch.stack([src, dst]), torch.arange(0, n, 2), n)
+    y = torch.randint(0, 3, (n,), generator=gen)
+    known = torch.rand(n, generator=gen) < 0.5
+    s = xn[queries] @ xn.t()  # the reference: all queries' scores as one fresh product
+    s[torch.arange(queries.numel()), queries] = -math.inf
+    top = s.topk(10, dim=-1).indices
+    pair = queries.unsqueeze(-1) * n + top
+    hits = (keys[torch.searchsorted(keys, pair).clamp_max(keys.numel() - 1)] == pair).sum(-1).double()
+    recall = 100.0 * float((hits / counts.double()).mean())
+    agree = (y[top] == y[queries].unsqueeze(-1)) & known[top]
+    precision = 100.0 * float((agree.float().sum(-1) / known[top].float().sum(-1).clamp_min(1)).mean())
+    assert _scores(xn[queries], xn, queries, (keys, counts), y, known, 10, chunk=37) == (recall, precision)
