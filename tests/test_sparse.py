@@ -1,5 +1,6 @@
 """graphlearn.sparse: CSR features must give the same numbers as dense ones."""
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.nn import MLP as TorchGeometricMLP
@@ -446,3 +447,25 @@ def test_all_finite_finds_every_non_finite_value_and_survives_an_overflowing_sum
     huge = torch.full((4, 3), 3.0e38)  # every value finite, the sum overflows to inf
     assert not torch.isfinite(huge.sum()) and sparse.all_finite(huge)
     assert sparse.all_finite(torch.ones(3, 2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.6, 0.95])
+def test_dropout_stream_draws_the_masks_of_numpys_float_fill(p):
+    """DropoutStream reads the SFC64 stream 64 bits at a time and compares integers; the masks are those of the
+    float fill it replaced (``Generator.random(dtype=float32) >= cut``), bit for bit, block after block, with odd
+    block sizes (a 64-bit draw's upper half carried into the next block) and an empty block."""
+    from graphlearn.sparse import DropoutStream
+
+    for s in range(3):
+        torch.manual_seed(s)
+        seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+        reference = np.random.Generator(np.random.SFC64(seed))
+        torch.manual_seed(s)
+        stream = DropoutStream(p)
+        for n in (1, 7, 0, 1000, 3, 64 * 100 + 1, 2, 5):
+            u = np.empty(n, dtype=np.float32)
+            reference.random(out=u, dtype=np.float32)
+            want = torch.from_numpy(u).ge_(stream.cut).mul_(stream.scale)
+            got = stream.mask(torch.empty(n))
+            assert torch.equal(got, want), (p, s, n)
+            assert got.dtype == torch.float32
