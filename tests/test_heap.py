@@ -59,11 +59,13 @@ def test_training_loops_reuse_freed_pages_in_a_job_and_hand_them_back():
     if not job["configured"]:
         pytest.skip("not glibc: mallopt unavailable, the policy is a no-op")
     assert default["configured"] is False
-    # glibc's defaults: the heap top is handed back by free() and the 48 MB block is mmapped, every epoch
-    assert default["small"] > 10 * 32 * 10**6 // 4096 // 2, default
-    assert default["large"] > 10 * 48 * 10**6 // 4096 // 2, default
-    # the job's policy: the epochs' blocks come from the pages the previous epoch freed
-    assert job["small"] < default["small"] // 10, (default, job)
+    small, large = 10 * 32 * 10**6 // 4096, 10 * 48 * 10**6 // 4096  # the pages the loops touch
+    # glibc's defaults: the 48 MB block is mmapped afresh every epoch; how much of the heap top free() hands back
+    # depends on the heap's state (measured: 15-76k of the 78k pages of the small blocks)
+    assert default["large"] > large // 2, default
+    assert default["small"] > 0, default
+    # the job's policy: the epochs' blocks come from the pages the previous epoch freed (measured: 0 and 0)
+    assert job["small"] < min(small // 20, default["small"]), (default, job)
     assert job["large"] < default["large"] // 4, (default, job)
     # and the loops' ends handed them back (release_freed_memory): RSS is not the loops' working set
     assert job["rss_after"] < default["rss_after"] + 30 * 10**6, (default, job)
