@@ -249,11 +249,7 @@ def _scores(
     for start in range(0, queries.numel(), chunk):
         nodes = queries[start : start + chunk]
         block = sparse.dense_rows(q, start, start + chunk)
-        s = (
-            torch.sparse.mm(index, block.t()).t()
-            if buffer is None
-            else torch.mm(block, index.t(), out=buffer[: block.size(0)])
-        )
+        s = torch.sparse.mm(index, block.t()).t() if buffer is None else _mm_into(buffer, block, index)
         s[torch.arange(nodes.numel()), nodes] = -math.inf
         top = s.topk(k, dim=-1).indices
         pair = nodes.unsqueeze(-1) * n + top
