@@ -118,15 +118,20 @@ def one_size(n: int, args) -> dict:
     xp = None  # noqa: F841 (frees the propagated features before the student)
     iso_test = split.isolated_mask & split.test_mask
     cand = node_degree(split.edge_index, split.num_nodes) > 0
+    held = {"emb": t_emb}  # the student keeps its own copy: this one is dropped once it is fitted
+    t_emb = None  # noqa: F841
 
     def student():
-        s = ColdBrewStudent(x.size(1), t_emb.size(1), c, hidden_channels=args.hidden, k=5, metric="cos",
+        emb = held.pop("emb")
+        s = ColdBrewStudent(x.size(1), emb.size(1), c, hidden_channels=args.hidden, k=5, metric="cos",
                             query="features")  # fmt: skip
         fit = s.fit(
-            x, y, t_emb, train_mask=split.train_mask, val_mask=split.val_mask, candidate_mask=cand,
+            x, y, emb, train_mask=split.train_mask, val_mask=split.val_mask, candidate_mask=cand,
             teacher_logits=t_logits, kd_weight=10.0, epochs=args.epochs, patience=args.patience, **batching,
         )  # fmt: skip
+        emb = None  # noqa: F841
         pred = s.logits(x, self_index=torch.arange(split.num_nodes)).argmax(-1)
+        s._drop_search_space()  # the remembered search of every node ([N, embed]): later stages do not search
         return s, fit, pred
 
     s, fit, pred = st.run("student", student)
@@ -153,7 +158,7 @@ def one_size(n: int, args) -> dict:
                 for i in range(0, split.num_nodes, chunk):
                     yield as_numpy(query_vectors(s, x[i : i + chunk], "mlp1")), "mlp1"
 
-            folder = write_export(Path(tmp) / "export", chunks(), num_nodes=split.num_nodes, dim=t_emb.size(1))
+            folder = write_export(Path(tmp) / "export", chunks(), num_nodes=split.num_nodes, dim=s.embed_channels)
             return sum(f.stat().st_size for f in folder.iterdir()) / 2**20
 
     size = st.run("export", export)

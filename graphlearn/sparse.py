@@ -84,6 +84,40 @@ def dense_rows(x: Tensor, start: int, stop: int) -> Tensor:
     return take_rows(x, torch.arange(start, min(stop, x.size(0)), device=x.device)).to_dense()
 
 
+# Outside autograd, row-wise maps of batches above this many rows run block of rows by block (:func:`row_blocks`):
+# their intermediates ([rows, hidden] per layer, 1 GB each at 1M nodes and width 256) never exist for every row at once.
+INFERENCE_BLOCK_ROWS = 131_072
+
+
+def slice_rows(x: Tensor, start: int, stop: int) -> Tensor:
+    """Rows ``start:stop`` of a dense or CSR ``x``, in its layout (a view when dense)."""
+    if not is_sparse(x):
+        return x[start:stop]
+    return take_rows(x, torch.arange(start, min(stop, x.size(0)), device=x.device))
+
+
+def row_blocks(fn, parts: Sequence[Tensor], block_rows: int | None = None) -> Tensor:
+    """``fn(parts)`` for a row-wise ``fn`` of row-aligned ``parts`` (dense or CSR): with autograd off and more than
+    ``block_rows`` rows (default :data:`INFERENCE_BLOCK_ROWS`), computed on ``ceil(rows / block_rows)`` blocks of
+    rows of equal size (within one row) written into one output, so that only one block's intermediates exist at a
+    time. Below it, or under autograd, exactly ``fn(parts)``. Equal blocks, never a short last one: a GEMM of a few
+    rows takes another kernel that rounds differently, while blocks of many rows give the whole product's values bit
+    for bit on this CPU's BLAS (``tests/methods/coldbrew/test_minibatch.py``)."""
+    block = INFERENCE_BLOCK_ROWS if block_rows is None else block_rows
+    n = parts[0].size(0)
+    if torch.is_grad_enabled() or n <= block:
+        return fn(parts)
+    count = -(-n // block)
+    bounds = [n * i // count for i in range(count + 1)]
+    out = None
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        y = fn([slice_rows(p, start, stop) for p in parts])
+        if out is None:
+            out = y.new_empty((n, *y.shape[1:]))
+        out[start:stop] = y
+    return out
+
+
 def map_dense_rows(x: Tensor, fn, block_elements: int = 1 << 24) -> Tensor:
     """``fn`` (a row-wise function of a dense block) applied to a CSR ``x`` block of rows by block, each made dense
     (at most ``block_elements`` elements) and stored CSR again: the same values, bit for bit, as ``fn`` on the dense

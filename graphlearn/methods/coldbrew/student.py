@@ -708,7 +708,8 @@ class ColdBrewStudent(nn.Module):
         """MLP2's input as its blocks ``[features, aggregate, MLP1 embedding]`` (see
         :func:`graphlearn.sparse.mlp_forward`); ``found["neighbours"]`` receives the search's result."""
         xm = sparse.model_input(x)
-        z = sparse.mlp_forward(self.mlp1, [xm])  # CSR at inference: cached W^T (sparse.linear)
+        # CSR at inference: cached W^T (sparse.linear); large batches by blocks of rows (sparse.row_blocks)
+        z = sparse.row_blocks(lambda p: sparse.mlp_forward(self.mlp1, p), [xm])
         vn = self._neighbours(xm, z, self_index)  # xm: converted once, not again for the search
         agg = vn.aggregate
         if found is not None:
@@ -718,7 +719,7 @@ class ColdBrewStudent(nn.Module):
         return [xm, agg, z]
 
     def _mlp2(self, parts: list[Tensor]) -> Tensor:
-        return sparse.mlp_forward(self.mlp2, parts)
+        return sparse.row_blocks(lambda p: sparse.mlp_forward(self.mlp2, p), parts)
 
     def _mix_real(self, agg: Tensor, edge_index: Tensor, mix: float) -> Tensor:
         n, num_nodes = agg.size(0), self.teacher_embeddings.size(0)
@@ -1017,7 +1018,7 @@ class ColdBrewStudent(nn.Module):
         # MLP1 is frozen: MLP2's inputs are computed once.
         self.eval()
         with torch.no_grad():
-            z = self.mlp1(xm)
+            z = sparse.row_blocks(lambda p: self.mlp1(p[0]), [xm])
         folds: list[FitResult] = []
         if mlp1_folds > 1:
             # Cross-fitting: a node MLP1 regressed gets its embedding from an
@@ -1033,6 +1034,7 @@ class ColdBrewStudent(nn.Module):
                 folds.append(_fit_regressor(mlp, fold_mask, stage=f"{stage}/mlp1_fold{f}", **fit1))
                 with torch.no_grad():
                     z[held] = mlp(sparse.take_rows(xm, held))
+        fit1 = target = None  # the standardised targets ([N, embed]) are not needed by MLP2
         with torch.no_grad():
             if parallel is None:
                 agg = self._aggregate(xm, z, self_index=torch.arange(n, device=x.device))

@@ -188,3 +188,66 @@ def test_fit_stops_after_the_patience_in_passes():
     assert sum(calls[:10]) == 100
     with pytest.raises(ValueError, match="does not combine with data-parallel"):
         fit(model, loss_fn, lambda: {"score": 0.0}, epochs=1, lr=0.01, batches=batches, parallel=object())
+
+
+def test_row_blocks_equal_the_whole_map_and_stay_out_of_autograd():
+    from torch_geometric.nn import MLP
+
+    from graphlearn import sparse
+
+    g = torch.Generator().manual_seed(0)
+    dense = torch.randn(203, 12, generator=g)
+    bow = (torch.rand(203, 30, generator=g) < 0.1).float()
+    torch.manual_seed(0)
+    mlp = MLP([42, 16, 7], norm=None).eval()
+    calls: list[int] = []
+
+    def fn(parts):
+        calls.append(parts[0].size(0))
+        return sparse.mlp_forward(mlp, parts)
+
+    with torch.no_grad():
+        for layout in (bow, bow.to_sparse_csr()):  # CSR rows are sliced as CSR
+            whole = fn([dense, layout])
+            calls.clear()
+            blocked = sparse.row_blocks(fn, [dense, layout], block_rows=50)
+            assert calls == [40, 41, 40, 41, 41]  # 5 blocks of rows of equal size (within one row)
+            assert torch.equal(blocked, whole)
+        calls.clear()
+        assert torch.equal(sparse.row_blocks(fn, [dense, bow], block_rows=203), whole) and calls == [203]
+    calls.clear()
+    out = sparse.row_blocks(fn, [dense, bow], block_rows=50)  # autograd on: one call, the graph kept
+    assert calls == [203] and out.requires_grad
+
+
+def test_student_inference_by_blocks_of_rows_is_bit_identical(monkeypatch):
+    """Above ``sparse.INFERENCE_BLOCK_ROWS`` rows the student's MLP1 and MLP2 run block by block outside autograd
+    (a 1M-node graph's [N, 256] intermediates): the fit and the logits are those of the whole-batch pass."""
+    from graphlearn import sparse
+
+    data = _graph(600)
+    cand = data.degree > 0
+    emb = torch.randn(data.num_nodes, 24, generator=torch.Generator().manual_seed(0))
+
+    def fitted(block):
+        monkeypatch.setattr(sparse, "INFERENCE_BLOCK_ROWS", block)
+        torch.manual_seed(0)
+        s = ColdBrewStudent(16, 24, data.num_classes, hidden_channels=48, k=5, query="features", metric="cos")
+        s.fit(data.x, data.y, emb, train_mask=data.train_mask, val_mask=data.val_mask, candidate_mask=cand,
+              epochs=15, patience=None)  # fmt: skip
+        return s, s.logits(data.x, self_index=torch.arange(data.num_nodes)), s.embed(data.x[:90])
+
+    s_whole, logits_whole, emb_whole = fitted(1 << 20)
+    seen: list[int] = []
+    forward = sparse.mlp_forward
+
+    def counting(mlp, parts, *args, **kwargs):
+        seen.append(parts[0].size(0))
+        return forward(mlp, parts, *args, **kwargs)
+
+    monkeypatch.setattr(sparse, "mlp_forward", counting)
+    s_blocks, logits_blocks, emb_blocks = fitted(77)
+    assert seen.count(75) >= 2 * 8  # MLP1 and MLP2 over the whole graph: ceil(600 / 77) = 8 blocks of 75 rows
+    for a, b in zip(s_whole.state_dict().values(), s_blocks.state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(logits_whole, logits_blocks) and torch.equal(emb_whole, emb_blocks)
