@@ -603,7 +603,8 @@ class ColdBrewStudent(nn.Module):
         nodes each exact search was about 20 s."""
         cand, keys, metric, ann = self._search_space(x.size(0))
         cached = self.__dict__.get("_search_memo")
-        reuse = self.query == "features" and x.size(0) >= _MEMO_MIN_ROWS
+        # an inference tensor (made under torch.inference_mode) has no version counter: its search is not remembered
+        reuse = self.query == "features" and x.size(0) >= _MEMO_MIN_ROWS and not x.is_inference()
         if reuse and cached is not None:
             c_x, c_version, c_self, c_space, c_found = cached
             if (

@@ -59,6 +59,19 @@ def test_the_same_features_are_searched_once(fitted, monkeypatch):
     assert torch.equal(s.logits(y, self_index=idx), first) and len(calls) == 4
 
 
+def test_inference_mode_tensors_are_searched_and_not_remembered(fitted, monkeypatch):
+    """A tensor made under ``torch.inference_mode`` has no version counter, so the memo cannot key on it: such a
+    batch is searched (it raised ``RuntimeError: Inference tensors do not track version counter`` before)."""
+    data, emb, s = fitted
+    calls = _count_searches(monkeypatch)
+    expected = s.logits(data.x.clone())
+    with torch.inference_mode():
+        x = data.x.clone()
+        assert x.is_inference()
+        assert torch.equal(s.logits(x), expected) and torch.equal(s.logits(x), expected)
+    assert len(calls) == 3  # the normal tensor once, the inference tensor on each call
+
+
 def test_a_changed_tensor_or_teacher_is_searched_again(fitted, monkeypatch):
     data, emb, s = fitted
     calls = _count_searches(monkeypatch)
