@@ -97,3 +97,42 @@ def test_from_the_batch_threshold_every_batch_uses_the_index(monkeypatch):
     monkeypatch.setattr(student_module, "ANN_BATCH_MIN_CANDIDATES", 200)
     s._cache = None
     assert s._search_space(1000)[3] is not None  # 300 >= 200 candidates: the index for every batch
+
+
+@pytest.mark.parametrize("queries", [3, 40])  # below and from FAISS_BLAS_MIN_QUERIES
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_exact_faiss_search_keeps_its_index_on_the_keys_and_faiss_settings_unchanged(monkeypatch, queries, metric):
+    """``_search_faiss`` builds FAISS's flat index once per candidate tensor (rebuilt when the tensor changes), scores
+    batches of 8+ queries by BLAS and leaves FAISS's global BLAS threshold as it found it; its neighbours are the
+    exact ones (``torch.topk``)."""
+    import faiss
+
+    from graphlearn.methods.coldbrew import neighbors
+
+    cand, query = _clustered(3000, 16), _clustered(queries, 16, seed=1)
+    built, thresholds = [], []
+    real = faiss.IndexFlatIP if metric == "ip" else faiss.IndexFlatL2
+
+    class Recording(real):
+        def __init__(self, d):
+            built.append(d)
+            super().__init__(d)
+
+        def search(self, x, k, **kwargs):
+            thresholds.append(faiss.cvar.distance_compute_blas_threshold)  # what the search runs with
+            return super().search(x, k, **kwargs)
+
+    monkeypatch.setattr(faiss, "IndexFlatIP" if metric == "ip" else "IndexFlatL2", Recording)
+    before = faiss.cvar.distance_compute_blas_threshold
+    exact = virtual_neighbors(query, cand, k=7, metric=metric, backend="torch")
+    for _ in range(2):
+        found = virtual_neighbors(query, cand, k=7, metric=metric, backend="faiss")
+        assert torch.equal(found.index, exact.index)
+        assert torch.allclose(found.aggregate, exact.aggregate, rtol=1e-4, atol=1e-4)
+    assert len(built) == 1 and faiss.cvar.distance_compute_blas_threshold == before  # one index for both calls
+    cand.mul_(-1.0)  # changed in place: the kept index is stale and is rebuilt
+    flipped = virtual_neighbors(query, cand, k=7, metric=metric, backend="faiss")
+    assert len(built) == 2
+    assert torch.equal(flipped.index, virtual_neighbors(query, cand, k=7, metric=metric, backend="torch").index)
+    blas = queries >= neighbors.FAISS_BLAS_MIN_QUERIES  # 40 queries: BLAS (threshold 0); 3: FAISS's own rule
+    assert thresholds == [0 if blas else before] * 3 and blas == (queries == 40)
