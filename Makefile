@@ -27,10 +27,12 @@ test: setup
 	$(BIN)/python -m pytest -q tests
 
 # The large-graph pipeline's quick tier (minutes): time and peak memory per stage at 10k, 30k and 100k synthetic
-# nodes, written to benchmarks/results/scale_pipeline.{md,json}. The full tier: see benchmarks/scale_pipeline.py.
+# nodes, written to benchmarks/results/scale_pipeline.{md,json}, then the cost curve over it and the committed full
+# tier (benchmarks/results/scale_curve.{md,json,png}). The full tier: see benchmarks/scale_pipeline.py.
 BENCH_SIZES ?= 10000,30000,100000
 bench: setup
 	$(BIN)/python benchmarks/scale_pipeline.py --sizes $(BENCH_SIZES)
+	$(BIN)/python benchmarks/scale_curve.py
 
 # A team tracking server (PostgreSQL + mlflow server, state in $(TRACKING_ROOT)); see README "Team tracking server".
 TRACKING_ROOT ?= tracking-server
