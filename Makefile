@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 GRAPHLEARN_DATA ?= $(shell if [ -d ../shared/data ]; then cd ../shared/data && pwd; else echo $(CURDIR)/data; fi)
 export GRAPHLEARN_DATA
 
-.PHONY: setup demo test bench clean tracking-server tracking-server-stop tracking-server-status
+.PHONY: setup demo test bench sampling clean tracking-server tracking-server-stop tracking-server-status
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,11 @@ BENCH_SIZES ?= 10000,30000,100000
 bench: setup
 	$(BIN)/python benchmarks/scale_pipeline.py --sizes $(BENCH_SIZES)
 	$(BIN)/python benchmarks/scale_curve.py
+
+# The optional neighbour-sampling backend for `run_protocol(num_neighbors=...)` / `--set num_neighbors=[10,10]`:
+# torch-sparse, built from source against the installed torch (about 11 minutes on 2 cores; pyg-lib is not on PyPI).
+sampling: setup
+	$(BIN)/pip install -q --no-build-isolation torch-sparse
 
 # A team tracking server (PostgreSQL + mlflow server, state in $(TRACKING_ROOT)); see README "Team tracking server".
 TRACKING_ROOT ?= tracking-server

@@ -113,6 +113,7 @@ def run_protocol(
     parallel: Context | None = None,
     batch_size: int = 0,
     full_batch_rows: int = FULL_BATCH_ROWS,
+    num_neighbors: list[int] | tuple[int, ...] | None = None,
 ) -> ProtocolResult:
     """Train and evaluate ``runs`` times under the OGB protocol.
 
@@ -153,6 +154,13 @@ def run_protocol(
             than ``full_batch_rows`` training nodes, every epoch is a pass of steps over the training nodes in
             batches of about ``batch_size`` (:func:`graphlearn.training.minibatches`). Not with ``parallel``.
             (default: ``0``: one full-batch step per epoch)
+        num_neighbors: neighbour sampling for graph models (GraphSAGE on a large graph): every epoch is a pass of
+            steps over the training nodes in batches of about ``batch_size`` seed nodes (``full_batch_rows`` is
+            not consulted), each step's loss computed on the subgraph PyG's ``NeighborLoader`` samples around its
+            seeds (``num_neighbors[l]`` neighbours per node at hop ``l``, one entry per layer; ``-1``: all). The
+            evaluation stays one full-graph forward per epoch. Needs ``batch_size > 0`` and PyG's sampling
+            backend (``pyg-lib`` or ``torch-sparse``: ``make sampling``); not with ``parallel``. (default:
+            ``None``: no sampling)
     """
     if runs < 1 or epochs < 1:
         raise ValueError(f"'runs' and 'epochs' must be >= 1 (got {runs}, {epochs})")
@@ -186,7 +194,9 @@ def run_protocol(
             t0 = time.perf_counter()
             seed_everything(seed + run)
             model = _new_model(model_fn)
-            if batch_size and not getattr(model, "row_independent", False):
+            if num_neighbors is not None:
+                sampler = _neighbor_sampler(model, data, num_neighbors, batch_size, parallel)
+            elif batch_size and not getattr(model, "row_independent", False):
                 raise ValueError(
                     f"batch_size={batch_size} needs a model whose rows are independent once preprocessed (MLP, SIGN, "
                     f"SGC); {type(model).__name__} propagates over the graph in training: leave batch_size at 0"
@@ -207,14 +217,23 @@ def run_protocol(
             x = features["obs"]
             best: dict = {}
             train_idx = train_mask.nonzero().view(-1)
-            batches = minibatches([train_idx.numel()], batch_size, full_batch_rows) if parallel is None else None
+            rows = 0 if num_neighbors is not None else full_batch_rows  # sampling: steps whatever the size
+            batches = minibatches([train_idx.numel()], batch_size, rows) if parallel is None else None
             if parallel is None:
 
                 def loss_fn(model=model, x=x) -> Tensor:
                     out = model(x, data.edge_index)
                     return F.cross_entropy(out[train_mask], y[train_mask])
 
-                if batches is not None:  # a pass over the training rows in steps (row_independent models only)
+                if num_neighbors is not None:  # a pass over the training nodes, each step on a sampled subgraph
+
+                    def loss_fn(batch, model=model, x=x) -> Tensor:
+                        seeds = train_idx[batch[0].to(train_idx.device).sort().values]
+                        sub = sampler(seeds)  # the seeds first, in order (NeighborLoader's node-level output)
+                        out = model(sparse.take_rows(x, sub.n_id), sub.edge_index)[: seeds.numel()]
+                        return F.cross_entropy(out, y[seeds])
+
+                elif batches is not None:  # a pass over the training rows in steps (row_independent models only)
                     x_train, y_train = sparse.take_rows(x, train_idx), y[train_idx]
 
                     def loss_fn(batch, model=model) -> Tensor:
@@ -267,6 +286,45 @@ def run_protocol(
                 result.models.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     result.correct = np.stack(correct_runs)
     return result
+
+
+def _neighbor_sampler(model, data: Data, num_neighbors, batch_size: int, parallel) -> Callable[[Tensor], Data]:
+    """PyG's ``NeighborLoader`` over the observed graph as a function ``seeds -> subgraph`` (``n_id``, ``edge_index``;
+    the seeds are its first nodes, in order), after checking what :func:`run_protocol`'s ``num_neighbors`` needs."""
+    hops = list(num_neighbors) if isinstance(num_neighbors, (list, tuple)) else None
+    if not hops or not all(isinstance(h, int) and not isinstance(h, bool) and (h > 0 or h == -1) for h in hops):
+        raise ValueError(f"num_neighbors must be a list of neighbours per hop, each > 0 or -1 (got {num_neighbors!r})")
+    if getattr(model, "row_independent", False):
+        raise ValueError(
+            f"num_neighbors samples neighbourhoods for graph models; {type(model).__name__} reads no edges in "
+            "training: use batch_size alone"
+        )
+    layers = getattr(model, "num_layers", None)
+    if isinstance(layers, int) and len(hops) != layers:
+        raise ValueError(
+            f"num_neighbors has {len(hops)} hops but {type(model).__name__} has {layers} layers: give one entry per "
+            f"layer (e.g. {[10] * layers})"
+        )
+    if not batch_size or batch_size < 1:
+        raise ValueError(f"num_neighbors needs batch_size > 0, the seed nodes per step (got batch_size={batch_size})")
+    if parallel is not None:
+        raise ValueError("num_neighbors does not combine with data-parallel training (parallel): leave it unset")
+    import torch_geometric.typing as pyg_typing  # noqa: PLC0415
+
+    if not (pyg_typing.WITH_PYG_LIB or pyg_typing.WITH_TORCH_SPARSE):
+        raise ValueError(
+            "num_neighbors needs PyG's sampling backend, pyg-lib or torch-sparse, and neither is installed: run "
+            "`make sampling` (builds torch-sparse, about 11 minutes) or leave num_neighbors unset"
+        )
+    import warnings  # noqa: PLC0415
+
+    from torch_geometric.loader import NeighborLoader  # noqa: PLC0415
+
+    graph = Data(edge_index=data.edge_index, num_nodes=data.num_nodes)
+    with warnings.catch_warnings():  # "without pyg-lib is deprecated": torch-sparse is the backend this project builds
+        warnings.filterwarnings("ignore", message=".*without a 'pyg-lib' installation.*")
+        loader = NeighborLoader(graph, num_neighbors=hops, batch_size=batch_size, shuffle=False)
+    return loader
 
 
 def _data_parallel(

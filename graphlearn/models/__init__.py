@@ -65,7 +65,7 @@ DEFAULT_HPARAMS: dict[str, dict[str, Any]] = {
     "sgc": dict(hidden_channels=0, num_layers=1, K=2, dropout=0.0, lr=0.2, weight_decay=5e-5, epochs=100),
 }
 
-TRAIN_KEYS = ("lr", "weight_decay", "epochs", "patience", "batch_size", "full_batch_rows")
+TRAIN_KEYS = ("lr", "weight_decay", "epochs", "patience", "batch_size", "full_batch_rows", "num_neighbors")
 
 
 def _resolve(name: str) -> type:
