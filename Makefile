@@ -34,7 +34,7 @@ bench: setup
 	$(BIN)/python benchmarks/scale_pipeline.py --sizes $(BENCH_SIZES)
 	$(BIN)/python benchmarks/scale_curve.py
 
-# The optional neighbour-sampling backend for `run_protocol(num_neighbors=...)` / `--set num_neighbors=[10,10]`:
+# The optional neighbour-sampling backend for `run_protocol(num_neighbors=...)` / `graphlearn train --num-neighbors`:
 # torch-sparse, built from source against the installed torch (about 11 minutes on 2 cores; pyg-lib is not on PyPI).
 sampling: setup
 	$(BIN)/pip install -q --no-build-isolation torch-sparse

@@ -18,6 +18,7 @@ every rank loads the data and trains on its share of the training nodes; rank 0 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
@@ -48,7 +49,20 @@ OVERRIDABLE = (
     "weight_decay",
     "epochs",
     "patience",
+    "batch_size",
+    "num_neighbors",
 )
+
+
+def neighbours_per_hop(text: str) -> list[int]:
+    """argparse type of ``--num-neighbors``: ``10,10`` -> ``[10, 10]`` (each > 0, or -1 for all)."""
+    try:
+        hops = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 10,10, got {text!r}") from None
+    if not hops or any(h < 1 and h != -1 for h in hops):
+        raise argparse.ArgumentTypeError(f"each hop samples > 0 neighbours or -1 (all), got {text!r}")
+    return hops
 
 
 def add_arguments(parser) -> None:
@@ -79,6 +93,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weight-decay", type=_common.nonnegative_float, default=None)
     parser.add_argument("--epochs", type=pos, default=None)
     parser.add_argument("--patience", type=pos, default=None, help="early stopping on validation accuracy")
+    parser.add_argument(
+        "--batch-size",
+        type=pos,
+        default=None,
+        help="mini-batch steps of this many rows: mlp, sign and sgc above full_batch_rows (32768) training nodes; "
+        "with --num-neighbors, seed nodes of a graph model's sampled steps",
+    )
+    parser.add_argument(
+        "--num-neighbors",
+        type=neighbours_per_hop,
+        default=None,
+        metavar="N1,N2",
+        help="train graph models (sage, gcn, gat) on subgraphs PyG's NeighborLoader samples, N per hop (-1: all), "
+        "with --batch-size seeds per step; needs the sampling backend (make sampling)",
+    )
     _common.add_resume_argument(parser, unit="(model, seed) runs")
 
 
