@@ -35,9 +35,10 @@ bench: setup
 	$(BIN)/python benchmarks/scale_curve.py
 
 # The optional neighbour-sampling backend for `run_protocol(num_neighbors=...)` / `graphlearn train --num-neighbors`:
-# torch-sparse, built from source against the installed torch (about 11 minutes on 2 cores; pyg-lib is not on PyPI).
+# torch-sparse and the torch-scatter it imports, built from source against the installed torch (about 18 + 10 minutes
+# on one core; pyg-lib is not on PyPI).
 sampling: setup
-	$(BIN)/pip install -q --no-build-isolation torch-sparse
+	$(BIN)/pip install -q --no-build-isolation torch-scatter torch-sparse
 
 # A team tracking server (PostgreSQL + mlflow server, state in $(TRACKING_ROOT)); see README "Team tracking server".
 TRACKING_ROOT ?= tracking-server

@@ -314,7 +314,7 @@ def _neighbor_sampler(model, data: Data, num_neighbors, batch_size: int, paralle
     if not (pyg_typing.WITH_PYG_LIB or pyg_typing.WITH_TORCH_SPARSE):
         raise ValueError(
             "num_neighbors needs PyG's sampling backend, pyg-lib or torch-sparse, and neither is installed: run "
-            "`make sampling` (builds torch-sparse, about 11 minutes) or leave num_neighbors unset"
+            "`make sampling` (builds torch-sparse and torch-scatter, about 30 minutes) or leave num_neighbors unset"
         )
     import warnings  # noqa: PLC0415
 
