@@ -227,11 +227,20 @@ def run_protocol(
 
                 if num_neighbors is not None:  # a pass over the training nodes, each step on a sampled subgraph
 
-                    def loss_fn(batch, model=model, x=x) -> Tensor:
-                        seeds = train_idx[batch[0].to(train_idx.device).sort().values]
+                    def sampled_loss(seeds: Tensor, model=model, x=x) -> Tensor:
                         sub = sampler(seeds)  # the seeds first, in order (NeighborLoader's node-level output)
                         out = model(sparse.take_rows(x, sub.n_id), sub.edge_index)[: seeds.numel()]
                         return F.cross_entropy(out, y[seeds])
+
+                    if batches is None:  # one step holds every training node: one sampled step per epoch
+
+                        def loss_fn() -> Tensor:
+                            return sampled_loss(train_idx)
+
+                    else:
+
+                        def loss_fn(batch) -> Tensor:
+                            return sampled_loss(train_idx[batch[0].to(train_idx.device).sort().values])
 
                 elif batches is not None:  # a pass over the training rows in steps (row_independent models only)
                     x_train, y_train = sparse.take_rows(x, train_idx), y[train_idx]
