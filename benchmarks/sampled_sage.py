@@ -91,6 +91,21 @@ def _markdown(record: dict) -> str:
             f"{r['seconds_per_epoch']:.2f} | {r['seconds']:.0f} | {r['best_epoch']} | {r['test']:.2f} | "
             f"{r['peak_mb']:.0f} |"
         )
+    by = {(r["dataset"], r["mode"]): r for r in record["runs"] if "failed" not in r}
+    pairs = [
+        (d, by[(d, "full batch")], by[(d, "sampled")]) for d, m in by if m == "sampled" and (d, "full batch") in by
+    ]
+    if pairs:
+        lines += ["", "Sampled against full batch, per dataset (one seed each, so accuracy differences within a "
+                  "point are noise):", ""]  # fmt: skip
+        for d, full, samp in pairs:
+            lines.append(
+                f"- {d}: a sampled pass costs {samp['seconds_per_epoch'] / full['seconds_per_epoch']:.1f}x a "
+                f"full-batch epoch, the run {samp['seconds'] / full['seconds']:.2f}x the time "
+                f"({samp['epochs']} passes against {full['epochs']} epochs, best at {samp['best_epoch']} against "
+                f"{full['best_epoch']}), test accuracy {samp['test'] - full['test']:+.2f} points, peak memory "
+                f"{samp['peak_mb'] - full['peak_mb']:+.0f} MB."
+            )
     if record.get("note"):
         lines += ["", record["note"]]
     return "\n".join(lines) + "\n"
