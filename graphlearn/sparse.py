@@ -90,10 +90,19 @@ INFERENCE_BLOCK_ROWS = 131_072
 
 
 def slice_rows(x: Tensor, start: int, stop: int) -> Tensor:
-    """Rows ``start:stop`` of a dense or CSR ``x``, in its layout (a view when dense)."""
+    """Rows ``start:stop`` of a dense or CSR ``x``, in its layout (a view when dense; for CSR its row range, read
+    from the row pointers without touching the other rows' entries)."""
     if not is_sparse(x):
         return x[start:stop]
-    return take_rows(x, torch.arange(start, min(stop, x.size(0)), device=x.device))
+    stop = min(stop, x.size(0))
+    if x.layout != torch.sparse_csr:
+        return take_rows(x, torch.arange(start, stop, device=x.device))
+    crow = x.crow_indices()
+    a, b = int(crow[start]), int(crow[stop])
+    return torch.sparse_csr_tensor(
+        crow[start : stop + 1] - a, x.col_indices()[a:b], x.values()[a:b], (stop - start, x.size(1)),
+        check_invariants=False,
+    )  # fmt: skip
 
 
 def row_blocks(fn, parts: Sequence[Tensor], block_rows: int | None = None) -> Tensor:

@@ -469,3 +469,15 @@ def test_dropout_stream_draws_the_masks_of_numpys_float_fill(p):
             got = stream.mask(torch.empty(n))
             assert torch.equal(got, want), (p, s, n)
             assert got.dtype == torch.float32
+
+
+def test_slice_rows_of_csr_reads_the_row_range():
+    g = torch.Generator().manual_seed(0)
+    dense = torch.randn(12, 7, generator=g) * (torch.rand(12, 7, generator=g) < 0.3)
+    dense[4] = 0.0  # an empty row inside the range
+    csr = dense.to_sparse_csr()
+    for start, stop in ((0, 12), (3, 9), (4, 5), (6, 6), (10, 40)):
+        block = sparse.slice_rows(csr, start, stop)
+        assert block.layout == torch.sparse_csr
+        assert torch.equal(block.to_dense(), dense[start:stop])
+    assert torch.equal(sparse.slice_rows(dense, 3, 9), dense[3:9])
