@@ -79,9 +79,8 @@ def all_finite(x: Tensor) -> bool:
 
 def dense_rows(x: Tensor, start: int, stop: int) -> Tensor:
     """Rows ``start:stop`` of a dense or CSR ``x`` as a dense tensor (a bounded block, never the whole matrix)."""
-    if not is_sparse(x):
-        return x[start:stop]
-    return take_rows(x, torch.arange(start, min(stop, x.size(0)), device=x.device)).to_dense()
+    block = slice_rows(x, start, stop)
+    return block.to_dense() if is_sparse(block) else block
 
 
 # Outside autograd, row-wise maps of batches above this many rows run block of rows by block (:func:`row_blocks`):
