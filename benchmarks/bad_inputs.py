@@ -195,7 +195,7 @@ def cases() -> list[Case]:
         add(C(f"train-{spec}", "train", ["--dataset", spec, *tiny], [spec]))
     # ---------------------------------------------------------------------------- under torchrun (distributed)
     rank0 = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29599"}
-    add(C("coldbrew-torchrun", "coldbrew", [*syn, *cb_tiny], ["torchrun"], env=rank0))
+    add(C("adapt-torchrun", "adapt", ["--seeds", "1"], ["torchrun"], env=rank0))  # coldbrew, train, pretrain run there
     add(C("train-torchrun-no-master", "train", [*syn, "--model", "mlp", *tiny], ["MASTER_ADDR"],
           env={"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}))  # fmt: skip
     # (a graph model or more ranks than training nodes: refused once the ranks meet; tests/test_distributed.py)

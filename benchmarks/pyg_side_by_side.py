@@ -113,7 +113,7 @@ def accuracy_run(model, x, data, epochs: int = 200) -> float:
     return 100 * test_at_best
 
 
-def measure(dataset: str, name: str, seeds: int, epochs: int) -> dict:
+def measure(dataset: str, name: str, seeds: int, epochs: int, seed_start: int = 0) -> dict:
     from graphlearn import sparse
     from graphlearn.data import load_dataset
     from graphlearn.training import seed_everything
@@ -137,7 +137,7 @@ def measure(dataset: str, name: str, seeds: int, epochs: int) -> dict:
             times[side].append(time_epochs(make[side](), inputs[side], data, epochs))
     for side in ("pyg", "graphlearn"):
         accs = []
-        for s in range(seeds):
+        for s in range(seed_start, seed_start + seeds):
             seed_everything(s)
             accs.append(accuracy_run(make[side](), inputs[side], data))
         row[f"{side}_ms"] = 1000 * min(times[side])
@@ -167,6 +167,7 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
         f"loss, backward, Adam) over {meta['epochs']} steps; ratio = graphlearn / PyG (below 1: graphlearn faster)",
         (
             f"- accuracy: test at the best validation epoch of 200 epochs, mean ± std over {meta['seeds']} seeds"
+            + (f" (seeds {meta['seed_start']}..{meta['seed_start'] + meta['seeds'] - 1})" if meta.get("seed_start") else "")
             if meta["seeds"]
             else "- accuracy: not run (`--seeds 0`: timing only)"
         ),
@@ -198,11 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="gcn,sage")
     parser.add_argument("--seeds", type=int, default=3, help="accuracy runs per side (0: timing only)")
     parser.add_argument("--epochs", type=int, default=50, help="timed training steps per measurement")
+    parser.add_argument(
+        "--seed-start",
+        type=int,
+        default=0,
+        help="first accuracy seed (seeds run SEED_START .. SEED_START+SEEDS-1): lets two processes share the seeds of a long row",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results" / "pyg_side_by_side"))
     args = parser.parse_args(argv)
-    if args.seeds < 0 or args.epochs < 1:
-        parser.error(f"--seeds must be >= 0 and --epochs >= 1 (got {args.seeds} and {args.epochs})")
+    if args.seeds < 0 or args.epochs < 1 or args.seed_start < 0:
+        parser.error(
+            f"--seeds and --seed-start must be >= 0 and --epochs >= 1 "
+            f"(got {args.seeds}, {args.seed_start} and {args.epochs})"
+        )
     torch.set_num_threads(args.threads)
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout
     meta = {
@@ -213,11 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         "git": git.strip(),
         "epochs": args.epochs,
         "seeds": args.seeds,
+        "seed_start": args.seed_start,
     }
     rows = []
     for dataset in [d.strip() for d in args.datasets.split(",") if d.strip()]:
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-            rows.append(measure(dataset, name, args.seeds, args.epochs))
+            rows.append(measure(dataset, name, args.seeds, args.epochs, args.seed_start))
             r = rows[-1]
             print(
                 f"{dataset:13s} {name:5s} pyg {r['pyg_ms']:8.2f} ms  graphlearn {r['graphlearn_ms']:8.2f} ms  "

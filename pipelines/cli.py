@@ -30,7 +30,7 @@ COMMANDS = {
 
 
 # commands that run under torchrun with several processes (graphlearn.distributed); the others refuse to
-DATA_PARALLEL = ("train", "pretrain")
+DATA_PARALLEL = ("train", "pretrain", "coldbrew")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

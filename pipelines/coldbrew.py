@@ -7,10 +7,17 @@ Models: MLP, GCN, GraphSAGE, GCN+SE (the Cold Brew teacher), GLNN, label propaga
 student. Every seed draws its own cold-start split (``ColdStartSplit(seed=seed)``); selection uses validation only.
 One parent MLflow run (config, aggregates, FCR, results table and plots, the splits), one nested run per seed with
 each model's per-epoch curves (``<protocol>.<model>.<metric>``, models named as in the report, ``step=epoch``).
+
+Under ``torchrun`` (``graphlearn.distributed``) the same job runs on several processes: the feature-only models (MLP,
+GLNN, the student's MLPs and feature head) train data-parallel, each rank on its share of the rows; the graph models
+(GCN, GraphSAGE, GCN+SE, LP) are trained whole and identically on every rank; rank 0 alone tracks, prints and writes::
+
+    torchrun --nproc-per-node 2 --no-python graphlearn coldbrew --dataset cora --runs 2
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -22,7 +29,7 @@ import mlflow
 import numpy as np
 from tqdm.auto import tqdm
 
-from graphlearn import sparse, tracking
+from graphlearn import distributed, sparse, tracking
 from graphlearn.config import parse_overrides
 from graphlearn.data.protocols import apply_protocol
 from graphlearn.data.splits import save_split, stratified_split
@@ -103,13 +110,20 @@ def add_arguments(parser) -> None:
 
 
 def _one_seed(
-    data, config: ColdBrewConfig, seed: int, with_sage: bool, protocol: str = "coldstart", status=None, candidates=None
+    data,
+    config: ColdBrewConfig,
+    seed: int,
+    with_sage: bool,
+    protocol: str = "coldstart",
+    status=None,
+    candidates=None,
+    parallel: distributed.Context | None = None,
 ) -> dict:
     """All models on one split: ``{"acc": {model: {group: acc}}, "correct": {model: bool [N]}, "fcr",
     "trained": {name: module}, "student_teacher": report name of the student's teacher or None}``. ``status(text)``
     hears the stage and epoch as training goes (the progress bar's postfix); ``candidates``: the search's settings
     (:func:`~graphlearn.methods.coldbrew.tune.candidate_settings`), trained beside the student as
-    ``ColdBrew/c<i>``."""
+    ``ColdBrew/c<i>``. ``parallel``: this rank's context under torchrun (rank 0 alone logs the curves)."""
     curves: dict[str, list] = defaultdict(list)
 
     def on_epoch(stage: str, epoch: int, metrics: dict) -> None:
@@ -117,7 +131,7 @@ def _one_seed(
         if status is not None and (epoch == 1 or epoch % 10 == 0):
             status(f"seed {seed} {protocol}: {stage} epoch {epoch}")
 
-    out = run_coldbrew(data, config, seed=seed, on_epoch=on_epoch, candidates=candidates)
+    out = run_coldbrew(data, config, seed=seed, on_epoch=on_epoch, candidates=candidates, parallel=parallel)
     names = dict(REPORT_NAMES[config.conv])
     runs = [(out, names)]
     if with_sage and config.conv != "sage":
@@ -125,7 +139,13 @@ def _one_seed(
         sage_curves: dict[str, list] = defaultdict(list)
         runs.append(
             (
-                run_coldbrew(data, sage_cfg, seed=seed, on_epoch=lambda s, e, m: sage_curves[f"sage:{s}"].append(m)),
+                run_coldbrew(
+                    data,
+                    sage_cfg,
+                    seed=seed,
+                    on_epoch=lambda s, e, m: sage_curves[f"sage:{s}"].append(m),
+                    parallel=parallel,
+                ),
                 REPORT_NAMES["sage"],
             )
         )
@@ -141,16 +161,19 @@ def _one_seed(
                 val[COLD_VAL_GROUP] = m["val_groups"]["isolated"]
             acc[report] = {**val, **m["acc"]}
             correct[report] = (m["pred"] == data.y).numpy()
+    chosen = names.get(out["student_teacher"], out["student_teacher"])
+    result = {"acc": acc, "correct": correct, "fcr": out["fcr"], "trained": out["trained"], "student_teacher": chosen}
+    if parallel is not None and not parallel.is_main:
+        return result
     for stage, curve in curves.items():
         # one name per protocol and model, as in the report (GCN, not GNN): coldstart.GCN.val_acc, inductive.GCN...
         owner, _, rest = stage.rpartition(":") if stage.startswith("sage:") else ("", "", stage)
         model, sep, sub = rest.partition("/")
         model = (REPORT_NAMES["sage"] if owner else names).get(model, model)
         tracking.log_curve(curve, prefix=f"{protocol}.{model}{sep}{sub}.")
-    chosen = names.get(out["student_teacher"], out["student_teacher"])
     if chosen:
         tracking.log_metrics({f"student_teacher.{chosen}": 1.0})
-    return {"acc": acc, "correct": correct, "fcr": out["fcr"], "trained": out["trained"], "student_teacher": chosen}
+    return result
 
 
 # Each seed's models (graphlearn.model files under model/ of its seed run); `graphlearn export` serves the first seed's.
@@ -194,16 +217,20 @@ def _log_student(trained: dict, split, config: ColdBrewConfig, metrics: dict[str
         )
 
 
-def _log_searched_student(args, data, config: ColdBrewConfig, setting: dict, records: list, kept: int) -> str:
+def _log_searched_student(
+    args, data, config: ColdBrewConfig, setting: dict, records: list, kept: int, ctx: distributed.Context
+) -> str | None:
     """The first seed's student of the setting the search kept, logged for ``graphlearn export`` (with that seed's
     GLNN and MLP): its cold-start run retrained, which gives the same models as in the loop (every model is seeded by
-    its own stage seed), now with the retrieval head."""
+    its own stage seed), now with the retrieval head. Under torchrun every rank trains it; rank 0 logs it."""
     seed = args.seed
     split = apply_protocol(_labelled(data, args.label_split, seed), "coldstart", seed, args.split_seed)
     cfg = config.replace(**setting, models=tuple(m for m in config.models if m != "LP"))
     if args.retrieval_dim:
         cfg = cfg.replace(retrieval_dim=args.retrieval_dim)
-    out = run_coldbrew(split, cfg, seed=seed)
+    out = run_coldbrew(split, cfg, seed=seed, parallel=ctx)
+    if not ctx.is_main:
+        return None
     first = next((r for r in records if r["seed"] == seed), None)
     own = {}
     if first is not None:  # the numbers the loop scored for it
@@ -305,7 +332,46 @@ def _keep_candidate(per_group: dict, correct: dict, kept: int, n: int) -> None:
             table.pop(search.candidate_name(i), None)
 
 
+def check_data_parallel(args, config: ColdBrewConfig, settings: list[dict] | None, split, ctx) -> None:
+    """Under torchrun with several processes: student options that train in one process only are refused by name,
+    and every rank needs a training node of the first seed's split (a clear error on every rank before any run is
+    opened)."""
+    folds = [c["mlp1_folds"] for c in settings or () if c.get("mlp1_folds", 0) > 1]
+    refused = {
+        "mlp1_folds": config.mlp1_folds > 1 or bool(folds),
+        "mlp1_tcm_weight": config.mlp1_tcm_weight > 0,
+    }
+    named = [k for k, on in refused.items() if on]
+    if named and "ColdBrew" in config.models:
+        raise ValueError(
+            f"the student does not train data-parallel with {', '.join(named)} (cross-fitting, the TCM loss); under "
+            "torchrun leave it off (--set mlp1_folds=0 --set mlp1_tcm_weight=0, and no such --tune-space value), "
+            "or run the job in one process"
+        )
+    n_train = int(split.train_mask.sum())
+    if n_train < ctx.world_size:
+        raise ValueError(
+            f"--dataset {args.dataset}: {n_train} training node(s) cannot be shared among {ctx.world_size} "
+            f"processes; launch at most {n_train}"
+        )
+
+
+def _open_store(args, job_config: dict) -> tuple[str | None, dict]:
+    """Rank 0's set-up of the tracking store: configure it, continue an interrupted job, read back its seeds."""
+    tracking.configure(args.tracking_uri, args.experiment)
+    _common.auto_resume(args, "coldbrew", job_config)
+    return args.resume, (_resume(args, job_config) if args.resume else {})
+
+
 def run(args) -> dict:
+    with distributed.session() as ctx:
+        return _run(args, ctx)
+
+
+def _run(args, ctx: distributed.Context) -> dict:
+    """One Cold Brew job; under torchrun every rank trains (the feature-only models on its share of the rows) and
+    rank 0 alone tracks, prints and writes."""
+    main = ctx.is_main
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown or not protocols:
@@ -314,15 +380,19 @@ def run(args) -> dict:
     spec = _search_spec(args, config, protocols)
     if args.retrieval_dim:  # checked before any data is read or run opened (the head is built for the first seed)
         ColdBrewConfig.from_dict({**config.to_dict(), "retrieval_dim": args.retrieval_dim})
-    _common.check_out(args.out)
+    ctx.on_main(lambda: _common.check_out(args.out))
     data = _common.load_data(args)
     # a wide bag of words large enough to matter (Coauthor-CS: 0.5 GB dense, 12 MB as CSR) is kept sparse from here
     # on, through every model and the student's candidates (graphlearn.sparse.compact; smaller graphs are unchanged)
     data.x = sparse.compact(data.x)
     _common.check_trainable(args, data, needs_edges="coldstart" in protocols)
     settings = _candidates(spec, config, data, args.seed)
+    if ctx.parallel or settings is not None:  # the first seed's split, checked before anything is trained or opened
+        protocol = "coldstart" if "coldstart" in protocols else protocols[0]
+        first = apply_protocol(_labelled(data, args.label_split, args.seed), protocol, args.seed, args.split_seed)
+    if ctx.parallel:
+        check_data_parallel(args, config, settings, first, ctx)
     if settings is not None:  # the search needs a cold-start validation set: checked on the first seed, before training
-        first = apply_protocol(_labelled(data, args.label_split, args.seed), "coldstart", args.seed, args.split_seed)
         if not bool(first.val_isolated_mask.any()):
             raise ValueError(
                 f"--tune has no cold-start validation set to score on: none of the {int(first.val_mask.sum())} "
@@ -347,9 +417,9 @@ def run(args) -> dict:
         "tune": None if spec is None else {"trials": spec["trials"], "space": spec["space"]},
         "coldbrew": config.to_dict(),
     }
-    tracking.configure(args.tracking_uri, args.experiment)
-    _common.auto_resume(args, "coldbrew", job_config)
-    done = _resume(args, job_config) if args.resume else {}
+    if ctx.parallel:  # the results depend on it (float rounding, dropout streams): --resume must not mix them
+        job_config["world_size"] = ctx.world_size
+    args.resume, done = ctx.on_main(lambda: _open_store(args, job_config))
     per_group: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     correct_cs: dict[str, list] = defaultdict(list)
     fcrs, last_cs, student_uri = [], None, None
@@ -375,7 +445,9 @@ def run(args) -> dict:
         student_uri = student_uri or record.get("student_uri")
 
     opened = (
-        tracking.resume_run(args.resume)
+        contextlib.nullcontext()
+        if not main
+        else tracking.resume_run(args.resume)
         if args.resume
         else tracking.parent_run(
             f"coldbrew:{dataset_name}",
@@ -384,11 +456,11 @@ def run(args) -> dict:
         )
     )
     with opened as parent:
-        if not args.resume:
+        if main and not args.resume:
             tracking.log_dataset(data, dataset_name, args.dataset)
         split_tmp = tempfile.TemporaryDirectory(prefix="graphlearn-splits-")  # removed once logged
         split_dir = Path(split_tmp.name)
-        bar = tqdm(total=args.runs, desc="coldbrew seeds", unit="seed", disable=args.no_progress)
+        bar = tqdm(total=args.runs, desc="coldbrew seeds", unit="seed", disable=args.no_progress or not main)
         for r in range(args.runs):
             seed = args.seed + r
             if seed in done:  # finished before the job was interrupted (--resume)
@@ -397,11 +469,12 @@ def run(args) -> dict:
                 continue
             record: dict = {"seed": seed, "acc": {}, "fcr": None, "student_teacher": None, "student_uri": None}
             correct_seed: dict = {}
-            with tracking.child_run(f"seed={seed}", {"seed": seed}):
+            with tracking.child_run(f"seed={seed}", {"seed": seed}) if main else contextlib.nullcontext():
                 labelled = _labelled(data, args.label_split, seed)
                 for protocol in protocols:
                     split = apply_protocol(labelled, protocol, seed, args.split_seed)
-                    save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
+                    if main:
+                        save_split(split, split_dir / f"{protocol}_seed{seed}.npz")
                     kept = protocol == "coldstart" and r == 0 and args.retrieval_dim and "ColdBrew" in config.models
                     # the first seed's student is the one kept for `graphlearn export`: it also learns the retrieval
                     # head (trained after every number is recorded: the table is the same with or without it)
@@ -414,27 +487,31 @@ def run(args) -> dict:
                         protocol=protocol,
                         status=bar.set_postfix_str,
                         candidates=settings,
+                        parallel=ctx,
                     )
                     acc, correct, fcr = one["acc"], one["correct"], one["fcr"]
                     record["acc"][protocol] = acc
                     if protocol == "coldstart" and one["student_teacher"]:
                         record["student_teacher"] = one["student_teacher"]
-                    if settings is None and protocol == "coldstart" and r == 0 and "ColdBrew" in one["trained"]:
+                    first_student = settings is None and r == 0 and "ColdBrew" in one["trained"]
+                    if main and protocol == "coldstart" and first_student:
                         # (with a search, the kept setting's student is logged once every seed has scored it)
                         own = {f"{g}_acc": v for g, v in acc.get("ColdBrew", {}).items()}  # the student's numbers only
                         record["student_uri"] = _log_student(one["trained"], split, config, own)
-                    elif protocol == "coldstart":  # every other seed keeps its models too (in its seed run)
+                    elif main and protocol == "coldstart":  # every other seed keeps its models too (in its seed run)
                         _save_models(one["trained"], config)
-                    for model, groups in acc.items():
+                    for model, groups in acc.items() if main else ():
                         tracking.log_metrics({f"{protocol}.{model}.{g}": v for g, v in groups.items()})
                     if protocol == "coldstart":
                         last_cs = split
                         correct_seed = correct
                         if fcr is not None:
                             record["fcr"] = fcr
-                            tracking.log_metrics({"fcr": fcr})
+                            if main:
+                                tracking.log_metrics({"fcr": fcr})
             # the finished seed, kept at once in the parent run: a kill later loses nothing of it (--resume)
-            _save_seed(record, correct_seed, split_dir, seed)
+            if main:
+                _save_seed(record, correct_seed, split_dir, seed)
             accumulate(record, correct_seed)
             bar.update(1)
         bar.close()
@@ -443,47 +520,56 @@ def run(args) -> dict:
             last_cs = apply_protocol(_labelled(data, args.label_split, last), "coldstart", last, args.split_seed)
         table = None
         if settings is not None:
-            kept_i, table = _kept_candidate(records, settings, config)
+            kept_i, table = ctx.broadcast(_kept_candidate(records, settings, config))  # one choice on every rank
             _keep_candidate(per_group, correct_cs, kept_i, len(settings))
-            tracking.log_json(table, "search.json")
-            tracking.log_metrics({"search.kept": float(kept_i)})
-            student_uri = _log_searched_student(args, data, config, settings[kept_i], records, kept_i)
+            if main:
+                tracking.log_json(table, "search.json")
+                tracking.log_metrics({"search.kept": float(kept_i)})
+            student_uri = _log_searched_student(args, data, config, settings[kept_i], records, kept_i, ctx)
             if "student_teacher" in settings[kept_i]:  # the kept setting names the teacher for every seed
                 name = REPORT_NAMES[config.conv][settings[kept_i]["student_teacher"]]
                 teachers_chosen = {name: len(records)}
-        summaries = {m: {g: summarize(v) for g, v in groups.items()} for m, groups in per_group.items()}
-        extra = {
-            "protocols": protocols,
-            "student_model": student_uri,
-            "student_teacher": dict(teachers_chosen),
-            "fcr": summarize(fcrs) if fcrs else None,
-            "split": getattr(last_cs, "split_info", None),
-            "config": config.to_dict(),
-            **({"search": table} if table is not None else {}),
-        }
-        results = make_results(dataset_name, "+".join(protocols), parent.info.run_id, summaries, extra=extra)
-        if fcrs:
-            tracking.log_metrics({"fcr.mean": float(np.mean(fcrs))})
-        for model, groups in summaries.items():
-            tracking.log_metrics(
-                {f"{model}.{g}.{s}": round(c[s], 2) for g, c in groups.items() for s in ("mean", "std")}
+        results = None
+        if not main:  # the other ranks have trained their shares: rank 0 reports the job
+            split_tmp.cleanup()
+        else:
+            summaries = {m: {g: summarize(v) for g, v in groups.items()} for m, groups in per_group.items()}
+            extra = {
+                "protocols": protocols,
+                "student_model": student_uri,
+                "student_teacher": dict(teachers_chosen),
+                "fcr": summarize(fcrs) if fcrs else None,
+                "split": getattr(last_cs, "split_info", None),
+                "config": config.to_dict(),
+                **({"search": table} if table is not None else {}),
+            }
+            results = make_results(dataset_name, "+".join(protocols), parent.info.run_id, summaries, extra=extra)
+            if fcrs:
+                tracking.log_metrics({"fcr.mean": float(np.mean(fcrs))})
+            for model, groups in summaries.items():
+                tracking.log_metrics(
+                    {f"{model}.{g}.{s}": round(c[s], 2) for g, c in groups.items() for s in ("mean", "std")}
+                )
+            plot_data = (
+                last_cs if last_cs is not None else apply_protocol(data, "coldstart", args.seed, args.split_seed)
             )
-        plot_data = last_cs if last_cs is not None else apply_protocol(data, "coldstart", args.seed, args.split_seed)
-        # Each seed has its own split; the by-degree plot uses the original degree, which all seeds share.
-        correct = {m: np.stack(v) for m, v in correct_cs.items()} if correct_cs else {}
-        # each seed has its own cold-start split: the nodes it made isolated are the plot's first bin, per seed
-        isolated = (
-            np.stack(
-                [
-                    apply_protocol(data, "coldstart", s, args.split_seed).isolated_mask.numpy()
-                    for s in range(args.seed, args.seed + args.runs)
-                ]
+            # Each seed has its own split; the by-degree plot uses the original degree, which all seeds share.
+            correct = {m: np.stack(v) for m, v in correct_cs.items()} if correct_cs else {}
+            # each seed has its own cold-start split: the nodes it made isolated are the plot's first bin, per seed
+            isolated = (
+                np.stack(
+                    [
+                        apply_protocol(data, "coldstart", s, args.split_seed).isolated_mask.numpy()
+                        for s in range(args.seed, args.seed + args.runs)
+                    ]
+                )
+                if correct and "coldstart" in protocols
+                else None
             )
-            if correct and "coldstart" in protocols
-            else None
-        )
-        _common.write_artifacts(results, plot_data, correct, args.out, isolated=isolated)
-        split_tmp.cleanup()
+            _common.write_artifacts(results, plot_data, correct, args.out, isolated=isolated)
+            split_tmp.cleanup()
+    if not main:
+        return ctx.broadcast(None)
     _common.report(results, args.json)
     if not args.json and results["extra"].get("search"):
         print("Student settings searched on the cold-start validation set (mean over seeds):")
@@ -502,7 +588,7 @@ def run(args) -> dict:
         )
     if not args.json:
         print(f"MLflow run {parent.info.run_id} ({mlflow.get_tracking_uri()})")
-    return results
+    return ctx.broadcast(results)
 
 
 if __name__ == "__main__":

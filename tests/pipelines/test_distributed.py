@@ -1,4 +1,4 @@
-"""`graphlearn train` under torchrun with two processes on 127.0.0.1 (graphlearn.distributed).
+"""`graphlearn train`, `pretrain` and `coldbrew` under torchrun: two processes on 127.0.0.1 (graphlearn.distributed).
 
 The jobs run with dropout 0 (``--dropout 0 --input-dropout 0``): with dropout, ranks
 other than 0 draw other masks than one process does, and the numbers differ as two seeds do. Without it the two
@@ -202,15 +202,90 @@ def test_more_processes_than_training_nodes_is_a_clear_error(tiny_graph):
         check_data_parallel(_Args, config, tiny_graph, Context(rank=0, world_size=6, backend="gloo"))
 
 
-@pytest.mark.parametrize("command", ["coldbrew", "adapt"])
+@pytest.mark.parametrize("command", ["adapt", "datasets"])
 def test_other_jobs_refuse_to_run_under_torchrun(monkeypatch, capsys, command):
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main([command]) == 2
     assert capsys.readouterr().err.strip() == (
         f"graphlearn {command}: error: does not run data-parallel; launch it without torchrun (under torchrun: "
-        "train, pretrain)"
+        "train, pretrain, coldbrew)"
     )
+
+
+# dropout 0 in the models trained data-parallel (the teachers train whole on every rank, with their own dropout)
+COLDBREW = ["coldbrew", "--dataset", "synthetic:300", "--runs", "2", "--protocols", "coldstart", "--no-sage",
+            "--retrieval-dim", "0", "--set", "epochs=30", "--set", "student_dropout=0", "--set", "k=5",
+            "--no-progress", "--json", "--out", "out"]  # fmt: skip
+
+
+def test_coldbrew_under_torchrun_is_the_one_process_job_tracked_once(tmp_path_factory):
+    """Two seeds of the Cold Brew protocol: the table of one process, every run once, from rank 0."""
+    one, two, logs = (tmp_path_factory.mktemp(name) for name in ("coldbrew-one", "coldbrew-two", "coldbrew-logs"))
+    cwd = os.getcwd()
+    os.chdir(one)
+    try:
+        assert main(COLDBREW) == 0
+    finally:
+        os.chdir(cwd)
+        mlflow.set_tracking_uri(None)
+    single = json.loads((one / "out" / "results.json").read_text())
+    job = torchrun(two, COLDBREW, logs=logs)
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert rank_log(logs, 1, "stdout") == "" and rank_log(logs, 1, "stderr") == ""  # rank 0 speaks for the job
+    results = json.loads(rank_log(logs, 0, "stdout"))
+    assert json.loads((two / "out" / "results.json").read_text()) == results
+    assert results["results"] == single["results"]  # the student, GLNN and MLP trained on two ranks: same table
+    assert {"ColdBrew", "GLNN", "MLP", "GCN+SE"} <= set(results["results"])
+
+    parents, nested = runs_of(two)
+    assert [p.info.run_id for p in parents] == [results["run_id"]]
+    assert parents[0].info.status == "FINISHED" and parents[0].data.params["world_size"] == "2"
+    assert sorted(r.info.run_name for r in nested) == ["ColdBrew student", "seed=0", "seed=1"]
+    assert {r.info.status for r in nested} == {"FINISHED"}
+    seed0 = next(r for r in nested if r.info.run_name == "seed=0")
+    assert seed0.data.metrics["coldstart.ColdBrew.isolated"] == pytest.approx(
+        single["results"]["ColdBrew"]["isolated"]["values"][0]
+    )
+    artifacts = {a.path for a in mlflow.tracking.MlflowClient(f"sqlite:///{two / 'mlruns' / 'mlflow.db'}")
+                 .list_artifacts(results["run_id"], "seeds")}  # fmt: skip
+    assert artifacts == {f"seeds/seed{s}.{ext}" for s in (0, 1) for ext in ("json", "npz")}
+
+
+def test_coldbrew_student_options_of_one_process_are_refused_under_torchrun(workdir, monkeypatch, capsys):
+    from pipelines import coldbrew
+
+    @contextlib.contextmanager
+    def session():
+        yield OneOfTwo(rank=0, world_size=2, backend="gloo")
+
+    monkeypatch.setattr(coldbrew.distributed, "session", session)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    argv = ["coldbrew", "--dataset", "synthetic:200", "--set", "mlp1_folds=3", "--out", "out", "--no-progress"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        "graphlearn coldbrew: error: the student does not train data-parallel with mlp1_folds (cross-fitting, the "
+        "TCM loss); under torchrun leave it off (--set mlp1_folds=0 --set mlp1_tcm_weight=0, and no such "
+        "--tune-space value), or run the job in one process (rank 0 of 2)"
+    )
+    assert list(workdir.iterdir()) == []  # no store, no --out
+    argv = ["coldbrew", "--dataset", "synthetic:200", "--tune", "3", "--tune-space", "mlp1_folds=0,3", "--out", "out"]
+    assert main(argv) == 2
+    assert "the student does not train data-parallel with mlp1_folds" in capsys.readouterr().err
+    assert list(workdir.iterdir()) == []
+
+
+def test_coldbrew_with_more_processes_than_training_nodes_is_a_clear_error(tiny_graph):
+    from graphlearn.methods.coldbrew import ColdBrewConfig
+    from pipelines.coldbrew import check_data_parallel
+
+    n = int(tiny_graph.train_mask.sum())
+    check_data_parallel(_Args, ColdBrewConfig(), None, tiny_graph, Context(rank=0, world_size=n, backend="gloo"))
+    with pytest.raises(ValueError, match=rf"--dataset tiny: {n} training node\(s\) cannot be shared among {n + 1} "):
+        check_data_parallel(
+            _Args, ColdBrewConfig(), None, tiny_graph, Context(rank=0, world_size=n + 1, backend="gloo")
+        )
 
 
 PRETRAIN = ["pretrain", "--dataset", "synthetic:600", "--set", "epochs=2", "--set", "dropout=0", "--set",

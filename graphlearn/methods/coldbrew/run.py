@@ -18,6 +18,7 @@ from torch_geometric.data import Data
 from graphlearn import sparse
 from graphlearn.config import Config, param
 from graphlearn.data.splits import group_masks, node_degree, val_group_masks
+from graphlearn.distributed import Context
 from graphlearn.evaluation import accuracy
 from graphlearn.training import FULL_BATCH_ROWS, EpochCallback, seed_everything, stage_seed
 
@@ -169,6 +170,7 @@ def run_coldbrew(
     on_epoch: EpochCallback | None = None,
     student_fit: Mapping[str, Any] | None = None,
     candidates: Sequence[Mapping[str, Any]] | None = None,
+    parallel: Context | None = None,
 ) -> dict[str, Any]:
     """Train the models of ``config.models`` on one split and evaluate them.
 
@@ -197,6 +199,11 @@ def run_coldbrew(
             student (the ``"ColdBrew"`` model, trained as without a search); each further one, a dict of
             ``ColdBrewConfig`` overrides, is trained on the same teachers as ``"ColdBrew/c<i>"`` (its
             ``val_groups["isolated"]`` is the search's score; no module kept). (default: ``None``)
+        parallel (distributed.Context, optional): under ``torchrun``, the feature-only models (MLP, GLNN, the
+            student's MLPs and feature head, the search's candidates) train data-parallel over the job's ranks
+            (:mod:`graphlearn.distributed`); the graph models (the teachers, LP) and the retrieval head are trained
+            whole, and identically, on every rank. Every rank must call with the same arguments. (default:
+            ``None``: one process)
 
     Returns:
         ``{"seed", "config", "fcr": float | None, "trained", "models": {name: {"pred":
@@ -287,6 +294,7 @@ def run_coldbrew(
         on_epoch=on_epoch,
         batch_size=config.batch_size,
         full_batch_rows=config.full_batch_rows,
+        parallel=parallel,
     )
 
     if "GNN" in config.models:
@@ -337,6 +345,7 @@ def run_coldbrew(
             seed=seed,
             on_epoch=on_epoch,
             student_fit=student_fit,
+            parallel=parallel,
         )
         blend = fit_blend(
             student,
@@ -384,7 +393,7 @@ def run_coldbrew(
             raise ValueError(f"candidate {i} distils teacher {name!r}, which was not trained (models: {config.models})")
         with torch.no_grad():
             emb = trained[name].embed(x, edge_index)
-        cand, _ = train_student(data, cfg, emb, logits[name], seed=seed)
+        cand, _ = train_student(data, cfg, emb, logits[name], seed=seed, parallel=parallel)
         fit_blend(
             cand, data, logits[name], cfg.memory_weights, _head_grid(cfg), (cfg.blend_isolated_criterion, "accuracy")
         )
@@ -419,12 +428,14 @@ def train_student(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     student_fit: Mapping[str, Any] | None = None,
+    parallel: Context | None = None,
 ) -> tuple[ColdBrewStudent, dict]:
     """One Cold Brew student of ``config`` on the split ``data``, distilling a trained teacher's ``[N, d]``
     embeddings and ``[N, C]`` logits (seeded with ``stage_seed(seed, "ColdBrew")``). Candidates: the nodes with a
     neighbourhood; MLP1's regression and the distillation: those minus validation nodes. Returns ``(student,
-    fit history)`` (:meth:`ColdBrewStudent.fit`). With ``feature_head`` 0 and a ``feature_head_weights`` grid the
-    student is trained with a feature head at weight 1 until :func:`fit_blend` chooses its weights."""
+    fit history)`` (:meth:`ColdBrewStudent.fit`; with ``parallel``, trained data-parallel under torchrun). With
+    ``feature_head`` 0 and a ``feature_head_weights`` grid the student is trained with a feature head at weight 1
+    until :func:`fit_blend` chooses its weights."""
     x, y = data.x, data.y
     num_classes = teacher_logits.size(1)
     has_neighbourhood = node_degree(data.edge_index, data.num_nodes) > 0
@@ -468,6 +479,7 @@ def train_student(
         on_epoch=on_epoch,
         batch_size=config.batch_size,
         full_batch_rows=config.full_batch_rows,
+        parallel=parallel,
         **(student_fit or {}),
     )
     return student, history
