@@ -167,7 +167,11 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
         f"loss, backward, Adam) over {meta['epochs']} steps; ratio = graphlearn / PyG (below 1: graphlearn faster)",
         (
             f"- accuracy: test at the best validation epoch of 200 epochs, mean ± std over {meta['seeds']} seeds"
-            + (f" (seeds {meta['seed_start']}..{meta['seed_start'] + meta['seeds'] - 1})" if meta.get("seed_start") else "")
+            + (
+                f" (seeds {meta['seed_start']}..{meta['seed_start'] + meta['seeds'] - 1})"
+                if meta.get("seed_start")
+                else ""
+            )
             if meta["seeds"]
             else "- accuracy: not run (`--seeds 0`: timing only)"
         ),
@@ -203,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seed-start",
         type=int,
         default=0,
-        help="first accuracy seed (seeds run SEED_START .. SEED_START+SEEDS-1): lets two processes share the seeds of a long row",
+        help="first accuracy seed (seeds SEED_START .. SEED_START+SEEDS-1): two processes can share a long row's seeds",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results" / "pyg_side_by_side"))
