@@ -110,6 +110,16 @@ def check_out(out: str | os.PathLike | None, flag: str = "--out") -> None:
         raise ValueError(f"{flag} {out}: cannot write in {probe} ({e.strerror or e})") from None
 
 
+def check_shares(dataset: str, n_train: int, world_size: int) -> None:
+    """Under torchrun: every rank needs a training node of its own (a clear error on every rank, before any run is
+    opened)."""
+    if n_train < world_size:
+        raise ValueError(
+            f"--dataset {dataset}: {n_train} training node(s) cannot be shared among {world_size} "
+            f"processes; launch at most {n_train}"
+        )
+
+
 def check_trainable(args, data, *, needs_edges: bool) -> None:
     """A graph the supervised jobs can train on: labelled training nodes, and edges where the protocol needs them
     (without this, both end in "train_mask selects no node", which names neither cause)."""

@@ -348,12 +348,7 @@ def check_data_parallel(args, config: ColdBrewConfig, settings: list[dict] | Non
             "torchrun leave it off (--set mlp1_folds=0 --set mlp1_tcm_weight=0, and no such --tune-space value), "
             "or run the job in one process"
         )
-    n_train = int(split.train_mask.sum())
-    if n_train < ctx.world_size:
-        raise ValueError(
-            f"--dataset {args.dataset}: {n_train} training node(s) cannot be shared among {ctx.world_size} "
-            f"processes; launch at most {n_train}"
-        )
+    _common.check_shares(args.dataset, int(split.train_mask.sum()), ctx.world_size)
 
 
 def _open_store(args, job_config: dict) -> tuple[str | None, dict]:

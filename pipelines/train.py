@@ -207,12 +207,7 @@ def check_data_parallel(args, config: dict, data, ctx: distributed.Context) -> N
             f"--model {','.join(serial)}: graph models do not train data-parallel (a node's output needs its "
             f"neighbours' rows); under torchrun choose from mlp, sign, sgc, or run them in one process"
         )
-    n_train = int(data.train_mask.sum())
-    if n_train < ctx.world_size:
-        raise ValueError(
-            f"--dataset {args.dataset}: {n_train} training node(s) cannot be shared among {ctx.world_size} "
-            f"processes; launch at most {n_train}"
-        )
+    _common.check_shares(args.dataset, int(data.train_mask.sum()), ctx.world_size)
 
 
 def _open_store(args, config: dict) -> tuple[str | None, dict]:

@@ -77,16 +77,22 @@ def runs_of(workdir: Path):
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags], nested
 
 
-@pytest.fixture(scope="module")
-def one_process(tmp_path_factory) -> dict:
-    """The results JSON of :data:`JOB` in one process (in its own folder and store)."""
-    folder, cwd = tmp_path_factory.mktemp("one-process"), os.getcwd()
+def in_folder(folder: Path, argv: list[str]) -> None:
+    """``graphlearn <argv>`` in one process, in ``folder`` (its own store and ``--out``)."""
+    cwd = os.getcwd()
     os.chdir(folder)
     try:
-        assert main([*JOB, "--no-progress", "--out", "out"]) == 0
+        assert main(argv) == 0
     finally:
         os.chdir(cwd)
         mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> dict:
+    """The results JSON of :data:`JOB` in one process (in its own folder and store)."""
+    folder = tmp_path_factory.mktemp("one-process")
+    in_folder(folder, [*JOB, "--no-progress", "--out", "out"])
     return json.loads((folder / "out" / "results.json").read_text())
 
 
@@ -222,13 +228,7 @@ COLDBREW = ["coldbrew", "--dataset", "synthetic:300", "--runs", "2", "--protocol
 def test_coldbrew_under_torchrun_is_the_one_process_job_tracked_once(tmp_path_factory):
     """Two seeds of the Cold Brew protocol: the table of one process, every run once, from rank 0."""
     one, two, logs = (tmp_path_factory.mktemp(name) for name in ("coldbrew-one", "coldbrew-two", "coldbrew-logs"))
-    cwd = os.getcwd()
-    os.chdir(one)
-    try:
-        assert main(COLDBREW) == 0
-    finally:
-        os.chdir(cwd)
-        mlflow.set_tracking_uri(None)
+    in_folder(one, COLDBREW)
     single = json.loads((one / "out" / "results.json").read_text())
     job = torchrun(two, COLDBREW, logs=logs)
     assert job.returncode == 0, job.stderr[-3000:]
@@ -296,13 +296,7 @@ def test_pretrain_under_torchrun_is_the_one_process_job_tracked_once(tmp_path_fa
     import numpy as np
 
     one, two, logs = (tmp_path_factory.mktemp(name) for name in ("pretrain-one", "pretrain-two", "pretrain-logs"))
-    cwd = os.getcwd()
-    os.chdir(one)
-    try:
-        assert main(PRETRAIN) == 0
-    finally:
-        os.chdir(cwd)
-        mlflow.set_tracking_uri(None)
+    in_folder(one, PRETRAIN)
     job = torchrun(two, PRETRAIN, logs=logs)
     assert job.returncode == 0, job.stderr[-3000:]
     assert rank_log(logs, 1, "stdout") == "" and rank_log(logs, 1, "stderr") == ""  # rank 0 speaks for the job
