@@ -31,6 +31,15 @@ def test_cost_curve_and_verdict():
     assert bench.slope([1e4, 1e5], [1.0, 100.0]) == pytest.approx(2.0)
     assert bench.slope([1e4], [1.0]) is None
     row = {"graph": "synthetic-15000", "synthetic": True, "nodes": 15000, "edges": 200000, "features": 767}
-    meta = {"command": "c", "hardware": "h", "threads": 2, "date": "d", "git": "g", "avg_degree": 30, "features": 767}
+    meta = {
+        "command": "c",
+        "hardware": "h",
+        "threads": 2,
+        "date": "d",
+        "git": "g",
+        "avg_degree": 30,
+        "features": 767,
+        "protocols": "coldstart",
+    }
     assert "**met**" in bench.to_markdown([{**row, "wall_s": 119.0, "peak_mb": 900}], meta)
     assert "**NOT met**" in bench.to_markdown([{**row, "wall_s": 121.0, "peak_mb": 900}], meta)
