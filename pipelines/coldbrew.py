@@ -488,22 +488,23 @@ def _run(args, ctx: distributed.Context) -> dict:
                     record["acc"][protocol] = acc
                     if protocol == "coldstart" and one["student_teacher"]:
                         record["student_teacher"] = one["student_teacher"]
-                    first_student = settings is None and r == 0 and "ColdBrew" in one["trained"]
-                    if main and protocol == "coldstart" and first_student:
-                        # (with a search, the kept setting's student is logged once every seed has scored it)
-                        own = {f"{g}_acc": v for g, v in acc.get("ColdBrew", {}).items()}  # the student's numbers only
-                        record["student_uri"] = _log_student(one["trained"], split, config, own)
-                    elif main and protocol == "coldstart":  # every other seed keeps its models too (in its seed run)
-                        _save_models(one["trained"], config)
-                    for model, groups in acc.items() if main else ():
-                        tracking.log_metrics({f"{protocol}.{model}.{g}": v for g, v in groups.items()})
+                    if main:  # rank 0 keeps the models and logs the numbers
+                        first_student = settings is None and r == 0 and "ColdBrew" in one["trained"]
+                        if protocol == "coldstart" and first_student:
+                            # (with a search, the kept setting's student is logged once every seed has scored it)
+                            own = {f"{g}_acc": v for g, v in acc.get("ColdBrew", {}).items()}  # the student's only
+                            record["student_uri"] = _log_student(one["trained"], split, config, own)
+                        elif protocol == "coldstart":  # every other seed keeps its models too (in its seed run)
+                            _save_models(one["trained"], config)
+                        for model, groups in acc.items():
+                            tracking.log_metrics({f"{protocol}.{model}.{g}": v for g, v in groups.items()})
+                        if protocol == "coldstart" and fcr is not None:
+                            tracking.log_metrics({"fcr": fcr})
                     if protocol == "coldstart":
                         last_cs = split
                         correct_seed = correct
                         if fcr is not None:
                             record["fcr"] = fcr
-                            if main:
-                                tracking.log_metrics({"fcr": fcr})
             # the finished seed, kept at once in the parent run: a kill later loses nothing of it (--resume)
             if main:
                 _save_seed(record, correct_seed, split_dir, seed)

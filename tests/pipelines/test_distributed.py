@@ -177,16 +177,21 @@ class OneOfTwo(Context):
         return fn()
 
 
-def test_graph_models_are_refused_under_torchrun_before_anything_is_written(workdir, monkeypatch, capsys):
-    from pipelines import train
+def as_rank0_of_two(monkeypatch) -> None:
+    """Jobs started from here see torchrun's environment and rank 0 of two (:class:`OneOfTwo`) as their session."""
+    from graphlearn import distributed
 
     @contextlib.contextmanager
     def session():
         yield OneOfTwo(rank=0, world_size=2, backend="gloo")
 
-    monkeypatch.setattr(train.distributed, "session", session)
+    monkeypatch.setattr(distributed, "session", session)
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")
+
+
+def test_graph_models_are_refused_under_torchrun_before_anything_is_written(workdir, monkeypatch, capsys):
+    as_rank0_of_two(monkeypatch)
     assert main(["train", "--dataset", "synthetic:200", "--model", "mlp,gcn", "--out", "out", "--no-progress"]) == 2
     assert capsys.readouterr().err.strip() == (
         "graphlearn train: error: --model gcn: graph models do not train data-parallel (a node's output needs its "
@@ -253,15 +258,7 @@ def test_coldbrew_under_torchrun_is_the_one_process_job_tracked_once(tmp_path_fa
 
 
 def test_coldbrew_student_options_of_one_process_are_refused_under_torchrun(workdir, monkeypatch, capsys):
-    from pipelines import coldbrew
-
-    @contextlib.contextmanager
-    def session():
-        yield OneOfTwo(rank=0, world_size=2, backend="gloo")
-
-    monkeypatch.setattr(coldbrew.distributed, "session", session)
-    monkeypatch.setenv("RANK", "0")
-    monkeypatch.setenv("WORLD_SIZE", "2")
+    as_rank0_of_two(monkeypatch)
     argv = ["coldbrew", "--dataset", "synthetic:200", "--set", "mlp1_folds=3", "--out", "out", "--no-progress"]
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == (
